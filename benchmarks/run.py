@@ -1,0 +1,228 @@
+"""proto-splitter against baselines on this machine: one command, one table.
+
+    python benchmarks/run.py --sizes 256M,1G,3G [--shapes graph,small] [--repeats 3] [--out benchmarks/results]
+    python benchmarks/run.py --quick            # 16M,32M, one repeat: a smoke test of the whole pipeline
+
+For each size and message shape ("graph": 2 MiB constants plus small nodes; "small": small nodes only) every
+operation runs in a fresh process (benchmarks/workloads.py), which builds its input unmeasured and measures only
+the operation: wall time and the process's peak RSS. Operations, in this order within each repeat:
+  ps.write / ps.read for each --options (max_chunk_size --chunk forces .cpb at any size), each followed by
+  TensorFlow's C++ Merger on the same file (when TensorFlow and shared/tf_oracle are there); ps.read_partial of
+  one node of the uncompressed file; shutil.copyfile of that file; SerializeToString+write and
+  read+ParseFromString (messages < 2 GiB); onnx.save/load with external data and safetensors save/load of the
+  constants as float32 tensors (shape "graph").
+Reads find the file just written in the page cache (warm); os.sync() runs before each operation so that
+earlier writes are flushed. Ratios to baselines are taken pair by pair within a repeat, then the median.
+Writes results.json and results.png (time and peak RSS vs size, log-log) to --out; prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+import report
+from workloads import estimated_rss
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+OPTIONS = ["uncompressed", "zstd:1", "brotli:1", "snappy"]
+UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+PROTOBUF_LIMIT = (1 << 31) - 1
+MEMORY_FACTOR = 2.2  # peak RSS of the worst operation over the message's own in-memory size (ps.read, TF Merger)
+
+
+def parse_size(text: str) -> int:
+    unit = text[-1].upper()
+    return int(float(text[:-1]) * UNITS[unit]) if unit in UNITS else int(text)
+
+
+def find_oracle() -> tuple[str | None, str]:
+    """shared/tf_oracle beside the repository (or $PROTO_SPLITTER_SHARED), when TensorFlow is installed."""
+    shared = Path(os.environ.get("PROTO_SPLITTER_SHARED", REPO.parent / "shared"))
+    if importlib.util.find_spec("tensorflow") is None:
+        return None, "TensorFlow's Merger not measured: tensorflow is not installed (pip install -e '.[tf]')"
+    if not (shared / "tf_oracle" / "tf_merger.py").is_file():
+        return None, f"TensorFlow's Merger not measured: no tf_oracle/tf_merger.py in {shared}"
+    return str(shared / "tf_oracle"), ""
+
+
+class Progress:
+    """A one-line progress bar on stderr when it is a terminal; otherwise a line per finished repeat."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.start = total, 0, time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def step(self, text: str) -> None:
+        """Shows `text` as running; counts the previous step as done."""
+        self.done += 1
+        if self.tty:
+            filled = 30 * (self.done - 1) // max(self.total, 1)
+            elapsed = time.monotonic() - self.start
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done - 1}/{self.total} "
+                             f"{elapsed / 60:4.1f} min  {text[:50]:<50}")
+            sys.stderr.flush()
+
+    def note(self, text: str) -> None:
+        if self.tty:
+            sys.stderr.write("\r" + " " * 110 + "\r")
+        elapsed = time.monotonic() - self.start
+        print(f"[{elapsed / 60:5.1f} min] {text}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def run_step(op: str, case: dict, work: Path, args, options: str | None = None) -> dict:
+    """One operation in a fresh process; its JSON result, or {"error": ...}."""
+    command = [sys.executable, str(HERE / "workloads.py"), op, "--shape", case["shape"], "--size",
+               str(case["size"]), "--dir", str(work), "--chunk", str(case["chunk"]),
+               "--nodes", str(case.get("nodes", 0)), "--constants", str(case.get("constants", 0)),
+               "--options", options or "uncompressed", "--oracle", args.oracle or ""]
+    os.sync()  # earlier writes' dirty pages are flushed now, not during this measurement
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=environment)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {args.timeout} s"}
+    if done.returncode:
+        reason = f"killed by signal {-done.returncode} (out of memory?)" if done.returncode < 0 else \
+            f"exit {done.returncode}"
+        return {"error": f"{reason}: {done.stderr.strip()[-600:]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def sequence(case: dict, args) -> list[tuple[str, str | None]]:
+    """The operations of one repeat of a case, in order."""
+    steps = []
+    for options in args.options:
+        steps += [("write", options), ("read", options)]
+        if args.oracle and options in args.tf_options:
+            steps.append(("tf_merger", options))
+    steps += [("read_partial", "uncompressed"), ("copy", None)]
+    if case.get("message_bytes", case["size"]) <= PROTOBUF_LIMIT:
+        steps += [("serialize_write", None), ("parse_read", None)]
+    if case["shape"] == "graph":
+        steps += [("onnx_save", None), ("onnx_load", None), ("safetensors_save", None), ("safetensors_load", None)]
+    return steps
+
+
+def run_case(case: dict, args, progress: Progress, measurements: list[dict], notes: list[str]) -> None:
+    work = Path(tempfile.mkdtemp(prefix=f"ps-bench-{case['shape']}-{case['size_label']}-", dir=args.work))
+    try:
+        progress.step(f"{case['shape']} {case['size_label']} prepare")
+        prepared = run_step("prepare", case, work, args)
+        if "error" in prepared:
+            case["skipped"] = f"building the message failed: {prepared['error']}"
+            return
+        case.update(message_bytes=prepared["message_bytes"], message_rss=prepared["message_rss"],
+                    nodes=prepared["nodes"], constants=prepared["constants"], build_seconds=prepared["seconds"])
+        started = time.monotonic()
+        for repeat in range(args.repeats):
+            for op, options in sequence(case, args):
+                progress.step(f"{case['shape']} {case['size_label']} #{repeat + 1} {report.label(op, options)}")
+                result = run_step(op, case, work, args, options)
+                if "error" in result:
+                    notes.append(f"{case['shape']} {case['size_label']} {report.label(op, options)} repeat "
+                                 f"{repeat + 1} failed: {result['error'].splitlines()[-1]}")
+                measurements.append(dict(result, shape=case["shape"], size_label=case["size_label"], op=op,
+                                         options=options if op in ("write", "read", "tf_merger") else None,
+                                         repeat=repeat))
+            case["repeats_done"] = repeat + 1
+            spent = time.monotonic() - started
+            progress.note(f"{case['shape']} {case['size_label']}: repeat {repeat + 1} done, {spent / 60:.1f} min")
+            if args.case_budget and repeat + 1 < args.repeats and spent / (repeat + 1) * (repeat + 2) > \
+                    args.case_budget * 60:
+                notes.append(f"{case['shape']} {case['size_label']}: {repeat + 1} repeat(s) only (another would "
+                             f"pass --case-budget {args.case_budget:g} min)")
+                progress.done += (args.repeats - repeat - 1) * len(sequence(case, args))
+                break
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def machine() -> dict:
+    import google.protobuf
+
+    memory = psutil.virtual_memory()
+    return {"cpus": os.cpu_count(), "memory_bytes": memory.total, "available_bytes_at_start": memory.available,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "protobuf": google.protobuf.__version__, "load_average_at_start": os.getloadavg()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", help="message sizes (default 256M,1G,3G; --quick: 16M,32M)")
+    parser.add_argument("--shapes", default="graph,small")
+    parser.add_argument("--repeats", type=int, help="runs of each operation (default 3; --quick: 1)")
+    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--quick", action="store_true", help="sizes 16M,32M, 1 repeat, TF only uncompressed")
+    parser.add_argument("--options", default=",".join(OPTIONS), help="Riegeli options of ps.write")
+    parser.add_argument("--tf-options", default=None, help="options whose files TF's Merger reads (default: all)")
+    parser.add_argument("--chunk", default="64M",
+                        help="max_chunk_size of ps.write (forces .cpb; at most a quarter of the size)")
+    parser.add_argument("--work", default=tempfile.gettempdir(), help="where the files are written")
+    parser.add_argument("--case-budget", type=float, default=0,
+                        help="minutes per (shape, size): no further repeat once it would pass this (0: none)")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per operation")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeats = args.sizes or "16M,32M", args.repeats or 1
+        args.tf_options = args.tf_options or "uncompressed"
+    args.sizes, args.repeats = args.sizes or "256M,1G,3G", args.repeats or 3
+    args.options = list(dict.fromkeys(["uncompressed", *args.options.split(",")]))
+    args.tf_options = args.tf_options.split(",") if args.tf_options else args.options
+    args.chunk_bytes = parse_size(args.chunk)
+    args.oracle, oracle_note = find_oracle()
+    notes = [oracle_note] if oracle_note else []
+    notes.append("reads find their file in the page cache (written just before); ps.write and the baselines do "
+                 "not fsync; the copy is in-kernel (sendfile) from a cached file")
+    cases = [{"shape": shape, "size_label": label, "size": parse_size(label),
+              "chunk": min(args.chunk_bytes, parse_size(label) // 4)}  # .cpb of at least 4 chunks at any size
+             for label in args.sizes.split(",") for shape in args.shapes.split(",")]
+    for case in cases:  # a case whose message this machine cannot hold is reported, not attempted
+        need = MEMORY_FACTOR * estimated_rss(case["shape"], case["size"])
+        if need > psutil.virtual_memory().total * 0.9:
+            case["skipped"] = (f"needs about {need / 2**30:.0f} GiB of memory (message {estimated_rss(case['shape'], case['size']) / 2**30:.1f} "
+                               f"GiB in Python objects); this machine has {psutil.virtual_memory().total / 2**30:.0f} GiB")
+    runnable = [case for case in cases if "skipped" not in case]
+    progress = Progress(sum(1 + args.repeats * len(sequence(case, args)) for case in runnable))
+    measurements: list[dict] = []
+    started = time.monotonic()
+    for case in runnable:
+        run_case(case, args, progress, measurements, notes)
+    progress.close()
+    notes += [f"{case['shape']} {case['size_label']} skipped: {case['skipped']}" for case in cases
+              if "skipped" in case]
+    done_cases = [case for case in cases if "message_bytes" in case]
+    rows = report.summarize(measurements, done_cases, args.options)
+    slopes = report.fits(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {key: value for key, value in vars(args).items() if key not in ("oracle",)}
+    document = {"settings": settings, "machine": machine(), "minutes": (time.monotonic() - started) / 60,
+                "load_average_at_end": os.getloadavg(), "notes": notes, "cases": cases, "rows": rows, "fits": slopes}
+    report.write_json(out / "results.json", document)
+    report.plot(rows, out / "results.png")
+    print(report.table(rows, slopes))
+    for note in notes:
+        print(f"note: {note}")
+    print(f"{len(measurements)} measurements in {document['minutes']:.1f} min; {out / 'results.json'}, "
+          f"{out / 'results.png'}")
+    return 0 if rows and not any(row["errors"] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

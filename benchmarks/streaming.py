@@ -1,0 +1,146 @@
+"""Streaming a GraphDef-like message between two processes over a pipe and a loopback TCP socket: time, and
+the peak memory of each side. Targets (issue 6): the sender's memory grows by less than one chunk + 64 MiB
+above the message it holds; the receiver's grows by less than 1.3x the message's serialized size.
+
+    python benchmarks/streaming.py [--size 1G] [--chunk 64M] [--options uncompressed,zstd:1]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import os
+import socket
+import sys
+from pathlib import Path
+
+import psutil
+
+from measure import measure
+
+UNITS = {"M": 1 << 20, "G": 1 << 30}
+CONSTANT = 2 << 20
+
+
+def build(size: int):
+    from proto_splitter.testing.graphs import graph_def_like
+
+    return graph_def_like(max(1, size // CONSTANT), small_nodes=size // CONSTANT * 20)
+
+
+def digest(graph) -> str:
+    """A cheap fingerprint of the graph: node names and every constant's bytes."""
+    hasher = hashlib.sha256()
+    for node in graph.node:
+        hasher.update(node.name.encode())
+        for attr in node.attr.values():
+            hasher.update(attr.tensor.content)
+    return hasher.hexdigest()
+
+
+def sender(size: int, chunk: int, options: str | None, connect, results) -> None:
+    import proto_splitter as ps
+
+    graph = build(size)
+    expected, message_bytes = digest(graph), graph.ByteSize()
+    out = connect()
+    with measure() as sent:
+        ps.write(graph, out, max_chunk_size=chunk, options=options)
+        out.flush()
+    out.close()
+    results.put(("sender", {"seconds": sent.seconds, "peak_growth": sent.peak_growth,
+                            "message_bytes": message_bytes, "digest": expected}))
+
+
+def receiver(accept, results) -> None:
+    import proto_splitter as ps
+    from proto_splitter.testing.test_message3_pb2 import Graph
+
+    stream = accept()
+    base = psutil.Process().memory_info().rss
+    with measure() as received:
+        graph = ps.read(stream, Graph)
+    results.put(("receiver", {"seconds": received.seconds, "peak_growth": received.peak_rss - base,
+                              "digest": digest(graph), "nodes": len(graph.node)}))
+
+
+def run(transport: str, size: int, chunk: int, options: str | None) -> dict:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    if transport == "pipe":
+        read_end, write_end = os.pipe()
+        recv = context.Process(target=receiver, args=(_FdOpener(read_end, "rb"), results))
+        send = context.Process(target=sender, args=(size, chunk, options, _FdOpener(write_end, "wb"), results))
+        recv.start(), send.start()
+        os.close(read_end), os.close(write_end)
+    else:
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        recv = context.Process(target=receiver, args=(_SocketAcceptor(listener), results))
+        recv.start()
+        send = context.Process(target=sender, args=(size, chunk, options, _SocketConnector(port), results))
+        send.start()
+        listener.close()
+    got = dict(results.get(timeout=1800) for _ in range(2))
+    send.join(), recv.join()
+    return got
+
+
+class _FdOpener:
+    """Opens an inherited pipe end as a binary file in the child (picklable for spawn)."""
+
+    def __init__(self, fd: int, mode: str):
+        self.fd, self.mode = os.dup(fd), mode
+        os.set_inheritable(self.fd, True)
+
+    def __call__(self):
+        return os.fdopen(self.fd, self.mode)
+
+
+class _SocketAcceptor:
+    def __init__(self, listener: socket.socket):
+        self.listener = listener
+
+    def __call__(self):
+        connection, _ = self.listener.accept()
+        return connection.makefile("rb")
+
+
+class _SocketConnector:
+    def __init__(self, port: int):
+        self.port = port
+
+    def __call__(self):
+        return socket.create_connection(("127.0.0.1", self.port)).makefile("wb")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="1G")
+    parser.add_argument("--options", default="uncompressed,zstd:1")
+    parser.add_argument("--chunk", default="64M", help="max_chunk_size of the sender's ps.write")
+    args = parser.parse_args()
+    size, chunk = (int(float(text[:-1]) * UNITS[text[-1].upper()]) for text in (args.size, args.chunk))
+    rows, failed = [], False
+    print(f"{'transport':<9} {'options':<13} {'seconds':>8} {'MB/s':>6} {'sender +MiB':>11} {'receiver x':>10}  (message {size / 2**30:.2f} GiB, chunks <= {chunk >> 20} MiB)")
+    for transport in ("pipe", "socket"):
+        for options in args.options.split(","):
+            got = run(transport, size, chunk, None if options == "uncompressed" else options)
+            send, recv = got["sender"], got["receiver"]
+            assert recv["digest"] == send["digest"], "the received message differs"
+            ratio = recv["peak_growth"] / send["message_bytes"]
+            ok = send["peak_growth"] < chunk + (64 << 20) and ratio < 1.3
+            failed |= not ok
+            rows.append(dict(transport=transport, options=options, size=size, sender=send, receiver=recv,
+                             receiver_over_message=ratio, passed=ok))
+            print(f"{transport:<9} {options:<13} {recv['seconds']:>8.1f} {size / recv['seconds'] / 1e6:>6.0f} "
+                  f"{send['peak_growth'] / 2**20:>11.0f} {ratio:>10.2f}  {'PASS' if ok else 'FAIL'}")
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "streaming.json").write_text(json.dumps(rows, indent=2))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""proto-splitter: save, send and read protobuf messages of any size as chunked Riegeli (.cpb) files,
+interchangeable with TensorFlow's proto splitter.
+
+    import proto_splitter as ps
+    path = ps.write(message, "out/model")            # out/model.pb, or out/model.cpb when > 2 GiB
+    message = ps.read("out/model", MessageClass)
+    part = ps.read_partial("out/model", MessageClass, fields=["node[3]"])
+"""
+from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError
+from .files import (ChunkedFileNotFoundError, iter_chunks, project, read, read_from_bytes, read_metadata, read_partial,
+                    write, write_to_bytes)
+from .merger import Merger, merge
+from .split import ComposableSplitter, split
+from .tensorflow import layout as _tensorflow_layout  # registers TensorFlow's SavedModel layout
+
+__all__ = [
+    "ChunkedFileNotFoundError", "ChunkedProtoError", "ComposableSplitter", "FieldPathError", "Merger",
+    "ProtoSplitterError", "RiegeliError", "SplitError", "iter_chunks", "merge", "project", "read", "read_from_bytes",
+    "read_metadata", "read_partial", "split", "write", "write_to_bytes",
+]
+__version__ = "0.1.0"

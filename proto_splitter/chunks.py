@@ -1,0 +1,59 @@
+"""Chunk containers: where a splitter puts the chunks it cuts, in memory or streamed to a writer."""
+from __future__ import annotations
+
+from typing import Protocol, Union
+
+from google.protobuf.message import Message
+
+from .proto import chunk_pb2
+
+
+class SerializedMessage(bytes):
+    """A chunk holding a serialized message (ChunkInfo type MESSAGE), as opposed to raw field bytes."""
+
+
+Chunk = Union[Message, bytes]
+MESSAGE = chunk_pb2.ChunkInfo.MESSAGE
+BYTES = chunk_pb2.ChunkInfo.BYTES
+
+
+class ChunkSink(Protocol):
+    """Receives chunks as a splitter produces them; indices are positions in ChunkMetadata.chunks."""
+
+    def reserve(self) -> int:
+        """Reserves the next chunk index for data supplied later with fill()."""
+
+    def add(self, data, chunk_type: int) -> int:
+        """Appends a chunk (bytes-like) of ChunkInfo type chunk_type; returns its index."""
+
+    def fill(self, index: int, data, chunk_type: int) -> None:
+        """Supplies the data of a reserved index."""
+
+
+def chunk_type_of(chunk: Chunk) -> int:
+    """ChunkInfo type of an in-memory chunk."""
+    return MESSAGE if isinstance(chunk, (Message, SerializedMessage)) else BYTES
+
+
+class ChunkList:
+    """A ChunkSink keeping every chunk in memory (for ps.split)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[Chunk | None] = []
+
+    def reserve(self) -> int:
+        self.chunks.append(None)
+        return len(self.chunks) - 1
+
+    def add(self, data, chunk_type: int) -> int:
+        self.chunks.append(_materialize(data, chunk_type))
+        return len(self.chunks) - 1
+
+    def fill(self, index: int, data, chunk_type: int) -> None:
+        self.chunks[index] = _materialize(data, chunk_type)
+
+
+def _materialize(data, chunk_type: int) -> Chunk:
+    if isinstance(data, Message):
+        return data
+    return SerializedMessage(data) if chunk_type == MESSAGE else bytes(data)

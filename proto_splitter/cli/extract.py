@@ -1,0 +1,141 @@
+"""`proto-splitter extract FILE PATH --type T`: one field, reading only the chunks it needs."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from google.protobuf import text_encoding, text_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from .. import files, paths
+from ..paths import FIELD, KEY
+from . import common, message_types, tensors
+
+EXAMPLES = """
+  proto-splitter extract model.cpb 'node[3]' --type tensorflow.GraphDef
+  proto-splitter extract model.cpb 'node[3].attr["value"].tensor' --type tensorflow.GraphDef --npy w.npy
+  proto-splitter extract model.cpb "library.function[0].signature.name" --type tensorflow.GraphDef
+  proto-splitter extract blobs.cpb 'blobs[7]' --type my_pkg.data_pb2:Data -o blob.bin   # raw bytes
+"""
+
+
+def register(subparsers) -> None:
+    parser = common.add_command(
+        subparsers, "extract", "print one field (text format) or save a tensor as .npy",
+        "Reads one field of the message, touching only the chunks it needs (ps.read_partial), and prints it\n"
+        "in protobuf text format. PATH uses field names, [index] for lists and ['key'] for maps. With --npy\n"
+        "a tensor (TensorProto: dtype, tensor_shape, tensor_content or *_val; or a tensor look-alike with\n"
+        "dtype, shape, content; or a message with a `tensor` field, such as an AttrValue) is saved as a numpy\n"
+        "array. Exit code 1 when the field is not set.",
+        EXAMPLES, [common.common_options(), common.type_options(required=True)])
+    parser.add_argument("file", metavar="FILE", help="a .cpb or .pb file, or a prefix")
+    parser.add_argument("path", metavar="PATH", help="field path, e.g. 'node[3].attr[\"value\"].tensor'")
+    parser.add_argument("--npy", metavar="OUT.npy", help="save the tensor at PATH as a numpy .npy file")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write to FILE instead of stdout (a bytes or string field is written raw)")
+    parser.set_defaults(run=run)
+
+
+class NotSet(Exception):
+    """The path names a field that the message does not have."""
+
+
+def value_at(message: Message, path: paths.Path):
+    """The value at `path` (a message, a scalar, or a whole repeated field/map) and its field descriptor."""
+    current, position, field = message, 0, None
+    while position < len(path):
+        field = paths.find_field(current.DESCRIPTOR, path[position][1])
+        position += 1
+        subscript = path[position] if position < len(path) and path[position][0] != FIELD else None
+        position += subscript is not None
+        holder = paths.container(current, field)
+        if subscript is None:
+            if not field.is_repeated and field.message_type is not None and not (
+                    current.HasExtension(field) if field.is_extension else current.HasField(field.name)):
+                raise NotSet()
+            value = holder
+        elif subscript[0] == KEY:
+            if subscript[1] not in holder:
+                raise NotSet()
+            value = holder[subscript[1]]
+        else:
+            if subscript[1] >= len(holder):
+                raise NotSet()
+            value = holder[subscript[1]]
+        if position < len(path):
+            if not isinstance(value, Message):
+                raise NotSet()
+            current = value
+    return value, field, subscript is not None
+
+
+def _scalar_text(field: FieldDescriptor, value) -> str:
+    if isinstance(value, Message):
+        return text_format.MessageToString(value)
+    if isinstance(value, bytes):
+        return '"' + text_encoding.CEscape(value, as_utf8=False) + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    value_field = field.message_type.fields_by_number[2] if paths.is_map(field) else field
+    if value_field.enum_type is not None and isinstance(value, int):
+        enum_value = value_field.enum_type.values_by_number.get(value)
+        return enum_value.name if enum_value is not None else str(value)
+    if isinstance(value, str):
+        return value
+    return str(value)
+
+
+def render(field: FieldDescriptor, value, element: bool) -> str | bytes:
+    """Text to print for the value: text format for messages, one element per entry for lists and maps."""
+    if isinstance(value, Message):
+        return text_format.MessageToString(value)
+    if field.is_repeated and not element:
+        if paths.is_map(field):
+            return "".join(f"[{key!r}]\n{_indent(_scalar_text(field, value[key]))}" for key in sorted(value))
+        if field.message_type is not None:
+            return "".join(f"[{index}]\n{_indent(text_format.MessageToString(item))}"
+                           for index, item in enumerate(value))
+        return "".join(_scalar_text(field, item) + "\n" for item in value)
+    return _scalar_text(field, value) + "\n"
+
+
+def _indent(text: str) -> str:
+    lines = text.splitlines() or [""]
+    return "".join(f"  {line}\n" for line in lines)
+
+
+def run(args) -> int:
+    message_class = message_types.resolve(args.type, args.descriptor_set)
+    source, _ = common.locate(args.file)
+    path = paths.parse(args.path, message_class.DESCRIPTOR)
+    partial = files.read_partial(source, message_class, [args.path])
+    try:
+        value, field, element = value_at(partial, path)
+    except NotSet:
+        print(f"proto-splitter extract: {args.path} is not set in {source}", file=sys.stderr)
+        return common.EXIT_FAILED
+    if args.npy:
+        tensor = tensors.find_tensor(value)
+        if tensor is None:
+            kind = value.DESCRIPTOR.full_name if isinstance(value, Message) else type(value).__name__
+            raise common.CliError(f"{args.path} is a {kind}, not a tensor (TensorProto-like message with a dtype)")
+        array, note = tensors.to_array(tensor)
+        with open(args.npy, "wb") as out:
+            np.save(out, array, allow_pickle=False)
+        if note:
+            common.warn(note)
+        common.say(args, f"wrote {args.npy}: {array.dtype} {list(array.shape)} ({common.human(array.nbytes)})")
+        return common.EXIT_OK
+    if args.output and isinstance(value, (bytes, str)) and not (field.is_repeated and not element):
+        data = value if isinstance(value, bytes) else value.encode()
+        common.write_atomically(args.output, data)
+        common.say(args, f"wrote {args.output}: {common.human(len(data))} (raw {field.name})")
+        return common.EXIT_OK
+    text = render(field, value, element)
+    if args.output:
+        common.write_atomically(args.output, text.encode())
+        common.say(args, f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return common.EXIT_OK

@@ -1,0 +1,503 @@
+"""`.pb` / `.cpb` files: writing a split message as Riegeli records and reading it back, whole or in part.
+
+This is the I/O edge of the library: the splitter and merger work on chunk sinks and sources; here those
+are bound to Riegeli writers and readers over paths, file objects and bytes.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import queue
+import tempfile
+import threading
+from pathlib import Path as FsPath
+from typing import BinaryIO, Iterable, Iterator, Sequence, Union
+
+from google.protobuf.message import DecodeError, Message
+
+from . import oversized, paths, remote, riegeli
+from .chunks import Chunk, chunk_type_of
+from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
+from .merger import Merger, check_version, needed_chunks
+from .readahead import ReadAhead
+from .proto import chunk_pb2, versions_pb2
+from .registry import splitter_for
+from .splitter import PROTOBUF_LIMIT, object_size
+
+PathLike = Union[str, os.PathLike]
+Source = Union[PathLike, BinaryIO, bytes, bytearray, memoryview]
+SPLITTER_VERSION = 1
+RIEGELI_SIGNATURE = bytes.fromhex("83af70d10d884a3f0000000000000000")
+
+
+class ChunkedFileNotFoundError(ProtoSplitterError, FileNotFoundError):
+    """Neither `<prefix>.cpb` nor `<prefix>.pb` (nor the path itself) exists."""
+
+
+def version_def() -> versions_pb2.VersionDef:
+    """The version stamp written into every ChunkMetadata (TensorFlow's splitter writes 1 / 0)."""
+    return versions_pb2.VersionDef(splitter_version=SPLITTER_VERSION, join_version=0)
+
+
+# ---- writing -------------------------------------------------------------------------------------------
+
+class RecordSink:
+    """A ChunkSink writing each chunk as a Riegeli record as soon as it is produced."""
+
+    def __init__(self, writer: riegeli.RecordWriter):
+        self._writer = writer
+        self.infos: list[chunk_pb2.ChunkInfo | None] = []
+
+    def reserve(self) -> int:
+        self.infos.append(None)
+        return len(self.infos) - 1
+
+    def add(self, data, chunk_type: int) -> int:
+        self.infos.append(self._write(data, chunk_type))
+        return len(self.infos) - 1
+
+    def fill(self, index: int, data, chunk_type: int) -> None:
+        self.infos[index] = self._write(data, chunk_type)
+
+    def _write(self, data, chunk_type: int) -> chunk_pb2.ChunkInfo:
+        if isinstance(data, Message):
+            data = data.SerializeToString(deterministic=True)
+        self._writer.write_record(data)
+        return chunk_pb2.ChunkInfo(type=chunk_type, size=len(data), offset=self._writer.last_pos.numeric)
+
+    def metadata(self, chunked_message: chunk_pb2.ChunkedMessage) -> chunk_pb2.ChunkMetadata:
+        """The ChunkMetadata describing everything written so far."""
+        if any(info is None for info in self.infos):
+            raise ChunkedProtoError("a reserved chunk was never filled")
+        return chunk_pb2.ChunkMetadata(version=version_def(), chunks=self.infos, message=chunked_message)
+
+
+def write_chunks(chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, dest,
+                 options: str | None = None) -> None:
+    """Writes in-memory chunks and their ChunkMetadata as a `.cpb` Riegeli file (path or file object)."""
+    with riegeli.RecordWriter(dest, options=options) as writer:
+        sink = RecordSink(writer)
+        for chunk in chunks:
+            sink.add(chunk, chunk_type_of(chunk))
+        writer.write_message(sink.metadata(chunked_message))
+
+
+def _limit_for(max_chunk_size: int | None) -> int:
+    if max_chunk_size is None:
+        return PROTOBUF_LIMIT
+    if not isinstance(max_chunk_size, int) or isinstance(max_chunk_size, bool) or max_chunk_size < 1:
+        raise SplitError(f"max_chunk_size must be None or a positive integer, got {max_chunk_size!r}")
+    return max_chunk_size
+
+
+def _needs_split(message: Message, max_chunk_size: int | None) -> bool:
+    """TensorFlow's rule: a message that fits the limit is written whole as a `.pb`."""
+    return object_size(message) > _limit_for(max_chunk_size)
+
+
+def write_chunked(message: Message, dest, max_chunk_size: int | None = None,
+                  options: str | None = None) -> None:
+    """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`."""
+    splitter = splitter_for(message, max_chunk_size)
+    with riegeli.RecordWriter(dest, options=options) as writer:
+        sink = RecordSink(writer)
+        chunked_message = splitter.split(message, sink)
+        writer.write_message(sink.metadata(chunked_message))
+
+
+def _atomic_write_bytes(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+
+
+def write(message: Message, prefix: PathLike | BinaryIO, max_chunk_size: int | None = None,
+          options: str | None = None) -> str:
+    """Writes `message` to `<prefix>.pb` when it fits, else to `<prefix>.cpb`; returns the path written.
+
+    The file appears atomically under its final name; a stale sibling (`.cpb` after writing `.pb` or the
+    reverse) from an earlier write of the same prefix is removed, so readers never pick an old version.
+    `prefix` may also be a writable binary file object, seekable or not (a pipe, a socket's makefile("wb")):
+    the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which format was written."""
+    _check_message(message)
+    if hasattr(prefix, "write"):
+        return _write_stream(message, prefix, max_chunk_size, options)
+    prefix = _strip_extension(os.fspath(prefix))
+    if not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
+        raise ChunkedFileNotFoundError(f"directory of {prefix!r} does not exist")
+    if _needs_split(message, max_chunk_size):
+        path, stale = prefix + ".cpb", prefix + ".pb"
+        write_chunked(message, path, max_chunk_size, options)
+    else:
+        path, stale = prefix + ".pb", prefix + ".cpb"
+        _atomic_write_bytes(path, message.SerializeToString(deterministic=True))
+    if os.path.exists(stale):
+        os.unlink(stale)
+    return path
+
+
+def _write_stream(message: Message, out: BinaryIO, max_chunk_size: int | None, options: str | None) -> str:
+    if _needs_split(message, max_chunk_size):
+        write_chunked(message, out, max_chunk_size, options)
+        return ".cpb"
+    out.write(message.SerializeToString(deterministic=True))
+    out.flush()
+    return ".pb"
+
+
+def _put(pieces: "queue.Queue", item, stop: threading.Event) -> bool:
+    """Puts item on the queue unless the consumer stopped; returns whether it was put."""
+    while not stop.is_set():
+        try:
+            pieces.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+class _QueueWriter(io.RawIOBase):
+    """A write-only stream handing each written piece to a bounded queue (for iter_chunks)."""
+
+    def __init__(self, pieces: "queue.Queue", stop: threading.Event):
+        super().__init__()
+        self._pieces, self._stop = pieces, stop
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if not _put(self._pieces, bytes(data), self._stop):
+            raise ProtoSplitterError("the consumer of iter_chunks stopped reading")
+        return len(data)
+
+
+def iter_chunks(message: Message, max_chunk_size: int | None = None, options: str | None = None,
+                queue_size: int = 4) -> Iterator[bytes]:
+    """Yields the bytes of the `.cpb` (or `.pb`) stream of `message` piece by piece, for chunked uploads
+    and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead."""
+    _check_message(message)
+    pieces: queue.Queue = queue.Queue(maxsize=queue_size)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+    done = object()
+
+    def produce() -> None:
+        try:
+            _write_stream(message, _QueueWriter(pieces, stop), max_chunk_size, options)
+        except BaseException as error:  # re-raised in the consumer
+            failure.append(error)
+        finally:
+            _put(pieces, done, stop)
+
+    producer = threading.Thread(target=produce, name="proto-splitter-iter-chunks", daemon=True)
+    producer.start()
+    try:
+        while (piece := pieces.get()) is not done:
+            yield piece
+    finally:
+        stop.set()
+        producer.join()
+    if failure:
+        raise failure[0]
+
+
+def write_to_bytes(message: Message, max_chunk_size: int | None = None, options: str | None = None
+                   ) -> tuple[bytes, bool]:
+    """Serializes like write(): returns (data, is_chunked); chunked data is a `.cpb` byte string."""
+    _check_message(message)
+    if not _needs_split(message, max_chunk_size):
+        return message.SerializeToString(deterministic=True), False
+    out = io.BytesIO()
+    write_chunked(message, out, max_chunk_size, options)
+    return out.getvalue(), True
+
+
+def _check_message(message) -> None:
+    if not isinstance(message, Message):
+        raise ProtoSplitterError(f"expected a protobuf message, got {type(message).__name__}")
+
+
+# ---- reading -------------------------------------------------------------------------------------------
+
+class RiegeliChunks:
+    """A ChunkSource reading chunks lazily from a Riegeli reader by their numeric record positions."""
+
+    def __init__(self, reader: riegeli.RecordReader, infos: Sequence[chunk_pb2.ChunkInfo]):
+        self._reader = reader
+        self._infos = infos
+
+    def __len__(self) -> int:
+        return len(self._infos)
+
+    def chunk_type(self, index: int) -> int:
+        return self._infos[index].type
+
+    def get(self, index: int) -> bytes:
+        info = self._infos[index]
+        if info.offset >= self._reader.size():
+            raise ChunkedProtoError(f"chunk {index} lies at position {info.offset}, past the end of the file "
+                                    f"({self._reader.size()} bytes)")
+        self._reader.seek_numeric(info.offset)
+        record = self._reader.read_record()
+        if record is None:
+            raise ChunkedProtoError(f"chunk {index} is missing: no record at position {info.offset}")
+        if info.size and len(record) != info.size:
+            raise ChunkedProtoError(f"chunk {index} at position {info.offset} has {len(record)} bytes, "
+                                    f"metadata says {info.size}")
+        return record
+
+
+def _strip_extension(path: str) -> str:
+    for extension in (".cpb", ".pb"):
+        if path.endswith(extension):
+            return path[: -len(extension)]
+    return path
+
+
+def resolve(path_or_prefix: PathLike) -> tuple[str, bool]:
+    """Finds the file for a prefix or path; returns (path, is_chunked). Prefers `.cpb`, like TensorFlow."""
+    given = os.fspath(path_or_prefix)
+    if given.endswith((".cpb", ".pb")) and os.path.isfile(given):
+        return given, _is_riegeli_file(given)
+    prefix = _strip_extension(given)
+    for extension in (".cpb", ".pb"):
+        if os.path.isfile(prefix + extension):
+            return prefix + extension, _is_riegeli_file(prefix + extension)
+    if os.path.isfile(given):
+        return given, _is_riegeli_file(given)
+    raise ChunkedFileNotFoundError(f"no {prefix}.cpb or {prefix}.pb (nor {given}) exists")
+
+
+def _is_riegeli_file(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(RIEGELI_SIGNATURE)) == RIEGELI_SIGNATURE
+
+
+class _Opened:
+    """An opened source: a Riegeli reader (chunked) or the bytes of a plain `.pb`, and what lets its chunks be
+    fetched ahead: the file object underneath (remote files) or the local path (a read-ahead thread)."""
+
+    def __init__(self, reader: riegeli.RecordReader | None = None, plain=None, handle=None, path=None):
+        self.reader, self.plain, self.handle, self.path = reader, plain, handle, path
+
+    @contextlib.contextmanager
+    def chunks(self, metadata: chunk_pb2.ChunkMetadata, order: Sequence[int]):
+        """The chunk source for merging `order` (the chunks a merge reads, in its order), fetching ahead."""
+        direct = RiegeliChunks(self.reader, metadata.chunks)
+        if hasattr(self.handle, "prefetch"):
+            self.handle.prefetch(_chunk_ranges(metadata.chunks, order))
+        if self.path is None or len(order) < 2:
+            yield direct
+            return
+        ahead = ReadAhead(direct, order, lambda: _local_chunks(self.path, metadata.chunks))
+        try:
+            yield ahead
+        finally:
+            ahead.close()
+
+
+@contextlib.contextmanager
+def _local_chunks(path: str, infos: Sequence[chunk_pb2.ChunkInfo]):
+    """RiegeliChunks over a reader of its own on a local file (for a read-ahead thread)."""
+    with riegeli.RecordReader(path) as reader:
+        yield RiegeliChunks(reader, infos)
+
+
+def _chunk_ranges(infos: Sequence[chunk_pb2.ChunkInfo], indices: Iterable[int]) -> list[tuple[int, int]]:
+    """Byte ranges holding the given chunks (a generous estimate of their Riegeli framing)."""
+    ranges = []
+    for index in indices:
+        if 0 <= index < len(infos):
+            offset, size = infos[index].offset, infos[index].size
+            ranges.append((offset, riegeli.chunk_end_estimate(offset, size)))
+    return ranges
+
+
+def _open_reader(source: Source) -> _Opened:
+    """Opens a Riegeli reader over a chunked source, or reads the bytes of a plain `.pb`."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if bytes(source[:len(RIEGELI_SIGNATURE)]) == RIEGELI_SIGNATURE:
+            return _Opened(riegeli.RecordReader(source))
+        return _Opened(plain=source)
+    if remote.is_remote(source):
+        source = remote.open_remote(source)
+    if hasattr(source, "read"):
+        start = source.tell()
+        head = source.read(len(RIEGELI_SIGNATURE))
+        if head != RIEGELI_SIGNATURE:
+            return _Opened(plain=head + source.read())
+        source.seek(start)
+        return _Opened(riegeli.RecordReader(source), handle=source)
+    path, chunked = resolve(source)
+    if chunked:
+        return _Opened(riegeli.RecordReader(path), path=path)
+    return _Opened(plain=FsPath(path).read_bytes())
+
+
+class _Prefixed(io.RawIOBase):
+    """A non-seekable stream whose first bytes were already read (to tell `.cpb` from `.pb`)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        super().__init__()
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            count = min(len(view), len(self._head))
+            view[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        data = self._rest.read(len(view))
+        view[:len(data)] = data
+        return len(data)
+
+
+class _ReceivedChunks:
+    """A ChunkSource over records received from a stream, each released once merged (bounded memory)."""
+
+    def __init__(self, records: dict[int, bytes], infos: Sequence[chunk_pb2.ChunkInfo]):
+        self._records, self._infos = records, infos
+
+    def __len__(self) -> int:
+        return len(self._infos)
+
+    def chunk_type(self, index: int) -> int:
+        return self._infos[index].type
+
+    def get(self, index: int) -> bytes:
+        record = self._records.pop(self._infos[index].offset, None)
+        if record is None:
+            raise ChunkedProtoError(f"chunk {index} (position {self._infos[index].offset}) was not received")
+        return record
+
+
+def _read_stream(stream: BinaryIO, message_class: type) -> Message:
+    """Reads a message from a non-seekable stream (pipe, socket): the records are kept as they arrive,
+    the last one is the ChunkMetadata, and each chunk is released as soon as it is merged."""
+    head = stream.read(len(RIEGELI_SIGNATURE))
+    if head != RIEGELI_SIGNATURE:
+        return _parse_plain(head + stream.read(), message_class)
+    records: dict[int, bytes] = {}
+    last = None
+    with riegeli.RecordReader(_Prefixed(head, stream)) as reader:
+        for record in reader.read_records():
+            if last is not None:
+                records[last[0]] = last[1]
+            last = (reader.last_pos.numeric, record)
+    if last is None:
+        raise ChunkedProtoError("the stream holds no records (no ChunkMetadata)")
+    metadata = _parse_metadata(last[1])
+    result = message_class()
+    Merger(_ReceivedChunks(records, metadata.chunks)).merge(metadata.message, result)
+    return result
+
+
+def _is_stream(source) -> bool:
+    return hasattr(source, "read") and not (hasattr(source, "seekable") and source.seekable())
+
+
+def _parse_plain(data, message_class: type) -> Message:
+    try:
+        return oversized.parse(message_class, data)
+    except ChunkedProtoError as error:
+        raise ChunkedProtoError(f"data is not a chunked proto, and {error}") from None
+
+
+def _read_metadata_record(reader: riegeli.RecordReader) -> chunk_pb2.ChunkMetadata:
+    return _parse_metadata(reader.read_last_record())
+
+
+def _parse_metadata(record: bytes) -> chunk_pb2.ChunkMetadata:
+    metadata = chunk_pb2.ChunkMetadata()
+    try:
+        metadata.ParseFromString(record)
+    except DecodeError as error:
+        raise ChunkedProtoError(f"the last record is not a ChunkMetadata: {error}") from None
+    if not metadata.HasField("message"):
+        raise ChunkedProtoError("the last record is not a ChunkMetadata (it has no message tree)")
+    check_version(metadata)
+    return metadata
+
+
+def read_metadata(source: Source) -> chunk_pb2.ChunkMetadata:
+    """The ChunkMetadata of a `.cpb` file, read from its last record only."""
+    opened = _open_reader(source)
+    if opened.reader is None:
+        raise ChunkedProtoError("not a chunked proto: it is a plain serialized message (.pb)")
+    with opened.reader:
+        return _read_metadata_record(opened.reader)
+
+
+def _check_class(message_class) -> None:
+    if not (isinstance(message_class, type) and issubclass(message_class, Message)):
+        raise ProtoSplitterError(f"expected a protobuf message class, got {message_class!r}")
+
+
+def read(source: Source, message_class: type) -> Message:
+    """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a binary file object or bytes."""
+    _check_class(message_class)
+    if _is_stream(source):
+        return _read_stream(source, message_class)
+    opened = _open_reader(source)
+    if opened.reader is None:
+        return _parse_plain(opened.plain, message_class)
+    with opened.reader:
+        metadata = _read_metadata_record(opened.reader)
+        result = message_class()
+        with opened.chunks(metadata, needed_chunks(metadata.message, message_class.DESCRIPTOR, None)) as chunks:
+            Merger(chunks).merge(metadata.message, result)
+        return result
+
+
+def read_from_bytes(data: bytes, message_class: type) -> Message:
+    """Reads a message from the output of write_to_bytes (chunked or plain)."""
+    return read(data if isinstance(data, (bytes, bytearray, memoryview)) else bytes(data), message_class)
+
+
+FieldSpec = Union[str, Iterable[str], chunk_pb2.ChunkMetadata]
+
+
+def read_partial(source: Source, message_class: type, fields: FieldSpec) -> Message:
+    """Reads only the given fields (paths like ``node[3]``, ``attr['value']``), touching only their chunks.
+
+    Returns a message of the same type in which only those fields are filled (list elements before a
+    requested index stay empty). `fields` may also be a ChunkMetadata whose tree lists the chunks to merge,
+    as TensorFlow's Merger::ReadPartial takes; then the merged result is returned as is."""
+    _check_class(message_class)
+    if isinstance(fields, chunk_pb2.ChunkMetadata):
+        metadata, wanted = fields, None
+    else:
+        wanted = [paths.parse(text, message_class.DESCRIPTOR) for text in ([fields] if isinstance(fields, str)
+                                                                            else list(fields))]
+    opened = _open_reader(source)
+    if opened.reader is None:
+        if wanted is None:
+            raise ChunkedProtoError("partial reads by ChunkMetadata need a chunked proto (.cpb), got a .pb")
+        return project(_parse_plain(opened.plain, message_class), wanted)
+    with opened.reader:
+        if wanted is not None:
+            metadata = _read_metadata_record(opened.reader)
+        merged = message_class()
+        with opened.chunks(metadata, needed_chunks(metadata.message, message_class.DESCRIPTOR, wanted)) as chunks:
+            Merger(chunks).merge(metadata.message, merged, wanted)
+    return merged if wanted is None else project(merged, wanted)
+
+
+def project(message: Message, wanted: Sequence[paths.Path]) -> Message:
+    """A new message holding only the fields of `message` at the given paths."""
+    result = type(message)()
+    for path in wanted:
+        paths.copy_path(message, result, path)
+    return result

@@ -1,0 +1,278 @@
+"""The Merger: rebuilds a message (or chosen parts of it) from chunks by following a ChunkedMessage tree.
+
+Semantics follow TensorFlow's C++ Merger: a ChunkedMessage merges its own chunk into the target, then its
+chunked fields in TensorFlow's order (by field numbers, indices and keys step by step, shorter paths first,
+then by chunk index). A chunk at a message path is merged (repeated fields append), at a bytes/string path it
+sets the value; several chunks at the same bytes path concatenate (our extension for values larger than a
+chunk). Chunks are fetched lazily from a ChunkSource, so partial reads touch only the chunks they need.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol, Sequence
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf import unknown_fields
+from google.protobuf.message import DecodeError, Message
+
+from . import paths
+from .chunks import BYTES, MESSAGE, Chunk, chunk_type_of
+from .errors import ChunkedProtoError
+from .paths import FIELD, INDEX, KEY, Path
+from .proto import chunk_pb2
+from .splitter import merge_order_key
+
+_T = FieldDescriptor
+_MESSAGE_TYPES = (_T.TYPE_MESSAGE, _T.TYPE_GROUP)
+SUPPORTED_JOIN_VERSION = 0
+
+
+class ChunkSource(Protocol):
+    """Random access to the chunks of a chunked message."""
+
+    def __len__(self) -> int:
+        """Number of chunks."""
+
+    def chunk_type(self, index: int) -> int:
+        """ChunkInfo type of chunk `index` (UNSET when unknown)."""
+
+    def get(self, index: int) -> Chunk:
+        """The contents of chunk `index`: a Message or bytes-like."""
+
+
+class InMemoryChunks:
+    """A ChunkSource over a list of Message/bytes chunks (the output of ps.split)."""
+
+    def __init__(self, chunks: Sequence[Chunk]):
+        self._chunks = chunks
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def chunk_type(self, index: int) -> int:
+        return chunk_type_of(self._chunks[index])
+
+    def get(self, index: int) -> Chunk:
+        return self._chunks[index]
+
+
+PathFilter = Callable[[Path], bool]
+
+
+def _keep_all(path: Path) -> bool:
+    return True
+
+
+class Merger:
+    """Merges chunks from a ChunkSource into a target message, following ChunkedMessage trees."""
+
+    def __init__(self, source: ChunkSource):
+        self._source = source
+        self._used: set[int] = set()
+
+    def merge(self, chunked_message: chunk_pb2.ChunkedMessage, target: Message,
+              wanted: Sequence[Path] | None = None) -> None:
+        """Merges the tree into target; with `wanted`, only chunks on or below those paths (lazy reads)."""
+        self._merge(chunked_message, target, list(wanted) if wanted is not None else None)
+
+    def _chunk(self, index: int, expected_type: int):
+        if not 0 <= index < len(self._source):
+            raise ChunkedProtoError(f"chunk index {index} is out of range ({len(self._source)} chunks)")
+        if index in self._used:
+            raise ChunkedProtoError(f"chunk {index} is referenced more than once (cyclic or forged metadata)")
+        self._used.add(index)
+        actual = self._source.chunk_type(index)
+        if actual not in (expected_type, chunk_pb2.ChunkInfo.UNSET):
+            names = chunk_pb2.ChunkInfo.Type.Name
+            raise ChunkedProtoError(f"chunk {index} has type {names(actual)} but is used as {names(expected_type)}")
+        return self._source.get(index)
+
+    def _merge_chunk(self, index: int, target: Message) -> None:
+        chunk = self._chunk(index, MESSAGE)
+        if isinstance(chunk, Message):
+            if chunk.DESCRIPTOR is not target.DESCRIPTOR:
+                raise ChunkedProtoError(f"chunk {index} is a {chunk.DESCRIPTOR.full_name}, "
+                                        f"expected {target.DESCRIPTOR.full_name}")
+            if target.ListFields() or len(unknown_fields.UnknownFieldSet(target)):
+                target.MergeFrom(chunk)
+            else:
+                target.CopyFrom(chunk)  # unlike upb's MergeFrom, no re-parse: works at any nesting depth
+            return
+        try:
+            target.MergeFromString(chunk)
+        except DecodeError as error:
+            raise ChunkedProtoError(f"chunk {index} is not a valid {target.DESCRIPTOR.full_name}: {error}") from None
+
+    def _merge(self, chunked_message: chunk_pb2.ChunkedMessage, target: Message,
+               wanted: list[Path] | None) -> None:
+        target.SetInParent()
+        if chunked_message.HasField("chunk_index"):
+            self._merge_chunk(chunked_message.chunk_index, target)
+        fields = _ordered_fields(chunked_message, target.DESCRIPTOR, wanted)
+        position = 0
+        while position < len(fields):
+            path, sub = fields[position]
+            run = position + 1
+            while run < len(fields) and fields[run][0] == path and path:
+                run += 1
+            self._apply(path, [item[1] for item in fields[position:run]], target, _below(wanted, path))
+            position = run
+
+    def _apply(self, path: Path, subs: list, target: Message, wanted: list[Path] | None) -> None:
+        """Applies the chunked messages attached at one path (several only for concatenated pieces)."""
+        if not path:
+            for sub in subs:
+                self._merge(sub, target, wanted)
+            return
+        parent, field, last = _navigate(target, path)
+        value_field = field.message_type.fields_by_number[2] if paths.is_map(field) else field
+        if value_field.type in _MESSAGE_TYPES:
+            holder = _message_at(parent, field, last)
+            for sub in subs:
+                self._merge(sub, holder, wanted)
+            return
+        value = b"".join(bytes(self._leaf_chunk(sub)) for sub in subs)
+        _set_leaf(parent, field, last, value)
+
+    def _leaf_chunk(self, sub: chunk_pb2.ChunkedMessage):
+        if sub.chunked_fields or not sub.HasField("chunk_index"):
+            raise ChunkedProtoError("a chunk for a non-message field must be a single chunk without fields")
+        chunk = self._chunk(sub.chunk_index, BYTES)
+        if isinstance(chunk, Message):
+            raise ChunkedProtoError(f"chunk {sub.chunk_index} is a message but is used as a field value")
+        return chunk
+
+
+def needed_chunks(chunked_message: chunk_pb2.ChunkedMessage, descriptor, wanted: Sequence[Path] | None
+                  ) -> list[int]:
+    """The chunk indices a merge (restricted to `wanted` paths) will read, in the order it reads them, from
+    the metadata alone: so that a reader can fetch them ahead (remote: coalesced; local: in a thread)."""
+    indices = [chunked_message.chunk_index] if chunked_message.HasField("chunk_index") else []
+    wanted = list(wanted) if wanted is not None else None
+    for path, sub in _ordered_fields(chunked_message, descriptor, wanted):
+        target = paths.target_descriptor(descriptor, path)
+        if target is None:
+            indices.append(sub.chunk_index)
+        else:
+            indices.extend(needed_chunks(sub, target, _below(wanted, path)))
+    return indices
+
+
+def _ordered_fields(chunked_message: chunk_pb2.ChunkedMessage, descriptor, wanted: list[Path] | None
+                    ) -> list[tuple[Path, chunk_pb2.ChunkedMessage]]:
+    """The chunked fields to merge (those related to a wanted path), as (path, ChunkedMessage), in merge order."""
+    fields = []
+    for chunked_field in chunked_message.chunked_fields:
+        path = paths.normalize(chunked_field.field_tag, descriptor)
+        if wanted is None or not path or any(_related(path, want) for want in wanted):
+            fields.append((path, chunked_field.message))
+    fields.sort(key=lambda item: merge_order_key(*item))
+    return fields
+
+
+def _related(path: Path, want: Path) -> bool:
+    """True if one path is a prefix of the other (the chunk holds or lies inside what is wanted)."""
+    shorter = min(len(path), len(want))
+    return path[:shorter] == want[:shorter]
+
+
+def _below(wanted: list[Path] | None, path: Path) -> list[Path] | None:
+    """The wanted paths relative to a chunk attached at `path` (None means everything)."""
+    if wanted is None:
+        return None
+    relative = [want[len(path):] for want in wanted if want[:len(path)] == path]
+    return None if any(not rest for rest in relative) or not relative else relative
+
+
+def _navigate(target: Message, path: Path):
+    """Walks `path` from target, creating intermediate messages; returns (parent, last field, last subscript)."""
+    message = target
+    position = 0
+    while True:
+        number = path[position][1]
+        field = paths.find_field(message.DESCRIPTOR, number)
+        position += 1
+        subscript = path[position] if position < len(path) and path[position][0] != FIELD else None
+        if subscript is not None:
+            position += 1
+        if position == len(path):
+            return message, field, subscript
+        message = _message_at(message, field, subscript)
+
+
+def _message_at(parent: Message, field: FieldDescriptor, subscript) -> Message:
+    """The sub-message at field[subscript] of parent, created if missing (one new list element at most)."""
+    if field.type not in _MESSAGE_TYPES:
+        raise ChunkedProtoError(f"path descends into non-message field {field.full_name}")
+    if paths.is_map(field):
+        if subscript is None or subscript[0] != KEY:
+            raise ChunkedProtoError(f"map field {field.full_name} needs a key in the path")
+        return paths.container(parent, field)[subscript[1]]
+    if paths.is_repeated(field):
+        if subscript is None or subscript[0] != INDEX:
+            raise ChunkedProtoError(f"repeated field {field.full_name} needs an index in the path")
+        elements = paths.container(parent, field)
+        index = subscript[1]
+        if index == len(elements):
+            elements.add()
+        elif index > len(elements):
+            raise ChunkedProtoError(f"index {index} is out of range for {field.full_name} "
+                                    f"({len(elements)} elements)")
+        return elements[index]
+    sub = paths.container(parent, field)
+    sub.SetInParent()
+    return sub
+
+
+def _set_leaf(parent: Message, field: FieldDescriptor, subscript, data: bytes) -> None:
+    """Sets a non-message value from chunk bytes (TensorFlow's text form for numbers, bools and enums)."""
+    if paths.is_map(field):
+        if subscript is None or subscript[0] != KEY:
+            raise ChunkedProtoError(f"map field {field.full_name} needs a key in the path")
+        paths.container(parent, field)[subscript[1]] = _leaf_value(field.message_type.fields_by_number[2], data)
+        return
+    value = _leaf_value(field, data)
+    if paths.is_repeated(field):
+        if subscript is None or subscript[0] != INDEX:
+            raise ChunkedProtoError(f"repeated field {field.full_name} needs an index in the path")
+        elements = paths.container(parent, field)
+        if subscript[1] >= len(elements):
+            raise ChunkedProtoError(f"index {subscript[1]} is out of range for {field.full_name} "
+                                    f"({len(elements)} elements)")
+        elements[subscript[1]] = value
+    elif field.is_extension:
+        parent.Extensions[field] = value
+    else:
+        setattr(parent, field.name, value)
+
+
+def _leaf_value(field: FieldDescriptor, data: bytes):
+    kind = field.type
+    try:
+        if kind == _T.TYPE_BYTES:
+            return data
+        if kind == _T.TYPE_STRING:
+            return data.decode("utf-8")
+        text = data.decode("ascii").strip()
+        if kind == _T.TYPE_BOOL:
+            return text in ("true", "1")
+        if kind in (_T.TYPE_DOUBLE, _T.TYPE_FLOAT):
+            return float(text)
+        if kind == _T.TYPE_ENUM:
+            return field.enum_type.values_by_name[text].number
+        return int(text)
+    except (UnicodeDecodeError, ValueError, KeyError):
+        raise ChunkedProtoError(f"chunk value is not a valid {field.full_name}") from None
+
+
+def merge(chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, message_class: type) -> Message:
+    """Rebuilds a message from in-memory chunks (the output of ps.split)."""
+    result = message_class()
+    Merger(InMemoryChunks(chunks)).merge(chunked_message, result)
+    return result
+
+
+def check_version(metadata: chunk_pb2.ChunkMetadata) -> None:
+    """Refuses data that needs a newer merger than this one."""
+    if metadata.version.join_version > SUPPORTED_JOIN_VERSION:
+        raise ChunkedProtoError(f"data needs merger version {metadata.version.join_version}; "
+                                f"this library supports {SUPPORTED_JOIN_VERSION}")

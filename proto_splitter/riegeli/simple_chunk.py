@@ -1,0 +1,47 @@
+"""Simple chunks ('r'): record sizes and concatenated values, each buffer possibly compressed."""
+from __future__ import annotations
+
+from ..errors import RiegeliError
+from .compression import NONE, compress, decompress
+from .varint import read_varint, varint
+
+
+def encode(records: list, kind: int, level: int | None, window_log: int | None) -> tuple[bytearray, int]:
+    """Chunk data for `records` (bytes-like); returns (data, decoded size). One copy of the values."""
+    sizes = b"".join(varint(len(record)) for record in records)
+    decoded_size = sum(len(record) for record in records)
+    if kind == NONE:
+        data = bytearray(b"\x00" + varint(len(sizes)) + sizes)
+        for record in records:
+            data += record
+        return data, decoded_size
+    values = records[0] if len(records) == 1 else b"".join(records)
+    compressed_sizes = compress(kind, sizes, level, window_log)
+    data = bytearray(bytes([kind]) + varint(len(compressed_sizes)) + compressed_sizes)
+    data += compress(kind, values, level, window_log)
+    return data, decoded_size
+
+
+def decode(data, num_records: int, decoded_size: int, pos: int) -> list[memoryview]:
+    """The records of a simple chunk's data, checked against the header's counts; pos names the chunk."""
+    if not data:
+        raise RiegeliError(f"simple chunk at byte {pos} has no data")
+    kind = data[0]
+    sizes_length, start = read_varint(data, 1, pos)
+    if start + sizes_length > len(data):
+        raise RiegeliError(f"simple chunk at byte {pos}: sizes ({sizes_length} bytes) run past its data")
+    view = memoryview(data)
+    sizes = decompress(kind, view[start:start + sizes_length], pos)
+    values = decompress(kind, view[start + sizes_length:], pos)
+    if len(values) != decoded_size:
+        raise RiegeliError(f"simple chunk at byte {pos}: {len(values)} bytes of values, header says {decoded_size}")
+    records, offset, cursor = [], 0, 0
+    for _ in range(num_records):
+        size, cursor = read_varint(sizes, cursor, pos)
+        if offset + size > decoded_size:
+            raise RiegeliError(f"simple chunk at byte {pos}: record sizes exceed the decoded size")
+        records.append(values[offset:offset + size])
+        offset += size
+    if cursor != len(sizes) or offset != decoded_size:
+        raise RiegeliError(f"simple chunk at byte {pos}: record sizes do not match the header")
+    return records

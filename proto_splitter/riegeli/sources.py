@@ -1,0 +1,199 @@
+"""Byte sources a reader can draw from: memory (bytes-like), local paths (positioned reads), seekable file
+objects, non-seekable streams."""
+from __future__ import annotations
+
+import os
+import stat
+
+from ..errors import RiegeliError
+
+
+class BufferSource:
+    """Random access to a bytes-like object or a memory-mapped file (zero-copy slices)."""
+
+    seekable = True
+    concurrent_reads = True
+
+    def __init__(self, buffer):
+        self._view = memoryview(buffer).cast("B")
+
+    def size(self) -> int:
+        return len(self._view)
+
+    def read(self, pos: int, count: int) -> memoryview:
+        return self._view[pos:pos + count]
+
+    def read_into(self, pos: int, out: memoryview) -> int:
+        part = self._view[pos:pos + len(out)]
+        out[:len(part)] = part
+        return len(part)
+
+    def close(self) -> None:
+        self._view.release()
+
+
+class _PositionedSource:
+    """Random access by positioned reads into the caller's buffer (subclasses supply size and read_into)."""
+
+    seekable = True
+    _size = 0
+
+    def size(self) -> int:
+        return self._size
+
+    def read(self, pos: int, count: int) -> bytes:
+        out = bytearray(max(0, min(count, self._size - pos)))
+        return bytes(out[:self.read_into(pos, memoryview(out))])
+
+    def read_into(self, pos: int, out: memoryview) -> int:
+        raise NotImplementedError
+
+
+class FileSource(_PositionedSource):
+    """Random access to a seekable binary file object. The file's position when it is handed over is byte 0
+    of the records, so a Riegeli file stored after other data reads as itself."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self._base = handle.tell()
+        handle.seek(0, os.SEEK_END)
+        self._size = handle.tell() - self._base
+
+    def read_into(self, pos: int, out: memoryview) -> int:
+        try:
+            self._handle.seek(self._base + pos)
+            if hasattr(self._handle, "readinto"):
+                return _fill(self._handle.readinto, out)
+            data = self._handle.read(len(out)) or b""
+        except (OSError, ValueError) as error:
+            raise RiegeliError(f"reading the file object at byte {pos} failed: {error}") from None
+        out[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+class PathSource(_PositionedSource):
+    """Random access to a local file with positioned reads (os.preadv) straight into the caller's buffer:
+    nothing is mapped or cached here, so reading a huge file costs only the records being decoded."""
+
+    concurrent_reads = True
+
+    def __init__(self, path):
+        try:
+            self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError as error:
+            raise RiegeliError(f"cannot open {os.fspath(path)!r}: {error.strerror}") from None
+        status = os.fstat(self._fd)
+        if stat.S_ISDIR(status.st_mode):
+            os.close(self._fd)
+            raise RiegeliError(f"cannot read {os.fspath(path)!r}: it is a directory")
+        self._size = status.st_size
+        self._name = os.fspath(path)
+
+    def read_into(self, pos: int, out: memoryview) -> int:
+        filled = 0
+        while filled < len(out):
+            try:
+                count = os.preadv(self._fd, [out[filled:]], pos + filled)
+            except OSError as error:
+                raise RiegeliError(f"reading {self._name!r} at byte {pos + filled} failed: {error}") from None
+            if count <= 0:
+                break
+            filled += count
+        return filled
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class StreamSource:
+    """Sequential access to a non-seekable stream (pipe, socket): reads must follow each other."""
+
+    seekable = False
+
+    def __init__(self, handle):
+        self._handle = handle
+        self._position = 0
+        self._peeked = b""
+
+    def size(self) -> None:
+        return None
+
+    def at_end(self, pos: int) -> bool:
+        """Whether the stream ends at `pos` (which must be the current position)."""
+        return not self.peek(1)
+
+    def peek(self, count: int) -> bytes:
+        """Up to `count` bytes from the current position, kept to be read again (fewer only at the end)."""
+        while len(self._peeked) < count:
+            part = self._read_handle(count - len(self._peeked))
+            if not part:
+                break
+            self._peeked += part
+        return self._peeked[:count]
+
+    def _take(self, count: int) -> bytes:
+        if self._peeked:
+            part, self._peeked = self._peeked[:count], self._peeked[count:]
+            return part
+        return self._read_handle(count)
+
+    def _read_handle(self, count: int) -> bytes:
+        try:
+            return self._handle.read(count) or b""
+        except (OSError, ValueError) as error:
+            raise RiegeliError(f"reading the stream after byte {self._position} failed: {error}") from None
+
+    def read(self, pos: int, count: int) -> bytes:
+        if pos < self._position:
+            raise RiegeliError(f"cannot go back to byte {pos} in a non-seekable stream (at byte {self._position})")
+        while self._position < pos:
+            skipped = self._take(min(pos - self._position, 1 << 20))
+            if not skipped:
+                return b""
+            self._position += len(skipped)
+        parts, remaining = [], count
+        while remaining > 0:
+            part = self._take(remaining)
+            if not part:
+                break
+            parts.append(part)
+            remaining -= len(part)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._position += len(data)
+        return data
+
+    def read_into(self, pos: int, out: memoryview) -> int:
+        data = self.read(pos, len(out))
+        out[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+def _fill(readinto, out: memoryview) -> int:
+    """Calls readinto until `out` is full or the source ends; returns the number of bytes read."""
+    filled = 0
+    while filled < len(out):
+        count = readinto(out[filled:])
+        if not count:
+            break
+        filled += count
+    return filled
+
+
+def open_source(src):
+    """A source for a path, bytes-like object, or binary file object."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return BufferSource(src)
+    if isinstance(src, (str, os.PathLike)):
+        return PathSource(src)
+    if hasattr(src, "read"):
+        seekable = getattr(src, "seekable", lambda: False)()
+        return FileSource(src) if seekable else StreamSource(src)
+    raise RiegeliError(f"cannot read Riegeli records from {type(src).__name__}")

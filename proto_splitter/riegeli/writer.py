@@ -1,0 +1,192 @@
+"""RecordWriter: writes records into a Riegeli/records file, strictly sequentially (pipes and sockets work)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import BinaryIO, Iterable, Union
+
+from ..errors import RiegeliError
+from . import simple_chunk
+from .format import (BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, FILE_SIGNATURE, PADDING, SIMPLE, ChunkHeader,
+                     add_with_overhead, block_headers_between, chunk_end, encode_block_header, highway_hash)
+from .options import parse_options
+from .positions import RecordPosition
+
+
+class RecordWriter:
+    """Writes records to a path (atomically: a temporary file renamed on close) or a binary file object.
+
+    Records gather in a chunk until its decoded size reaches `chunk_size`; a bigger record gets a chunk of
+    its own. Memory holds at most the current chunk (about 2x a record while it is written)."""
+
+    def __init__(self, dest: Union[str, os.PathLike, BinaryIO], options: str | None = None):
+        self._options = parse_options(options)
+        self._final_path = None
+        if isinstance(dest, (str, os.PathLike)):
+            path = os.fspath(dest)
+            if os.path.isdir(path):
+                raise RiegeliError(f"cannot write {path!r}: it is a directory")
+            directory = os.path.dirname(os.path.abspath(path))
+            try:
+                handle, self._temp_path = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
+                                                           dir=directory)
+                os.fchmod(handle, 0o666 & ~_umask())  # as open(path, "wb") would create it
+            except OSError as error:
+                raise RiegeliError(f"cannot write {path!r}: {error.strerror}") from None
+            self._out = os.fdopen(handle, "wb")
+            self._final_path = path
+        elif hasattr(dest, "write"):
+            self._out = dest
+        else:
+            raise RiegeliError(f"cannot write Riegeli records to {type(dest).__name__}")
+        self._pos = 0
+        self._pending: list = []
+        self._pending_size = 0
+        self._last_pos: RecordPosition | None = None
+        self._closed = False
+        self._emit([FILE_SIGNATURE])
+        self._pos = len(FILE_SIGNATURE)
+        self._pad_to_multiple(self._options.initial_padding)
+
+    # ---- context manager ------------------------------------------------------------------------------------
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    # ---- records -------------------------------------------------------------------------------------------
+
+    def write_record(self, record) -> None:
+        """Appends one record (any bytes-like object)."""
+        if self._closed:
+            raise RiegeliError("the writer is closed")
+        try:
+            view = memoryview(record).cast("B")
+        except TypeError:
+            raise RiegeliError(f"a record must be bytes-like, got {type(record).__name__}") from None
+        if self._pending and self._pending_size + len(view) > self._options.chunk_size:
+            self._write_pending()
+        self._pending.append(view if isinstance(record, bytes) else bytes(view))
+        self._pending_size += len(view)
+        self._last_pos = RecordPosition(self._pos, len(self._pending) - 1)
+        if self._pending_size >= self._options.chunk_size:
+            self._write_pending()
+
+    def write_message(self, message) -> None:
+        """Appends a protobuf message, serialized deterministically."""
+        self.write_record(message.SerializeToString(deterministic=True))
+
+    def write_records(self, records: Iterable) -> None:
+        for record in records:
+            self.write_record(record)
+
+    def write_messages(self, messages: Iterable) -> None:
+        for message in messages:
+            self.write_message(message)
+
+    @property
+    def last_pos(self) -> RecordPosition:
+        """Position of the last record written."""
+        if self._last_pos is None:
+            raise RiegeliError("no record has been written yet")
+        return self._last_pos
+
+    @property
+    def pos(self) -> RecordPosition:
+        """Position the next record will get."""
+        return RecordPosition(self._pos, len(self._pending))
+
+    def flush(self) -> None:
+        """Ends the current chunk and flushes the destination."""
+        self._write_pending()
+        self._out.flush()
+
+    def close(self) -> None:
+        """Finishes the file; for a path, moves it under its final name."""
+        if self._closed:
+            return
+        try:
+            self._write_pending()
+            self._pad_to_multiple(self._options.final_padding)
+            self._out.flush()
+            if self._final_path is not None:
+                self._out.close()
+                os.replace(self._temp_path, self._final_path)
+        except OSError as error:
+            self.abort()
+            raise RiegeliError(f"finishing {self._final_path or 'the file'!r} failed: {error}") from None
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+
+    def abort(self) -> None:
+        """Gives up: for a path, deletes the temporary file and leaves the final name untouched."""
+        self._closed = True
+        if self._final_path is not None:
+            self._out.close()
+            if os.path.exists(self._temp_path):
+                os.unlink(self._temp_path)
+
+    # ---- chunks --------------------------------------------------------------------------------------------
+
+    def _write_pending(self) -> None:
+        if not self._pending:
+            return
+        options = self._options
+        data, decoded_size = simple_chunk.encode(self._pending, options.compression, options.level,
+                                                 options.window_log)
+        count = len(self._pending)
+        self._pending, self._pending_size = [], 0
+        self._write_chunk(ChunkHeader(len(data), highway_hash(data), SIMPLE, count, decoded_size), data)
+
+    def _write_chunk(self, header: ChunkHeader, data) -> None:
+        """Writes header + data + padding from the current position, with block headers at boundaries."""
+        begin = self._pos
+        end = chunk_end(begin, header.data_size, header.num_records)
+        padding = end - begin - BLOCK_HEADER_SIZE * block_headers_between(begin, end) - CHUNK_HEADER_SIZE - len(data)
+        pieces, position = [], begin
+        for segment in (header.encode(), memoryview(data), bytes(padding)):
+            view = memoryview(segment)
+            while len(view):
+                if position % BLOCK_SIZE == 0:
+                    pieces.append(encode_block_header(position - begin, end - position))
+                    position += BLOCK_HEADER_SIZE
+                take = min(len(view), BLOCK_SIZE - position % BLOCK_SIZE)
+                pieces.append(view[:take])
+                view = view[take:]
+                position += take
+        self._emit(pieces)
+        self._pos = end
+
+    def _emit(self, pieces: list) -> None:
+        try:
+            for piece in pieces:
+                self._out.write(piece)
+        except (OSError, ValueError) as error:
+            raise RiegeliError(f"writing at byte {self._pos} failed: {error}") from None
+
+    def _pad_to_multiple(self, multiple: int) -> None:
+        """Appends a padding chunk so that the file size becomes a multiple of `multiple` (when > 1)."""
+        if multiple <= 1 or self._pos % multiple == 0:
+            return
+        target = self._pos + (-self._pos % multiple)
+        while True:
+            content = target - self._pos - BLOCK_HEADER_SIZE * block_headers_between(self._pos, target)
+            data_size = content - CHUNK_HEADER_SIZE
+            if data_size >= 0 and add_with_overhead(self._pos, content) == target:
+                break
+            target += multiple
+        self._write_chunk(ChunkHeader(data_size, highway_hash(bytes(data_size)), PADDING, 0, 0), bytes(data_size))
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, then restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

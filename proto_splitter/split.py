@@ -1,0 +1,136 @@
+"""In-memory splitting API: `split()` for any message, and `ComposableSplitter` for hand-written splitters
+composed from child splitters, with the same shape as TensorFlow's Python `ComposableSplitter`."""
+from __future__ import annotations
+
+import os
+from typing import Sequence, Union
+
+from google.protobuf.message import Message
+
+from . import paths
+from .chunks import Chunk, ChunkList
+from .errors import FieldPathError, SplitError
+from .files import _atomic_write_bytes, _needs_split, _strip_extension, version_def, write_chunks
+from .proto import chunk_pb2, versions_pb2
+from .registry import splitter_for
+from .splitter import _Owner
+
+FieldTags = Union[str, int, Sequence[Union[str, int, bool]], Sequence[chunk_pb2.FieldIndex]]
+
+
+def split(message: Message, max_chunk_size: int | None = None
+          ) -> tuple[list[Chunk], chunk_pb2.ChunkedMessage]:
+    """Splits a message into chunks (Messages or bytes) and the ChunkedMessage tree that merges them.
+
+    A message that fits the limit comes back whole: ([message], ChunkedMessage(chunk_index=0))."""
+    if not _needs_split(message, max_chunk_size):
+        return [message], chunk_pb2.ChunkedMessage(chunk_index=0)
+    chunks = ChunkList()
+    chunked_message = splitter_for(message, max_chunk_size).split(message, chunks)
+    return chunks.chunks, chunked_message
+
+
+def to_path(field_tags: FieldTags, descriptor) -> paths.Path:
+    """Converts TensorFlow-style field tags (names, numbers, keys, indices; a path string; FieldIndex protos)
+    relative to `descriptor` into a path of steps."""
+    if isinstance(field_tags, str):
+        return paths.parse(field_tags, descriptor)
+    items = [field_tags] if isinstance(field_tags, int) else list(field_tags)
+    if items and all(isinstance(item, chunk_pb2.FieldIndex) for item in items):
+        return paths.normalize(items, descriptor)
+    steps, current, position = [], descriptor, 0
+    while position < len(items):
+        item = items[position]
+        if current is None:
+            raise FieldPathError(f"{item!r} in {items!r} descends into a non-message field")
+        field = current.fields_by_name.get(item) if isinstance(item, str) else (
+            paths.find_field(current, item) if isinstance(item, int) and not isinstance(item, bool) else None)
+        if field is None:
+            raise FieldPathError(f"{item!r} is not a field of {current.full_name}")
+        steps.append((paths.FIELD, field.number))
+        current = field.message_type
+        position += 1
+        if position < len(items) and paths.is_map(field):
+            steps.append((paths.KEY, items[position]))
+            current = field.message_type.fields_by_number[2].message_type
+            position += 1
+        elif position < len(items) and paths.is_repeated(field):
+            steps.append((paths.INDEX, int(items[position])))
+            position += 1
+    return tuple(steps)
+
+
+class ComposableSplitter:
+    """A splitter for one message that can delegate parts to child splitters.
+
+    Subclasses override build_chunks() and call add_chunk(); users call split() or write(). A child
+    splitter (parent_splitter=..., fields_in_parent=...) adds its chunks to the root splitter's list."""
+
+    def __init__(self, proto: Message, *, proto_as_initial_chunk: bool = True,
+                 parent_splitter: "ComposableSplitter | None" = None, fields_in_parent: FieldTags | None = None):
+        self._proto = proto
+        self._parent = parent_splitter
+        self._built = False
+        if parent_splitter is not None:
+            if fields_in_parent is None:
+                raise SplitError("a child splitter needs fields_in_parent")
+            self._path_in_parent = to_path(fields_in_parent, parent_splitter._root()._proto.DESCRIPTOR) \
+                if parent_splitter._parent is None else parent_splitter._path_in_parent + to_path(
+                    fields_in_parent, parent_splitter._proto.DESCRIPTOR)
+            return
+        self._chunks: list[Chunk] = [proto] if proto_as_initial_chunk else []
+        self._entries: list[tuple[paths.Path, int]] = []
+        self._initial = proto_as_initial_chunk
+
+    def _root(self) -> "ComposableSplitter":
+        return self if self._parent is None else self._parent._root()
+
+    @property
+    def version_def(self) -> versions_pb2.VersionDef:
+        """Version information about this splitter and the merger it needs."""
+        return version_def()
+
+    def build_chunks(self) -> None:
+        """Creates the chunks by calling add_chunk(); the base class adds none (the message stays whole)."""
+
+    def add_chunk(self, chunk: Chunk, field_tags: FieldTags, index: int | None = None) -> None:
+        """Adds a chunk merged at `field_tags` (relative to this splitter's proto); `index` inserts it at a
+        given position of the chunk list instead of appending."""
+        if self._parent is not None:
+            root = self._root()
+            root._add(chunk, self._path_in_parent + to_path(field_tags, self._proto.DESCRIPTOR), index)
+        else:
+            self._add(chunk, to_path(field_tags, self._proto.DESCRIPTOR), index)
+
+    def _add(self, chunk: Chunk, path: paths.Path, index: int | None) -> None:
+        position = len(self._chunks) if index is None else index
+        self._chunks.insert(position, chunk)
+        self._entries = [(p, i + 1 if i >= position else i) for p, i in self._entries]
+        self._entries.append((path, position))
+
+    def split(self) -> tuple[list[Chunk], chunk_pb2.ChunkedMessage]:
+        """Builds the chunks once and returns them with the ChunkedMessage tree."""
+        if self._parent is not None:
+            raise SplitError("call split() on the root splitter; a child's chunks belong to its parent")
+        if not self._built:
+            self.build_chunks()
+            self._built = True
+        owner = _Owner(self._proto.DESCRIPTOR, nesting=0)
+        for path, position in self._entries:
+            owner.attach(path, chunk_pb2.ChunkedMessage(chunk_index=position))
+        initial = self._chunks.index(self._proto) if self._initial else None
+        return list(self._chunks), owner.chunked_message(initial)
+
+    def write(self, file_prefix: Union[str, os.PathLike], writer_options: str | None = None) -> str:
+        """Writes `<prefix>.cpb` (or `<prefix>.pb` when nothing was split off); returns the path."""
+        if self._parent is not None:
+            raise SplitError("call write() on the root splitter")
+        chunks, chunked_message = self.split()
+        prefix = _strip_extension(os.fspath(file_prefix))
+        if not chunked_message.chunked_fields:
+            path = prefix + ".pb"
+            _atomic_write_bytes(path, self._proto.SerializeToString(deterministic=True))
+            return path
+        path = prefix + ".cpb"
+        write_chunks(chunks, chunked_message, path, writer_options)
+        return path

@@ -1,0 +1,98 @@
+"""Lazy remote reads over a real HTTP server on 127.0.0.1 (ranged GETs) and through fsspec."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import proto_splitter as ps
+from proto_splitter.remote import RemoteReadError, open_remote
+from proto_splitter.testing.graphs import graph_def_like
+from proto_splitter.testing.test_message3_pb2 import Graph
+
+from range_server import RangeServer
+
+MIB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory):
+    """A 1 GiB `.cpb`: 512 constants of 2 MiB plus 2,000 small nodes."""
+    folder = tmp_path_factory.mktemp("served")
+    graph = graph_def_like(512, small_nodes=2000)
+    assert ps.write(graph, folder / "model", max_chunk_size=64 * MIB).endswith(".cpb")
+    wanted = graph.node[300]
+    del graph
+    return folder, wanted
+
+
+def test_read_partial_of_one_constant_transfers_little(big_file):
+    folder, wanted = big_file
+    with RangeServer(folder) as server:
+        part = ps.read_partial(server.url("model.cpb"), Graph, ["node[300]"])
+        assert part.node[300] == wanted
+        assert server.bytes_served < 5 * MIB, server.bytes_served
+        assert server.requests <= 4, server.requests
+
+
+def test_read_metadata_over_http_reads_only_the_tail(big_file):
+    folder, _ = big_file
+    with RangeServer(folder) as server:
+        metadata = ps.read_metadata(server.url("model.cpb"))
+        assert metadata == ps.read_metadata(folder / "model.cpb")
+        assert server.requests <= 2 and server.bytes_served < 1 * MIB
+
+
+def test_remote_reader_exposes_its_transfer_counts(big_file):
+    folder, _ = big_file
+    with RangeServer(folder) as server:
+        remote = open_remote(server.url("model.cpb"))
+        remote.seek(1000)
+        assert remote.read(10) == (folder / "model.cpb").read_bytes()[1000:1010]
+        assert remote.stats.requests == server.requests
+        assert remote.stats.bytes == server.bytes_served
+
+
+def test_whole_read_over_http(tmp_path):
+    graph = graph_def_like(6, constant_size=300_000, small_nodes=100)
+    assert ps.write(graph, tmp_path / "small", max_chunk_size=1 << 20).endswith(".cpb")
+    with RangeServer(tmp_path) as server:
+        assert ps.read(server.url("small.cpb"), Graph) == graph
+
+
+def test_missing_url_is_a_clear_error(tmp_path):
+    with RangeServer(tmp_path) as server:
+        with pytest.raises(RemoteReadError, match="404"):
+            ps.read_metadata(server.url("absent.cpb"))
+
+
+def test_short_range_answer_is_a_clear_error(tmp_path):
+    graph = graph_def_like(4, constant_size=300_000)
+    assert ps.write(graph, tmp_path / "g", max_chunk_size=1 << 20).endswith(".cpb")
+    with RangeServer(tmp_path, short_ranges=True) as server:
+        with pytest.raises(ps.ProtoSplitterError):
+            ps.read(server.url("g.cpb"), Graph)
+
+
+def test_truncated_remote_file_is_a_clear_error(tmp_path):
+    graph = graph_def_like(4, constant_size=300_000)
+    path = ps.write(graph, tmp_path / "g", max_chunk_size=512 << 10)
+    data = open(path, "rb").read()
+    (tmp_path / "cut.cpb").write_bytes(data[: len(data) // 2])
+    with RangeServer(tmp_path) as server:
+        with pytest.raises(ps.ProtoSplitterError):
+            ps.read(server.url("cut.cpb"), Graph)
+
+
+def test_fsspec_urls(tmp_path):
+    fsspec = pytest.importorskip("fsspec", reason="fsspec is the optional [remote] extra")
+    graph = graph_def_like(5, constant_size=200_000, small_nodes=50)
+    path = ps.write(graph, tmp_path / "g", max_chunk_size=256 << 10)
+    assert path.endswith(".cpb")
+    assert ps.read(f"file://{path}", Graph) == graph
+    with fsspec.open("memory://bucket/g.cpb", "wb") as out:
+        shutil.copyfileobj(open(path, "rb"), out)
+    assert ps.read_partial("memory://bucket/g.cpb", Graph, ["node[2]"]).node[2] == graph.node[2]
+    assert ps.read_metadata("memory://bucket/g.cpb") == ps.read_metadata(path)
+    with pytest.raises(ps.ProtoSplitterError):
+        ps.read("memory://bucket/absent.cpb", Graph)

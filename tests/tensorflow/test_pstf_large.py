@@ -1,0 +1,51 @@
+"""A real SavedModel past 2 GiB in TensorFlow: written as saved_model.cpb, read by TensorFlow's C++ Merger,
+fingerprinted and loaded by TensorFlow, its functions computing with the big constants.
+
+The model is saved small by pstf.save and its constants are grown to 2.1 GiB in the SavedModel proto
+(see proto_splitter.testing.tf_models.grow_constants for why). The path pstf.save takes past 2 GiB is tested
+at small scale in test_pstf.py::test_graph_export_past_the_parse_limit.
+About 3 minutes and 19 GiB of memory (TensorFlow's loader holds several copies of the graph)."""
+from __future__ import annotations
+
+import gc
+import os
+
+import numpy as np
+import pytest
+
+import proto_splitter as ps
+from proto_splitter.splitter import object_size
+
+tf = pytest.importorskip("tensorflow", reason="tensorflow-cpu is not installed (pip install -e '.[test,tf]')")
+
+pytestmark = [pytest.mark.large, pytest.mark.tensorflow]
+CONSTANT_BYTES = 240 << 20
+
+
+@pytest.mark.timeout(1800)
+def test_saved_model_past_two_gib_loads_and_runs_in_tensorflow(tmp_path, tf_merger):
+    from proto_splitter import tensorflow as pstf
+    from proto_splitter.testing.tf_models import BigConstantsModule, grow_constants
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+
+    export_dir = tmp_path / "model"
+    module = BigConstantsModule(9 * 4096, piece_bytes=4096)
+    names = list(module.function_names)
+    pstf.save(module, export_dir)
+    del module
+    saved_model = ps.read(export_dir / "saved_model", saved_model_pb2.SavedModel)
+    ends = grow_constants(saved_model, CONSTANT_BYTES)
+    assert len(ends) == len(names)
+    path = ps.write(saved_model, export_dir / "saved_model")
+    size = object_size(saved_model)  # upb's ByteSize() fails past 2 GiB
+    del saved_model
+    gc.collect()
+    assert path.endswith(".cpb") and size > (2 << 30) and not (export_dir / "saved_model.pb").exists()
+    assert tf_merger.read_size(str(export_dir / "saved_model"), saved_model_pb2.SavedModel) == size
+    assert fingerprinting.CreateFingerprintDef(str(export_dir))
+    loaded = pstf.load(export_dir)
+    x = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+    outputs = sorted(tuple(getattr(loaded, name)(tf.constant(x)).numpy().tolist()) for name in names)
+    assert outputs == sorted(tuple((x * first + last).tolist()) for first, last in ends)  # one per constant
+    assert os.path.getsize(path) > size

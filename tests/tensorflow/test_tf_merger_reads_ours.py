@@ -1,0 +1,118 @@
+"""TensorFlow's own C++ Merger (and Google's Riegeli reader inside it) reads the `.cpb` files we write.
+
+Runs where tensorflow-cpu is installed (`pip install -e '.[test,tf]'`, as CI does); skipped otherwise."""
+from __future__ import annotations
+
+import pytest
+
+import proto_splitter as ps
+from proto_splitter.testing import test_message3_pb2 as t3
+from proto_splitter.testing import test_message_pb2 as tm
+
+pytestmark = pytest.mark.tensorflow
+
+OPTIONS = [None, "uncompressed", "brotli", "brotli:1,window_log:18", "zstd", "zstd:1", "snappy",
+           "chunk_size:4096", "padding", "uncompressed,initial_padding,final_padding"]
+
+
+def graph_with_constants(count: int = 12, size: int = 1500) -> t3.Graph:
+    graph = t3.Graph(version=7)
+    for i in range(count):
+        node = graph.node.add(name=f"const_{i}", op="Const", input=[f"x{i}"])
+        node.attr["value"].tensor.content = bytes([i % 251]) * (size + i)
+        node.attr["value"].tensor.shape.extend([size + i])
+        node.attr["value"].tensor.float_val.extend([i * 0.5] * 400)
+        node.attr["dtype"].s = "float32"
+    for i in range(300):
+        graph.node.add(name=f"add_{i}", op="Add", input=[f"const_{i % count}", f"add_{i - 1}"])
+    function = graph.library.function.add(name="f")
+    function.ops.add(name="inner", op="Const").attr["value"].tensor.content = b"\x01" * 1900
+    function.ret["out"] = "inner:0"
+    graph.blobs[2**40] = b"b" * 1900
+    return graph
+
+
+def everything_tf_compatible() -> tm.Everything:
+    """Every feature TensorFlow's Merger supports (no value larger than a chunk, no big extensions)."""
+    message = tm.Everything()
+    message.scalars.f_bytes = b"a" * 900
+    message.scalars.f_string = "é" * 300
+    message.scalars.f_sfixed64 = -(1 << 63)
+    message.repeateds.r_bytes.extend([b"x" * 600, b"", b"z" * 700])
+    message.repeateds.r_int64.extend(range(-500, 500))
+    message.repeateds.r_double.extend([0.25] * 200)
+    message.repeateds.r_message.add(f_bytes=b"m" * 500, f_uint64=(1 << 64) - 1)
+    for key in (-5, 0, 7):
+        message.maps.int64_to_node[key].payload = b"p" * 400
+    message.maps.string_to_node["k"].children.add(payload=b"c" * 700)
+    message.maps.string_to_bytes["big"] = b"B" * 800
+    message.maps.bool_to_node[True].name = "t" * 500
+    message.item.add(id=1, data=b"g" * 600)
+    message.single.label = "L" * 500
+    message.picked_node.payload = b"o" * 700
+    node = message.root
+    for depth in range(30):
+        node = node.children.add(name=f"level{depth}")
+        node.payload = b"d" * 100
+    return message
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_tensorflow_reads_split_graph(tmp_path, tf_merger, options):
+    graph = graph_with_constants()
+    path = ps.write(graph, tmp_path / "graph", max_chunk_size=2048, options=options)
+    assert path.endswith(".cpb") and len(ps.read_metadata(path).chunks) > 10
+    assert tf_merger.read(str(tmp_path / "graph"), t3.Graph) == graph
+
+
+@pytest.mark.parametrize("max_chunk_size", [1024, 4096, 20000])
+def test_tensorflow_reads_every_feature(tmp_path, tf_merger, max_chunk_size):
+    message = everything_tf_compatible()
+    ps.write(message, tmp_path / "everything", max_chunk_size=max_chunk_size)
+    assert tf_merger.read(str(tmp_path / "everything"), tm.Everything) == message
+
+
+def test_tensorflow_reads_plain_pb(tmp_path, tf_merger):
+    graph = graph_with_constants(count=2)
+    assert ps.write(graph, tmp_path / "small").endswith(".pb")
+    assert tf_merger.read(str(tmp_path / "small"), t3.Graph) == graph
+
+
+def test_tensorflow_rejects_our_file_when_corrupted(tmp_path, tf_merger):
+    path = ps.write(graph_with_constants(), tmp_path / "graph", max_chunk_size=2048)
+    data = bytearray(open(path, "rb").read())
+    data[200] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(RuntimeError):
+        tf_merger.read(str(tmp_path / "graph"), t3.Graph)
+    with pytest.raises(ps.ProtoSplitterError):
+        ps.read(path, t3.Graph)
+
+
+@pytest.fixture(scope="module")
+def keras_artifacts(tmp_path_factory):
+    """A real Keras model: its SavedModel proto and its frozen GraphDef (weights as Const nodes)."""
+    tf = pytest.importorskip("tensorflow")
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    model = tf.keras.Sequential([tf.keras.Input(shape=(32,)), tf.keras.layers.Dense(128, activation="relu"),
+                                 tf.keras.layers.Dense(10)])
+    function = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec([None, 32], tf.float32))
+    frozen = convert_variables_to_constants_v2(function).graph.as_graph_def()
+    export_dir = tmp_path_factory.mktemp("saved_model")
+    tf.saved_model.save(model, str(export_dir))
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((export_dir / "saved_model.pb").read_bytes())
+    return saved_model, frozen
+
+
+@pytest.mark.parametrize("options", [None, "brotli", "zstd:3", "snappy"])
+def test_tensorflow_reads_our_split_of_real_tensorflow_protos(tmp_path, tf_merger, keras_artifacts, options):
+    saved_model, frozen = keras_artifacts
+    for name, message in (("saved_model", saved_model), ("frozen_graph", frozen)):
+        # Every weight (at most 16 KiB) fits a chunk, as TensorFlow's Merger needs; the protos do not.
+        path = ps.write(message, tmp_path / name, max_chunk_size=20000, options=options)
+        assert path.endswith(".cpb")
+        assert tf_merger.read(str(tmp_path / name), type(message)) == message
+        assert ps.read(path, type(message)) == message

@@ -1,0 +1,44 @@
+"""benchmarks/run.py --quick end to end: every operation measured at both tiny sizes, JSON and plot written."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OPTIONS = ["uncompressed", "zstd:1", "brotli:1", "snappy"]
+
+
+def expected_operations(shape: str, tensorflow: bool) -> set[tuple[str, str | None]]:
+    operations = {(op, options) for op in ("write", "read") for options in OPTIONS}
+    operations |= {("read_partial", None), ("copy", None), ("serialize_write", None), ("parse_read", None)}
+    if tensorflow:
+        operations.add(("tf_merger", "uncompressed"))
+    if shape == "graph":
+        operations |= {(op, None) for op in ("onnx_save", "onnx_load", "safetensors_save", "safetensors_load")}
+    return operations
+
+
+def test_quick_run(tmp_path):
+    out = tmp_path / "results"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out),
+                           "--work", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "ps.write uncompressed" in done.stdout  # the table
+
+    document = json.loads((out / "results.json").read_text())
+    tensorflow = not any(note.startswith("TensorFlow's Merger not measured") for note in document["notes"])
+    rows = document["rows"]
+    for shape in ("graph", "small"):
+        for size in ("16M", "32M"):
+            found = {(row["op"], row["options"]) for row in rows if row["shape"] == shape and row["size_label"] == size}
+            assert found == expected_operations(shape, tensorflow), (shape, size)
+    for row in rows:
+        assert row["seconds"] > 0 and row["peak_rss"] > 0 and row["repeats"] == 1, row["label"]
+    for row in rows:
+        if row["op"] == "write":
+            assert row["file_bytes"] > 0 and row["ratios"]["x_base"]["median"] > 0
+    assert {fit["shape"] for fit in document["fits"]} == {"graph", "small"}
+    assert (out / "results.png").stat().st_size > 10_000
+    assert list(tmp_path.glob("ps-bench-*")) == []  # the work files are removed
