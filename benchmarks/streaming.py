@@ -11,6 +11,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import queue
 import socket
 import sys
 from pathlib import Path
@@ -58,6 +59,7 @@ def receiver(accept, results) -> None:
     from proto_splitter.testing.test_message3_pb2 import Graph
 
     stream = accept()
+    stream.peek(1)  # the clock starts when the sender starts sending, not while it builds its message
     base = psutil.Process().memory_info().rss
     with measure() as received:
         graph = ps.read(stream, Graph)
@@ -66,12 +68,12 @@ def receiver(accept, results) -> None:
 
 
 def run(transport: str, size: int, chunk: int, options: str | None) -> dict:
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork")  # the children inherit the pipe ends and the listener
     results = context.Queue()
     if transport == "pipe":
         read_end, write_end = os.pipe()
-        recv = context.Process(target=receiver, args=(_FdOpener(read_end, "rb"), results))
-        send = context.Process(target=sender, args=(size, chunk, options, _FdOpener(write_end, "wb"), results))
+        recv = context.Process(target=receiver, args=(_FdOpener(read_end, write_end, "rb"), results))
+        send = context.Process(target=sender, args=(size, chunk, options, _FdOpener(write_end, read_end, "wb"), results))
         recv.start(), send.start()
         os.close(read_end), os.close(write_end)
     else:
@@ -82,19 +84,29 @@ def run(transport: str, size: int, chunk: int, options: str | None) -> dict:
         send = context.Process(target=sender, args=(size, chunk, options, _SocketConnector(port), results))
         send.start()
         listener.close()
-    got = dict(results.get(timeout=1800) for _ in range(2))
+    got: dict = {}
+    while len(got) < 2:  # a side that dies without a result ends the run instead of leaving it waiting
+        try:
+            side, figures = results.get(timeout=2)
+            got[side] = figures
+        except queue.Empty:
+            dead = [process.name for process in (send, recv) if process.exitcode not in (None, 0)]
+            if dead or not (send.is_alive() or recv.is_alive()):
+                send.kill(), recv.kill()
+                raise SystemExit(f"{transport}: a process failed ({', '.join(dead) or 'no result'})")
     send.join(), recv.join()
     return got
 
 
 class _FdOpener:
-    """Opens an inherited pipe end as a binary file in the child (picklable for spawn)."""
+    """Opens an inherited pipe end as a binary file in the (forked) child, closing the other end there so
+    that the reader sees the end of the stream when the writer closes."""
 
-    def __init__(self, fd: int, mode: str):
-        self.fd, self.mode = os.dup(fd), mode
-        os.set_inheritable(self.fd, True)
+    def __init__(self, fd: int, other: int, mode: str):
+        self.fd, self.other, self.mode = fd, other, mode
 
     def __call__(self):
+        os.close(self.other)
         return os.fdopen(self.fd, self.mode)
 
 
