@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--constants", type=int, default=1500)
     parser.add_argument("--small-nodes", type=int, default=100_000)
     parser.add_argument("--dir", default=tempfile.gettempdir())
-    parser.add_argument("--repeats", type=int, default=3, help="reads of each reader (median)")
+    parser.add_argument("--repeats", type=int, default=5, help="reads of each reader (median)")
     parser.add_argument("--options", default=None, help="Riegeli options for ps.write (default: library default)")
     parser.add_argument("--skip-baseline", action="store_true", help="skip SerializeToString (slow, ~3x memory)")
     args = parser.parse_args()
@@ -75,9 +75,11 @@ def main() -> None:
                 theirs.append(tf_read.seconds)
         read_seconds = statistics.median(m.seconds for m in ours)
         figures.update(read_seconds=read_seconds, read_peak_growth_bytes=max(m.peak_growth for m in ours))
+        runs = {"read_runs_seconds": [m.seconds for m in ours]}
         if theirs:
             figures.update(tf_merger_read_seconds=statistics.median(theirs),
                            read_over_tf_merger=read_seconds / statistics.median(theirs))
+            runs["tf_merger_runs_seconds"] = theirs
         with measure() as partial:
             ps.read_partial(path, Graph, ["node[7]"])
         figures["read_partial_seconds"] = partial.seconds
@@ -97,6 +99,9 @@ def main() -> None:
     print(f"message: {gib(figures['message_bytes'])} serialized, {gib(figures['message_rss_bytes'])} in memory")
     for key, value in figures.items():
         print(f"  {key:<36} {gib(value) if key.endswith('bytes') else f'{value:.3f}'}")
+    for key, values in runs.items():
+        print(f"  {key:<36} {' '.join(f'{value:.2f}' for value in values)}")
+    figures.update(runs)
     out_dir = REPO / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "core_write_read.json").write_text(json.dumps(figures, indent=2))

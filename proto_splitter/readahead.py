@@ -1,27 +1,37 @@
-"""Reading chunks ahead in a thread: while the merger copies one chunk into the message, the next ones are
-read and their hashes verified (HighwayHash and file reads release the GIL), so a local read uses two cores."""
+"""Reading chunks ahead in threads: while the merger copies one chunk into the message, the next ones are read
+and their hashes verified by worker threads (HighwayHash and file reads release the GIL), so a local read
+uses every core; hashing, not the disk or the merge, is what limits a read otherwise."""
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from typing import Callable, ContextManager, Sequence
 
-DEPTH = 4  # chunks held ready at most: bounded memory, enough to keep the merger busy
+WORKERS = max(1, min(2, os.cpu_count() or 1))  # one more barely helps: the merger needs a core too
+DEPTH = 2  # chunks each worker holds ready at most: memory stays near (WORKERS * (DEPTH + 1)) chunks
 
 
 class ReadAhead:
-    """A ChunkSource over `direct` whose get() is served by a thread that loads the chunks in `order` (the
-    order the merge asks for them: merger.needed_chunks) with a reader of its own. A request out of that
-    order stops the thread, and from then on chunks are read directly."""
+    """A ChunkSource over `direct` whose get() is served by worker threads loading the chunks in `order` (the
+    order the merge asks for them: merger.needed_chunks), worker k taking every WORKERS-th chunk from the k-th,
+    each with a reader of its own. A request out of that order stops them; from then on chunks are read
+    directly."""
 
     def __init__(self, direct, order: Sequence[int], open_chunks: Callable[[], ContextManager],
-                 depth: int = DEPTH):
+                 workers: int = WORKERS, depth: int = DEPTH):
         self._direct = direct
-        self._ready: queue.Queue = queue.Queue(depth)
+        self._order = list(order)
+        self._next = 0  # position in the order of the next chunk the merger should ask for
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(list(order), open_chunks), daemon=True,
-                                        name="proto-splitter-readahead")
-        self._thread.start()
+        count = max(1, min(workers, len(self._order)))
+        self._queues = [queue.Queue(depth) for _ in range(count)]
+        self._threads = [threading.Thread(target=self._run, args=(self._order[k::count], self._queues[k],
+                                                                  open_chunks),
+                                          daemon=True, name=f"proto-splitter-readahead-{k}")
+                         for k in range(count)]
+        for thread in self._threads:
+            thread.start()
 
     def __len__(self) -> int:
         return len(self._direct)
@@ -29,28 +39,28 @@ class ReadAhead:
     def chunk_type(self, index: int) -> int:
         return self._direct.chunk_type(index)
 
-    def _run(self, order: list[int], open_chunks) -> None:
+    def _run(self, share: list[int], ready: queue.Queue, open_chunks) -> None:
         try:
             with open_chunks() as chunks:
-                for index in order:
-                    if not self._offer((index, chunks.get(index))):
+                for index in share:
+                    if not self._offer(ready, (index, chunks.get(index))):
                         return
         except Exception as error:  # noqa: BLE001 (handed to the merger, which raises it in its thread)
-            self._offer((None, error))
-        self._offer((None, None))  # the end of the order: later requests are read directly
+            self._offer(ready, (None, error))
 
-    def _offer(self, item) -> bool:
+    def _offer(self, ready: queue.Queue, item) -> bool:
         while not self._stop.is_set():
             try:
-                self._ready.put(item, timeout=0.1)
+                ready.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
     def get(self, index: int):
-        if not self._stop.is_set():
-            got, value = self._ready.get()
+        if not self._stop.is_set() and self._next < len(self._order):
+            got, value = self._queues[self._next % len(self._queues)].get()
+            self._next += 1
             if isinstance(value, Exception):
                 self.close()
                 raise value
@@ -60,11 +70,12 @@ class ReadAhead:
         return self._direct.get(index)
 
     def close(self) -> None:
-        """Stops the thread (it finishes the chunk it is reading) and drops what it read ahead."""
+        """Stops the workers (each finishes the chunk it is reading) and drops what they read ahead."""
         self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._ready.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        self._thread.join()
+        for ready, thread in zip(self._queues, self._threads):
+            while thread.is_alive():
+                try:
+                    ready.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            thread.join()
