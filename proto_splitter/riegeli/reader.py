@@ -1,6 +1,7 @@
 """RecordReader: reads records from a Riegeli/records file, verifying every hash, seeking with block headers."""
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterator
 
@@ -15,6 +16,7 @@ from .sources import open_source
 
 Recovery = Callable[[SkippedRegion], bool]
 READ_AHEAD_LIMIT = 64 << 20  # larger chunks are not loaded ahead: memory stays near one chunk
+READ_AHEAD_CHUNKS = 2  # chunks loaded ahead at once, each in its own thread: hashing uses two cores
 
 
 class _Chunk:
@@ -27,12 +29,13 @@ class _Chunk:
 
 
 class _Pending:
-    """A chunk being loaded ahead: where it begins, and the future giving the _Chunk (or None if too big)."""
+    """A chunk being loaded ahead: where it begins and ends, and the future giving the _Chunk (or None if too
+    big)."""
 
-    __slots__ = ("begin", "future")
+    __slots__ = ("begin", "end", "future")
 
-    def __init__(self, begin: int, future: Future):
-        self.begin, self.future = begin, future
+    def __init__(self, begin: int, end: int, future: Future):
+        self.begin, self.end, self.future = begin, end, future
 
     def result(self) -> _Chunk | None:
         return self.future.result()
@@ -54,7 +57,7 @@ class RecordReader:
         self._last_pos: RecordPosition | None = None
         self._checked = False
         self._scratch = bytearray()
-        self._pending: _Pending | None = None
+        self._pending: deque[_Pending] = deque()
         self._executor: ThreadPoolExecutor | None = None
 
     # ---- context manager ------------------------------------------------------------------------------------
@@ -66,7 +69,8 @@ class RecordReader:
         self.close()
 
     def close(self) -> None:
-        self._chunk = self._pending = None
+        self._chunk = None
+        self._pending.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=True)  # the thread may be reading from the source
             self._executor = None
@@ -173,7 +177,9 @@ class RecordReader:
         size = self._source.size()
         if size is not None and begin >= size or size is None and self._source.at_end(begin):
             return False
-        pending, self._pending = self._pending, None
+        pending = self._pending.popleft() if self._pending and self._pending[0].begin == begin else None
+        if pending is None:
+            self._pending.clear()
         try:
             self._chunk = pending.result() if pending is not None and pending.begin == begin else None
             if self._chunk is None:
@@ -189,17 +195,27 @@ class RecordReader:
             self._chunk = _Chunk(begin, resume, PADDING, [])
         self._index = 0
         self._next_begin = self._chunk.end
-        self._read_ahead(self._next_begin)
+        self._read_ahead()
         return True
 
-    def _read_ahead(self, begin: int) -> None:
-        """While the records of this chunk are consumed, loads and verifies the next one in a thread (only
-        for sources that take concurrent positioned reads, and only when reading front to back)."""
-        if not getattr(self._source, "concurrent_reads", False) or begin >= self._source.size():
+    def _read_ahead(self) -> None:
+        """While the records of this chunk are consumed, loads and verifies the next READ_AHEAD_CHUNKS chunks
+        in threads (only for sources that take concurrent positioned reads, and only when reading front to
+        back). Their headers are read here, to know where each next one begins."""
+        if not getattr(self._source, "concurrent_reads", False):
             return
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riegeli-read-ahead")
-        self._pending = _Pending(begin, self._executor.submit(self._load, begin, True))
+        size = self._source.size()
+        begin = self._pending[-1].end if self._pending else self._next_begin
+        while len(self._pending) < READ_AHEAD_CHUNKS and begin < size:
+            try:
+                _, _, end = self._read_header(begin)
+            except RiegeliError:
+                return  # the reader meets the damage when it gets there
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=READ_AHEAD_CHUNKS,
+                                                    thread_name_prefix="riegeli-read-ahead")
+            self._pending.append(_Pending(begin, end, self._executor.submit(self._load, begin, True)))
+            begin = end
 
     def _resume_after(self, begin: int) -> int:
         """The first chunk boundary after a damaged chunk at `begin`: its end when its header is intact (only
@@ -303,7 +319,8 @@ class RecordReader:
             begin = end
 
     def _position_at(self, chunk_begin: int, record_index: int) -> None:
-        self._pending = self._chunk = None  # its records point into the scratch buffer the load overwrites
+        self._chunk = None  # its records point into the scratch buffer the load overwrites
+        self._pending.clear()
         self._chunk = self._load(chunk_begin)
         self._index = min(record_index, len(self._chunk.records))
         self._next_begin = self._chunk.end
