@@ -44,6 +44,7 @@ MAX_CHUNK_DEPTH = 80
 MAX_NESTING = 24
 _OBJECT_DEPTH = 6
 _FEW_ELEMENTS = 8
+_RUN_BYTES = 1 << 20  # small elements of a long repeated field are serialized together, this much at a time
 
 _T = FieldDescriptor
 _MESSAGE_TYPES = (_T.TYPE_MESSAGE, _T.TYPE_GROUP)
@@ -142,14 +143,36 @@ class GenericSplitter:
         skeleton = self._walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), path, owner, depth)
         for field, value in object_fields:
             step = ((FIELD, field.number),)
-            if paths.is_repeated(field):
-                few = len(value) <= _FEW_ELEMENTS
+            if not paths.is_repeated(field):
+                self._place_object(field, value, path + step, skeleton, owner, depth, object_depth + 1)
+            elif len(value) <= _FEW_ELEMENTS:
                 for index, element in enumerate(value):
                     self._place_object(field, element, path + step + ((INDEX, index),), skeleton, owner, depth,
-                                       object_depth + 1 if few else _OBJECT_DEPTH)
+                                       object_depth + 1)
             else:
-                self._place_object(field, value, path + step, skeleton, owner, depth, object_depth + 1)
+                self._place_many(type(message), field, value, path + step, skeleton, owner, depth)
         return skeleton
+
+    def _place_many(self, holder_class: type, field: FieldDescriptor, elements, path: Path, parent: _Skeleton,
+                    owner: _Owner, depth: int) -> None:
+        """A long repeated message field: each run of elements small enough to stay inline is serialized in one
+        call (through a `holder_class` message holding just that run), the others are placed one by one."""
+        inline_below = min(self.value_threshold, 2 * (MAX_CHUNK_DEPTH - depth - 1))  # as _place_message decides
+        budget = max(1, min(_RUN_BYTES, self.max_chunk_size // 4))
+        run_start, run_bytes = 0, 0
+        for index, element in enumerate(elements):
+            size = element.ByteSize()
+            if size < inline_below and run_bytes + size + 16 <= budget:
+                run_bytes += size + 16  # 16: more than the tag and length (or group tags) of an element
+                continue
+            parent.add(_serialize_run(holder_class, field, elements[run_start:index]))
+            run_start, run_bytes = index, 0
+            if size < inline_below:
+                run_bytes = size + 16
+                continue
+            self._place_object(field, element, path + ((INDEX, index),), parent, owner, depth, _OBJECT_DEPTH)
+            run_start = index + 1
+        parent.add(_serialize_run(holder_class, field, elements[run_start:]))
 
     def _place_object(self, field: FieldDescriptor, value: Message, path: Path, parent: _Skeleton,
                       owner: _Owner, depth: int, object_depth: int) -> None:
@@ -362,6 +385,15 @@ def _wrap(field: FieldDescriptor, pieces: Iterable, size: int) -> bytes:
     return b"".join([wire.length_delimited(field.number, size), *pieces])
 
 
+def _serialize_run(holder_class: type, field: FieldDescriptor, elements) -> bytes:
+    """The serialized occurrences of `elements` as elements of the repeated message field `field`."""
+    if not elements:
+        return b""
+    holder = holder_class()
+    (holder.Extensions[field] if field.is_extension else getattr(holder, field.name)).extend(elements)
+    return holder.SerializeToString(deterministic=True)
+
+
 def _empty_element(field: FieldDescriptor) -> bytes:
     """An empty element keeping a list index in place for a value merged from a chunk."""
     return _wrap(field, [], 0)
@@ -455,11 +487,20 @@ def object_size(message: Message, object_depth: int = 0) -> int:
     for field, value in message.ListFields():
         if field.type in _MESSAGE_TYPES and not paths.is_map(field):
             elements = value if paths.is_repeated(field) else [value]
-            deeper = object_depth + 1 if len(elements) <= _FEW_ELEMENTS else _OBJECT_DEPTH
-            for element in elements:
-                size = object_size(element, deeper)
-                tag = len(wire.encode_tag(field.number, wire.LEN))
-                total += size + (2 * tag if field.type == _T.TYPE_GROUP else tag + len(wire.encode_varint(size)))
+            if len(elements) <= _FEW_ELEMENTS:
+                sizes = [object_size(element, object_depth + 1) for element in elements]
+            else:
+                sizes = [element.ByteSize() for element in elements]
+            tag = len(wire.encode_tag(field.number, wire.LEN))
+            total += sum(sizes) + len(sizes) * (2 * tag if field.type == _T.TYPE_GROUP else tag)
+            if field.type != _T.TYPE_GROUP:
+                total += _varint_lengths(sizes)
         else:
             paths.copy_field(rest, field, value)
     return total + rest.ByteSize()
+
+
+def _varint_lengths(values: list[int]) -> int:
+    """The total length of the varint encodings of non-negative `values` (one byte, plus one per 7 bits)."""
+    array = np.asarray(values, dtype=np.uint64)
+    return len(values) + sum(int(np.count_nonzero(array >= np.uint64(1 << shift))) for shift in range(7, 64, 7))
