@@ -13,7 +13,8 @@ the operation: wall time and the process's peak RSS. Operations, in this order w
   constants as float32 tensors (shape "graph").
 Reads find the file just written in the page cache (warm); os.sync() runs before each operation so that
 earlier writes are flushed. Ratios to baselines are taken pair by pair within a repeat, then the median.
-Writes results.json and results.png (time and peak RSS vs size, log-log) to --out; prints the table.
+Writes results.json, results.png (time and peak RSS vs size, log-log) and results.txt (the table) to --out;
+prints the table.
 """
 from __future__ import annotations
 
@@ -216,9 +217,9 @@ def main(argv: list[str] | None = None) -> int:
                 "load_average_at_end": os.getloadavg(), "notes": notes, "cases": cases, "rows": rows, "fits": slopes}
     report.write_json(out / "results.json", document)
     report.plot(rows, out / "results.png")
-    print(report.table(rows, slopes))
-    for note in notes:
-        print(f"note: {note}")
+    text = "\n".join([report.table(rows, slopes), *(f"note: {note}" for note in notes)])
+    (out / "results.txt").write_text(text + "\n")
+    print(text)
     print(f"{len(measurements)} measurements in {document['minutes']:.1f} min; {out / 'results.json'}, "
           f"{out / 'results.png'}")
     return 0 if rows and not any(row["errors"] for row in rows) else 1

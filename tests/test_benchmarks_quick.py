@@ -41,4 +41,5 @@ def test_quick_run(tmp_path):
             assert row["file_bytes"] > 0 and row["ratios"]["x_base"]["median"] > 0
     assert {fit["shape"] for fit in document["fits"]} == {"graph", "small"}
     assert (out / "results.png").stat().st_size > 10_000
+    assert (out / "results.txt").read_text().startswith("shape")
     assert list(tmp_path.glob("ps-bench-*")) == []  # the work files are removed
