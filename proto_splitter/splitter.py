@@ -157,22 +157,26 @@ class GenericSplitter:
                     owner: _Owner, depth: int) -> None:
         """A long repeated message field: each run of elements small enough to stay inline is serialized in one
         call (through a `holder_class` message holding just that run), the others are placed one by one."""
-        inline_below = min(self.value_threshold, 2 * (MAX_CHUNK_DEPTH - depth - 1))  # as _place_message decides
         budget = max(1, min(_RUN_BYTES, self.max_chunk_size // 4))
         run_start, run_bytes = 0, 0
         for index, element in enumerate(elements):
             size = element.ByteSize()
-            if size < inline_below and run_bytes + size + 16 <= budget:
+            inline = self._stays_inline(size, depth)
+            if inline and run_bytes + size + 16 <= budget:
                 run_bytes += size + 16  # 16: more than the tag and length (or group tags) of an element
                 continue
             parent.add(_serialize_run(holder_class, field, elements[run_start:index]))
-            run_start, run_bytes = index, 0
-            if size < inline_below:
-                run_bytes = size + 16
-                continue
-            self._place_object(field, element, path + ((INDEX, index),), parent, owner, depth, _OBJECT_DEPTH)
-            run_start = index + 1
+            if inline:
+                run_start, run_bytes = index, size + 16
+            else:
+                self._place_object(field, element, path + ((INDEX, index),), parent, owner, depth, _OBJECT_DEPTH)
+                run_start, run_bytes = index + 1, 0
         parent.add(_serialize_run(holder_class, field, elements[run_start:]))
+
+    def _stays_inline(self, size: int, depth: int) -> bool:
+        """Whether a sub-message of `size` bytes below a message at `depth` is copied inline: small, and too
+        small to nest past MAX_CHUNK_DEPTH (each nesting level costs at least two bytes)."""
+        return size < self.value_threshold and depth + 1 + size // 2 < MAX_CHUNK_DEPTH
 
     def _place_object(self, field: FieldDescriptor, value: Message, path: Path, parent: _Skeleton,
                       owner: _Owner, depth: int, object_depth: int) -> None:
@@ -270,7 +274,7 @@ class GenericSplitter:
         """Walks a serialized sub-message and keeps it inline or moves it out, as its size and depth demand.
 
         A sub-message that would sit at MAX_CHUNK_DEPTH starts a chunk of its own (walked from depth 0)."""
-        if end - start < self.value_threshold and depth + 1 + (end - start) // 2 < MAX_CHUNK_DEPTH:
+        if self._stays_inline(end - start, depth):
             parent.add(bytes(buf[occ.start:occ.end]) if occ else _wrap(field, [buf[start:end]], end - start))
             return
         own_chunk = depth + 1 >= MAX_CHUNK_DEPTH

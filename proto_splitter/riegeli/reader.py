@@ -181,7 +181,7 @@ class RecordReader:
         if pending is None:
             self._pending.clear()
         try:
-            self._chunk = pending.result() if pending is not None and pending.begin == begin else None
+            self._chunk = pending.result() if pending is not None else None
             if self._chunk is None:
                 self._chunk = self._load(begin)
             if begin == 0 and self._chunk.chunk_type != SIGNATURE:
