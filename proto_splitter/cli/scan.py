@@ -102,7 +102,7 @@ def scan(path: str, bar=None) -> Scan:
     records = result.records
     with open_reader(path, recovery=recovery) as reader:
         try:
-            for record in reader.read_records():
+            for record in reader.read_records(copy=False):  # only sizes are kept
                 position = reader.last_pos
                 records[position.numeric] = len(record)
                 result.record_bytes += len(record)

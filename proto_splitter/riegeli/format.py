@@ -1,11 +1,10 @@
-"""Riegeli/records layout: block and chunk header geometry, positions, and HighwayHash-64 with riegeli's key."""
+"""Riegeli/records layout: block and chunk header geometry and positions."""
 from __future__ import annotations
 
 import struct
 
-from highwayhash._highwayhash import ffi, lib
-
 from ..errors import RiegeliError
+from .highwayhash import highway_hash
 
 BLOCK_SIZE = 1 << 16
 BLOCK_HEADER_SIZE = 24
@@ -13,14 +12,6 @@ USABLE_BLOCK_SIZE = BLOCK_SIZE - BLOCK_HEADER_SIZE
 CHUNK_HEADER_SIZE = 40
 
 SIGNATURE, METADATA, PADDING, SIMPLE, TRANSPOSED = b"s"[0], b"m"[0], b"p"[0], b"r"[0], b"t"[0]
-
-_KEY = ffi.new("uint64_t[4]", struct.unpack("<4Q", b"Riegeli/records\nRiegeli/records\n"))
-
-
-def highway_hash(data) -> int:
-    """HighwayHash-64 of a bytes-like object with riegeli's key (the C call releases the GIL)."""
-    return lib.HighwayHash64(ffi.from_buffer(data), len(data), _KEY)
-
 
 def remaining_in_block(pos: int) -> int:
     return -pos % BLOCK_SIZE

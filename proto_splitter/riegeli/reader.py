@@ -8,9 +8,10 @@ from typing import Callable, Iterator
 from ..errors import RiegeliError
 from . import simple_chunk
 from .format import (BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, FILE_SIGNATURE, METADATA, PADDING, SIGNATURE,
-                     SIMPLE, TRANSPOSED, ChunkHeader, chunk_end, decode_block_header, highway_hash,
+                     SIMPLE, TRANSPOSED, ChunkHeader, chunk_end, decode_block_header,
                      round_up_to_possible_chunk_boundary)
 from .format import block_headers_between as _headers
+from .highwayhash import highway_hash
 from .positions import RecordPosition, SkippedRegion
 from .sources import open_source
 
@@ -20,12 +21,13 @@ READ_AHEAD_CHUNKS = 2  # chunks loaded ahead at once, each in its own thread: ha
 
 
 class _Chunk:
-    """A decoded chunk: where it begins and ends, its type and its records."""
+    """A decoded chunk: where it begins and ends, its type, its records, and the spare buffer holding its data
+    when it was loaded ahead (handed back for reuse once the reader moves past the chunk)."""
 
-    __slots__ = ("begin", "end", "chunk_type", "records")
+    __slots__ = ("begin", "end", "chunk_type", "records", "spare")
 
-    def __init__(self, begin: int, end: int, chunk_type: int, records: list):
-        self.begin, self.end, self.chunk_type, self.records = begin, end, chunk_type, records
+    def __init__(self, begin: int, end: int, chunk_type: int, records: list, spare: bytearray | None = None):
+        self.begin, self.end, self.chunk_type, self.records, self.spare = begin, end, chunk_type, records, spare
 
 
 class _Pending:
@@ -57,6 +59,7 @@ class RecordReader:
         self._last_pos: RecordPosition | None = None
         self._checked = False
         self._scratch = bytearray()
+        self._spares: list[bytearray] = []
         self._pending: deque[_Pending] = deque()
         self._executor: ThreadPoolExecutor | None = None
 
@@ -86,18 +89,10 @@ class RecordReader:
         return size
 
     def _read_content(self, position: int, count: int, chunk_begin: int, end: int | None,
-                      reuse: bool = False) -> tuple[memoryview, int]:
-        """Reads `count` bytes of chunk content from `position`, skipping (and checking) block headers.
-
-        With `reuse`, into the reader's scratch buffer (valid until the next such read): chunk after chunk
-        the same memory is filled, instead of fresh memory the system must first map in."""
-        if not reuse:
-            out = bytearray(count)
-        elif len(self._scratch) >= count:
-            out = self._scratch
-        else:
-            out = self._scratch = bytearray(count)
-        view, filled = memoryview(out)[:count], 0
+                      into: bytearray | None = None) -> tuple[memoryview, int]:
+        """Reads `count` bytes of chunk content from `position`, skipping (and checking) block headers, into
+        `into` (at least `count` bytes) or fresh memory."""
+        view, filled = memoryview(bytearray(count) if into is None else into)[:count], 0
         while filled < count:
             if position % BLOCK_SIZE == 0:
                 self._check_block_header(position, chunk_begin, end)
@@ -132,12 +127,22 @@ class RecordReader:
 
     def _load(self, begin: int, ahead: bool = False, fresh: bool = False) -> _Chunk | None:
         """Reads, verifies and decodes the chunk at `begin`, into the scratch buffer unless `fresh` (the current
-        chunk's records may still point into it). Ahead (in the read-ahead thread), into fresh memory, and only
-        a chunk of at most READ_AHEAD_LIMIT bytes (None otherwise: the reader loads it when due)."""
+        chunk's records may still point into it). Ahead (in a read-ahead thread), into a spare buffer, and only
+        a chunk of at most READ_AHEAD_LIMIT bytes (None otherwise: the reader loads it when due). Memory is
+        reused because, chunk after chunk, first touches of fresh memory cost more than the read itself."""
         header, after, end = self._read_header(begin)
         if ahead and header.data_size > READ_AHEAD_LIMIT:
             return None
-        data, position = self._read_content(after, header.data_size, begin, end, reuse=not (ahead or fresh))
+        spare = self._take_spare(header.data_size) if ahead else None
+        if spare is not None:
+            into = spare
+        elif fresh:
+            into = None
+        else:
+            if len(self._scratch) < header.data_size:
+                self._scratch = bytearray(header.data_size)
+            into = self._scratch
+        data, position = self._read_content(after, header.data_size, begin, end, into)
         if highway_hash(data) != header.data_hash:
             raise RiegeliError(f"corrupted chunk at byte {begin}: data hash mismatch")
         if not self._source.seekable and position < end:
@@ -153,7 +158,21 @@ class RecordReader:
             raise RiegeliError(f"transposed chunks are not supported (chunk at byte {begin})")
         else:
             raise RiegeliError(f"unknown chunk type {kind:#04x} at byte {begin}")
-        return _Chunk(begin, end, kind, records)
+        return _Chunk(begin, end, kind, records, spare)
+
+    def _take_spare(self, size: int) -> bytearray:
+        """A spare buffer of at least `size` bytes: one handed back if large enough, else a new one."""
+        while self._spares:
+            spare = self._spares.pop()  # list.pop and append are atomic: the read-ahead threads share the list
+            if len(spare) >= size:
+                return spare
+        return bytearray(size)
+
+    def _hand_back(self, chunk: _Chunk | None) -> None:
+        """The reader is past `chunk`: its spare buffer may be filled again (the records handed out were copies,
+        or views documented as valid only until the next read)."""
+        if chunk is not None and chunk.spare is not None and len(self._spares) <= READ_AHEAD_CHUNKS:
+            self._spares.append(chunk.spare)
 
     def check_file_format(self) -> None:
         """Raises RiegeliError unless the source starts with the Riegeli/records file signature."""
@@ -180,6 +199,7 @@ class RecordReader:
         pending = self._pending.popleft() if self._pending and self._pending[0].begin == begin else None
         if pending is None:
             self._pending.clear()
+        self._hand_back(self._chunk)
         try:
             self._chunk = pending.result() if pending is not None else None
             if self._chunk is None:
@@ -238,8 +258,9 @@ class RecordReader:
             return chunk_begin if chunk_begin > begin else boundary + next_chunk
         return size
 
-    def read_record(self) -> bytes | None:
-        """The next record, or None at the end of the file."""
+    def read_record(self, copy: bool = True) -> bytes | memoryview | None:
+        """The next record, or None at the end of the file. With copy=False, a view into the reader's memory,
+        valid only until the next read or seek (no copy: for callers that only look at it)."""
         self.check_file_format()
         while self._chunk is None or self._index >= len(self._chunk.records):
             if not self._advance():
@@ -247,7 +268,7 @@ class RecordReader:
         record = self._chunk.records[self._index]
         self._last_pos = RecordPosition(self._chunk.begin, self._index)
         self._index += 1
-        return bytes(record)
+        return bytes(record) if copy else record
 
     def read_message(self, message_class):
         """The next record parsed as `message_class`, or None at the end."""
@@ -262,8 +283,9 @@ class RecordReader:
                 from None
         return message
 
-    def read_records(self) -> Iterator[bytes]:
-        while (record := self.read_record()) is not None:
+    def read_records(self, copy: bool = True) -> Iterator[bytes | memoryview]:
+        """The remaining records; with copy=False, views valid only until the next one is read."""
+        while (record := self.read_record(copy)) is not None:
             yield record
 
     def read_messages(self, message_class) -> Iterator:

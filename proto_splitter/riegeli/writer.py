@@ -8,7 +8,8 @@ from typing import BinaryIO, Iterable, Union
 from ..errors import RiegeliError
 from . import simple_chunk
 from .format import (BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, FILE_SIGNATURE, PADDING, SIMPLE, ChunkHeader,
-                     add_with_overhead, block_headers_between, chunk_end, encode_block_header, highway_hash)
+                     add_with_overhead, block_headers_between, chunk_end, encode_block_header)
+from .highwayhash import highway_hash
 from .options import parse_options
 from .positions import RecordPosition
 

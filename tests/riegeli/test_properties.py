@@ -80,6 +80,9 @@ def _check_file(src_factory, records: list[bytes], positions: list[RecordPositio
         assert got == records
         assert reader.read_record() is None
         assert reader.size() == size
+    # Without copies: each view holds its record until the next read (chunk memory is reused after that).
+    with RecordReader(src_factory()) as reader:
+        assert [bytes(view) for view in reader.read_records(copy=False)] == records
     # Positions are strictly increasing, numerically too (they are unique and ordered like the records).
     assert all(a < b for a, b in zip(positions, positions[1:]))
     assert all(a.numeric < b.numeric for a, b in zip(positions, positions[1:]))
