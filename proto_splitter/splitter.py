@@ -297,10 +297,11 @@ class GenericSplitter:
                          parent: _Skeleton, owner: _Owner, depth: int) -> None:
         """A big map entry: its value goes to chunks addressed by the map key.
 
-        When what was cut out of a message value are independent leaves and its skeleton is small, the entry
-        stays inline and the leaves get flat paths through the key (TensorFlow's layout for constants).
-        Otherwise the value becomes a nested ChunkedMessage, because TensorFlow's Merger applies chunked
-        fields under a map key in arbitrary order."""
+        When what was cut out of a message value are independent leaves and the rest of the entry (key
+        included) is small, the entry stays inline and the leaves get flat paths through the key (TensorFlow's
+        layout for constants). Otherwise the value becomes a nested ChunkedMessage, because TensorFlow's Merger
+        applies chunked fields under a map key in arbitrary order; the key then lives only in the metadata, so
+        a key larger than max_chunk_size is no obstacle."""
         entry = field.message_type
         value_field = entry.fields_by_number[2]
         key, value_occ, other_pieces = _read_map_entry(entry, buf, occ)
@@ -318,7 +319,8 @@ class GenericSplitter:
         inner = self._walk_wire(value_field.message_type, buf, start, end, key_path, owner, depth + 2)
         added = owner.items[mark:]
         independent = owner.fragment_chunks == fragments_before and len({p for p, _ in added}) == len(added)
-        if independent and inner.size + 32 < self.value_threshold and depth + 2 < MAX_CHUNK_DEPTH:
+        pieces_size = sum(len(piece) for piece in other_pieces) + inner.size
+        if independent and pieces_size + 32 < self.value_threshold and depth + 2 < MAX_CHUNK_DEPTH:
             pieces = other_pieces + [_wrap(value_field, inner.pieces, inner.size)]
             parent.add(_wrap(field, pieces, sum(len(piece) for piece in pieces)))
             return

@@ -352,6 +352,21 @@ def test_riegeli_seek_numeric_to_record_24_of_a_chunk_at_a_block_boundary():
             assert reader.read_record() == b"record %d" % i
 
 
+@pytest.mark.parametrize("key_size", [101, 300, 5000])
+@pytest.mark.parametrize("name_size", [0, 10, 50, 200])
+@pytest.mark.parametrize("limit", [64, 70, 100, 200])
+def test_map_keys_larger_than_the_limit_stay_in_the_metadata(key_size, name_size, limit):
+    # The key of a map entry lives in the chunk tree, not in a chunk: every chunk keeps within the limit.
+    message = t.Everything()
+    message.maps.string_to_node["k" * key_size].name = "x" * name_size
+    message.maps.string_to_bytes["b" * key_size] = b"y" * name_size
+    message.maps.string_to_node["short"].name = "z"
+    check_split(message, limit)
+    data, _ = ps.write_to_bytes(message, limit)
+    assert ps.read_from_bytes(data, t.Everything) == message
+    check_metadata(data, limit)
+
+
 def test_split_is_deterministic():
     message = big_message()
     message.maps.string_to_node["b"].payload = b"1" * 900
