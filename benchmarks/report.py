@@ -137,6 +137,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     shapes = sorted({row["shape"] for row in rows if "seconds" in row})
     figure, axes = plt.subplots(2, max(len(shapes), 1), figsize=(7 * max(len(shapes), 1), 10), squeeze=False)
@@ -152,10 +153,13 @@ def plot(rows: list[dict], path: Path) -> None:
             sizes = [row["message_bytes"] / GIB for row in points]
             axes[0][column].plot(sizes, [row["seconds"] for row in points], **style)
             axes[1][column].plot(sizes, [row["peak_rss"] / GIB for row in points], **style)
+        measured = sorted({row["message_bytes"] for row in rows if row["shape"] == shape and "seconds" in row})
         for row_index, quantity in enumerate(("median time (s)", "peak RSS (GiB)")):
             axis = axes[row_index][column]
             axis.set_xscale("log")
             axis.set_yscale("log")
+            axis.set_xticks([size / GIB for size in measured], [f"{size / GIB:.3g}" for size in measured])
+            axis.xaxis.set_minor_formatter(NullFormatter())  # only the measured sizes are labelled
             axis.set_xlabel("message size (GiB)")
             axis.set_ylabel(quantity)
             axis.set_title(f"shape {shape}: {quantity.split(' (')[0]}")
