@@ -134,7 +134,7 @@ class RecordReader:
         if ahead and header.data_size > READ_AHEAD_LIMIT:
             return None
         spare = self._take_spare(header.data_size) if ahead else None
-        if spare is not None:
+        if ahead:
             into = spare
         elif fresh:
             into = None
@@ -200,6 +200,7 @@ class RecordReader:
         if pending is None:
             self._pending.clear()
         self._hand_back(self._chunk)
+        self._chunk = None  # handed back once: a failed load below must not leave it current
         try:
             self._chunk = pending.result() if pending is not None else None
             if self._chunk is None:
