@@ -319,10 +319,10 @@ class GenericSplitter:
         inner = self._walk_wire(value_field.message_type, buf, start, end, key_path, owner, depth + 2)
         added = owner.items[mark:]
         independent = owner.fragment_chunks == fragments_before and len({p for p, _ in added}) == len(added)
-        pieces_size = sum(len(piece) for piece in other_pieces) + inner.size
-        if independent and pieces_size + 32 < self.value_threshold and depth + 2 < MAX_CHUNK_DEPTH:
-            pieces = other_pieces + [_wrap(value_field, inner.pieces, inner.size)]
-            parent.add(_wrap(field, pieces, sum(len(piece) for piece in pieces)))
+        others_size = sum(len(piece) for piece in other_pieces)
+        if independent and others_size + inner.size + 32 < self.value_threshold and depth + 2 < MAX_CHUNK_DEPTH:
+            value_piece = _wrap(value_field, inner.pieces, inner.size)
+            parent.add(_wrap(field, other_pieces + [value_piece], others_size + len(value_piece)))
             return
         if owner.nesting >= MAX_NESTING:
             # Too many nested ChunkedMessages for protobuf's recursion limit: fragments at the key path.

@@ -104,8 +104,11 @@ static int cpu_has_avx2(void) { return 0; }
 
 #endif
 
+/* Whether this CPU runs the AVX2 code: asked once, when the module is imported. */
+static int have_avx2;
+
 static PyObject *available(PyObject *self, PyObject *unused) {
-    return PyBool_FromLong(cpu_has_avx2());
+    return PyBool_FromLong(have_avx2);
 }
 
 static PyObject *hash64(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -114,7 +117,7 @@ static PyObject *hash64(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
 #if HH_HAVE_AVX2
-    if (!cpu_has_avx2()) {
+    if (!have_avx2) {
         PyErr_SetString(PyExc_RuntimeError, "this CPU has no AVX2");
         return NULL;
     }
@@ -162,4 +165,7 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_highwayhash_avx2", "HighwayHash-64 with AVX2.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__highwayhash_avx2(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__highwayhash_avx2(void) {
+    have_avx2 = cpu_has_avx2();
+    return PyModule_Create(&module);
+}

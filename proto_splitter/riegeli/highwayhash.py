@@ -2,6 +2,7 @@
 (~8x faster) when this CPU runs it, else highwayhash-cffi's portable C."""
 from __future__ import annotations
 
+import functools
 import struct
 
 from highwayhash._highwayhash import ffi, lib
@@ -14,21 +15,20 @@ except ImportError:  # the optional extension was not built (no compiler, or not
 RIEGELI_KEY = b"Riegeli/records\nRiegeli/records\n"
 
 
+@functools.lru_cache(maxsize=8)
+def _key_lanes(key: bytes):
+    return ffi.new("uint64_t[4]", struct.unpack("<4Q", key))
+
+
 def portable_hash64(data, key: bytes = RIEGELI_KEY) -> int:
     """HighwayHash-64 of a bytes-like object by highwayhash-cffi (the C call releases the GIL)."""
-    return lib.HighwayHash64(ffi.from_buffer(data), len(data), ffi.new("uint64_t[4]", struct.unpack("<4Q", key)))
+    return lib.HighwayHash64(ffi.from_buffer(data), len(data), _key_lanes(key))
 
 
 AVX2_AVAILABLE = _highwayhash_avx2 is not None and _highwayhash_avx2.available()
 IMPLEMENTATION = "avx2" if AVX2_AVAILABLE else "portable"
 
-if AVX2_AVAILABLE:
-    def highway_hash(data) -> int:
-        """HighwayHash-64 of a bytes-like object with riegeli's key."""
-        return _highwayhash_avx2.hash64(data, RIEGELI_KEY)
-else:
-    _RIEGELI_KEY_LANES = ffi.new("uint64_t[4]", struct.unpack("<4Q", RIEGELI_KEY))
 
-    def highway_hash(data) -> int:
-        """HighwayHash-64 of a bytes-like object with riegeli's key."""
-        return lib.HighwayHash64(ffi.from_buffer(data), len(data), _RIEGELI_KEY_LANES)
+def highway_hash(data) -> int:
+    """HighwayHash-64 of a bytes-like object with riegeli's key."""
+    return _highwayhash_avx2.hash64(data, RIEGELI_KEY) if AVX2_AVAILABLE else portable_hash64(data)

@@ -133,12 +133,10 @@ class RecordReader:
         header, after, end = self._read_header(begin)
         if ahead and header.data_size > READ_AHEAD_LIMIT:
             return None
-        spare = self._take_spare(header.data_size) if ahead else None
+        spare = into = None
         if ahead:
-            into = spare
-        elif fresh:
-            into = None
-        else:
+            spare = into = self._take_spare(header.data_size)
+        elif not fresh:
             if len(self._scratch) < header.data_size:
                 self._scratch = bytearray(header.data_size)
             into = self._scratch
