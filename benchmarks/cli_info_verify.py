@@ -4,6 +4,7 @@ the page cache (warm) and, when this process may drop the page cache (root on Li
 
     python benchmarks/cli_info_verify.py [--constants 1500] [--small-nodes 100000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,10 +57,13 @@ def main() -> None:
     try:
         path = ps.write(graph_def_like(args.constants, small_nodes=args.small_nodes), work / "model")
         size = os.path.getsize(path)
-        figures = {"file_bytes": size, "read_bytes_seconds": read_bytes_seconds(path),
-                   "info_seconds": timed_command("info", path, "--type", TYPE),
-                   "info_json_seconds": timed_command("info", path, "--json"),
-                   "verify_seconds": timed_command("verify", path, "--quiet")}
+        figures = {
+            "file_bytes": size,
+            "read_bytes_seconds": read_bytes_seconds(path),
+            "info_seconds": timed_command("info", path, "--type", TYPE),
+            "info_json_seconds": timed_command("info", path, "--json"),
+            "verify_seconds": timed_command("verify", path, "--quiet"),
+        }
         figures["verify_over_read"] = figures["verify_seconds"] / figures["read_bytes_seconds"]
         if drop_page_cache():
             figures["cold_read_bytes_seconds"] = read_bytes_seconds(path)
@@ -72,14 +76,20 @@ def main() -> None:
     print(f"file: {size / 2**30:.2f} GiB")
     print(f"  info (tree, with --type)  {figures['info_seconds']:.2f} s   (target < 1 s)")
     print(f"  info --json               {figures['info_json_seconds']:.2f} s")
-    print(f"  read the file's bytes     {figures['read_bytes_seconds']:.2f} s  "
-          f"({size / figures['read_bytes_seconds'] / 1e6:.0f} MB/s)")
-    print(f"  verify                    {figures['verify_seconds']:.2f} s  "
-          f"({size / figures['verify_seconds'] / 1e6:.0f} MB/s, {figures['verify_over_read']:.2f}x reading)")
+    print(
+        f"  read the file's bytes     {figures['read_bytes_seconds']:.2f} s  "
+        f"({size / figures['read_bytes_seconds'] / 1e6:.0f} MB/s)"
+    )
+    print(
+        f"  verify                    {figures['verify_seconds']:.2f} s  "
+        f"({size / figures['verify_seconds'] / 1e6:.0f} MB/s, {figures['verify_over_read']:.2f}x reading)"
+    )
     if "cold_verify_seconds" in figures:
-        print(f"  from the disk (page cache dropped): reading {figures['cold_read_bytes_seconds']:.2f} s "
-              f"({size / figures['cold_read_bytes_seconds'] / 1e6:.0f} MB/s), verify "
-              f"{figures['cold_verify_seconds']:.2f} s ({figures['cold_verify_over_read']:.2f}x reading)")
+        print(
+            f"  from the disk (page cache dropped): reading {figures['cold_read_bytes_seconds']:.2f} s "
+            f"({size / figures['cold_read_bytes_seconds'] / 1e6:.0f} MB/s), verify "
+            f"{figures['cold_verify_seconds']:.2f} s ({figures['cold_verify_over_read']:.2f}x reading)"
+        )
     else:
         print("  (cold figures need permission to drop the page cache: run as root on Linux)")
     out = Path(__file__).parent / "results"

@@ -7,6 +7,7 @@ Targets: ps.write <= 1.3x (SerializeToString() + writing those bytes to a file);
 C++ Merger::Read of the same file (when TensorFlow is installed); write peak RSS < 1.5x the message's own
 in-memory size. Prints a table and writes JSON to benchmarks/results/core_write_read.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,9 +51,12 @@ def main() -> None:
 
         with measure() as write:
             path = ps.write(graph, work / "model", options=args.options)
-        figures.update(write_seconds=write.seconds, write_peak_growth_bytes=write.peak_growth,
-                       write_peak_over_message_rss=(write.peak_rss - build.start_rss) / message_rss,
-                       file_bytes=os.path.getsize(path))
+        figures.update(
+            write_seconds=write.seconds,
+            write_peak_growth_bytes=write.peak_growth,
+            write_peak_over_message_rss=(write.peak_rss - build.start_rss) / message_rss,
+            file_bytes=os.path.getsize(path),
+        )
         gc.collect()
         oracle = REPO.parent / "shared" / "tf_oracle"
         tf_merger = None
@@ -77,8 +81,10 @@ def main() -> None:
         figures.update(read_seconds=read_seconds, read_peak_growth_bytes=max(m.peak_growth for m in ours))
         runs = {"read_runs_seconds": [m.seconds for m in ours]}
         if theirs:
-            figures.update(tf_merger_read_seconds=statistics.median(theirs),
-                           read_over_tf_merger=read_seconds / statistics.median(theirs))
+            figures.update(
+                tf_merger_read_seconds=statistics.median(theirs),
+                read_over_tf_merger=read_seconds / statistics.median(theirs),
+            )
             runs["tf_merger_runs_seconds"] = theirs
         with measure() as partial:
             ps.read_partial(path, Graph, ["node[7]"])
@@ -90,9 +96,11 @@ def main() -> None:
                 with open(work / "baseline.pb", "wb") as out:
                     out.write(data)
                 del data
-            figures.update(baseline_serialize_write_seconds=baseline.seconds,
-                           baseline_peak_growth_bytes=baseline.peak_growth,
-                           write_over_baseline=write.seconds / baseline.seconds)
+            figures.update(
+                baseline_serialize_write_seconds=baseline.seconds,
+                baseline_peak_growth_bytes=baseline.peak_growth,
+                write_over_baseline=write.seconds / baseline.seconds,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,4 +1,5 @@
 """Timing and peak-memory measurement shared by the benchmark scripts."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """Summaries of benchmarks/run.py's measurements: medians, pairwise ratios, log-log slopes, the table, JSON, plot."""
+
 from __future__ import annotations
 
 import json
@@ -7,14 +8,24 @@ import statistics
 from pathlib import Path
 
 GIB = 1 << 30
-LABELS = {"write": "ps.write", "read": "ps.read", "read_partial": "ps.read_partial 1 node",
-          "tf_merger": "TF C++ Merger", "serialize_write": "SerializeToString+write",
-          "parse_read": "read+ParseFromString", "onnx_save": "onnx.save external", "onnx_load": "onnx.load external",
-          "safetensors_save": "safetensors save", "safetensors_load": "safetensors load",
-          "copy": "shutil.copyfile"}
+LABELS = {
+    "write": "ps.write",
+    "read": "ps.read",
+    "read_partial": "ps.read_partial 1 node",
+    "tf_merger": "TF C++ Merger",
+    "serialize_write": "SerializeToString+write",
+    "parse_read": "read+ParseFromString",
+    "onnx_save": "onnx.save external",
+    "onnx_load": "onnx.load external",
+    "safetensors_save": "safetensors save",
+    "safetensors_load": "safetensors load",
+    "copy": "shutil.copyfile",
+}
 # Each of our operations against its baselines, pair by pair within a repeat: (column, baseline op, same options)
-BASELINES = {"write": [("x_base", "serialize_write", False)],
-             "read": [("x_base", "parse_read", False), ("x_tf", "tf_merger", True)]}
+BASELINES = {
+    "write": [("x_base", "serialize_write", False)],
+    "read": [("x_base", "parse_read", False), ("x_tf", "tf_merger", True)],
+}
 LIBRARY = {"write", "read", "read_partial"}
 
 
@@ -33,31 +44,51 @@ def summarize(measurements: list[dict], cases: list[dict], option_order: list[st
     for (shape, size_label, op, options), runs in groups.items():
         case = by_case[(shape, size_label)]
         good = [run for run in runs if "error" not in run]
-        row = {"shape": shape, "size_label": size_label, "message_bytes": case["message_bytes"], "op": op,
-               "options": options, "label": label(op, options), "repeats": len(good), "runs": runs,
-               "errors": [run["error"] for run in runs if "error" in run]}
+        row = {
+            "shape": shape,
+            "size_label": size_label,
+            "message_bytes": case["message_bytes"],
+            "op": op,
+            "options": options,
+            "label": label(op, options),
+            "repeats": len(good),
+            "runs": runs,
+            "errors": [run["error"] for run in runs if "error" in run],
+        }
         if good:
             seconds = statistics.median(run["seconds"] for run in good)
             carried = good[0].get("bytes", case["message_bytes"])
-            row.update(seconds=seconds, bytes=carried,
-                       gib_per_s=None if op == "read_partial" else carried / seconds / GIB,
-                       peak_rss=max(run["peak_rss"] for run in good),
-                       data_rss=max(run["peak_rss"] - run["base_rss"] for run in good),
-                       file_bytes=good[-1].get("file_bytes"))
+            row.update(
+                seconds=seconds,
+                bytes=carried,
+                gib_per_s=None if op == "read_partial" else carried / seconds / GIB,
+                peak_rss=max(run["peak_rss"] for run in good),
+                data_rss=max(run["peak_rss"] - run["base_rss"] for run in good),
+                file_bytes=good[-1].get("file_bytes"),
+            )
         row["ratios"] = {}
         for column, baseline, same_options in BASELINES.get(op, []):
-            theirs = {run["repeat"]: run for run in groups.get((shape, size_label, baseline,
-                                                                options if same_options else None), [])}
-            pairs = [run["seconds"] / theirs[run["repeat"]]["seconds"] for run in good
-                     if "error" not in theirs.get(run["repeat"], {"error": 1})]
+            theirs = {
+                run["repeat"]: run
+                for run in groups.get((shape, size_label, baseline, options if same_options else None), [])
+            }
+            pairs = [
+                run["seconds"] / theirs[run["repeat"]]["seconds"]
+                for run in good
+                if "error" not in theirs.get(run["repeat"], {"error": 1})
+            ]
             if pairs:
-                row["ratios"][column] = {"baseline": label(baseline, options if same_options else None),
-                                         "median": statistics.median(pairs), "pairs": pairs}
+                row["ratios"][column] = {
+                    "baseline": label(baseline, options if same_options else None),
+                    "median": statistics.median(pairs),
+                    "pairs": pairs,
+                }
         rows.append(row)
     order = {op: index for index, op in enumerate(LABELS)}
     rank = {name: index for index, name in enumerate(option_order)}
-    return sorted(rows, key=lambda row: (row["shape"], row["message_bytes"], order[row["op"]],
-                                         rank.get(row["options"], -1)))
+    return sorted(
+        rows, key=lambda row: (row["shape"], row["message_bytes"], order[row["op"]], rank.get(row["options"], -1))
+    )
 
 
 def slope(points: list[tuple[float, float]]) -> float | None:
@@ -67,8 +98,7 @@ def slope(points: list[tuple[float, float]]) -> float | None:
         return None
     mean_x = sum(x for x, _ in points) / len(points)
     mean_y = sum(y for _, y in points) / len(points)
-    return (sum((x - mean_x) * (y - mean_y) for x, y in points)
-            / sum((x - mean_x) ** 2 for x, _ in points))
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
 
 
 def fits(rows: list[dict]) -> list[dict]:
@@ -81,8 +111,15 @@ def fits(rows: list[dict]) -> list[dict]:
     for (shape, name), points in lines.items():
         time_slope = slope([(row["message_bytes"], row["seconds"]) for row in points])
         if time_slope is not None:
-            result.append({"shape": shape, "label": name, "sizes": len(points), "time_slope": time_slope,
-                           "memory_slope": slope([(row["message_bytes"], row["data_rss"]) for row in points])})
+            result.append(
+                {
+                    "shape": shape,
+                    "label": name,
+                    "sizes": len(points),
+                    "time_slope": time_slope,
+                    "memory_slope": slope([(row["message_bytes"], row["data_rss"]) for row in points]),
+                }
+            )
     return result
 
 
@@ -103,27 +140,38 @@ def table(rows: list[dict], slopes: list[dict]) -> str:
     for row in rows:
         if "seconds" in row:
             largest[(row["shape"], row["label"])] = row["message_bytes"]
-    header = (f"{'shape':<5} {'size':>5} {'operation':<32} {'n':>1} {'median s':>9} {'GiB/s':>6} {'peak RSS':>8} "
-              f"{'x base':>6} {'x TF':>5} {'file GiB':>8}  {'slope t':>7} {'slope m':>7}")
+    header = (
+        f"{'shape':<5} {'size':>5} {'operation':<32} {'n':>1} {'median s':>9} {'GiB/s':>6} {'peak RSS':>8} "
+        f"{'x base':>6} {'x TF':>5} {'file GiB':>8}  {'slope t':>7} {'slope m':>7}"
+    )
     out = [header, "-" * len(header)]
     for row in rows:
         size = f"{row['size_label']:>5}"
         if "seconds" not in row:
             out.append(f"{row['shape']:<5} {size} {row['label']:<32} 0  failed: {row['errors'][0][-60:]}")
             continue
-        fit = by_line.get((row["shape"], row["label"])) if largest[(row["shape"], row["label"])] == \
-            row["message_bytes"] else None
+        fit = (
+            by_line.get((row["shape"], row["label"]))
+            if largest[(row["shape"], row["label"])] == row["message_bytes"]
+            else None
+        )
         ratio = {column: row["ratios"].get(column, {}).get("median") for column in ("x_base", "x_tf")}
         file_gib = row["file_bytes"] / GIB if row.get("file_bytes") else None
-        out.append(f"{row['shape']:<5} {size} {row['label']:<32} {row['repeats']:>1} {row['seconds']:>9.3f} "
-                   f"{_cell(row['gib_per_s'], '6.3f'):>6} {row['peak_rss'] / GIB:>8.2f} "
-                   f"{_cell(ratio['x_base'], '6.2f'):>6} {_cell(ratio['x_tf'], '5.2f'):>5} "
-                   f"{_cell(file_gib, '8.2f'):>8}  {_growth(fit and fit['time_slope']):>7} "
-                   f"{_growth(fit and fit['memory_slope']):>7}")
-    out.append("x base: time / (SerializeToString+write) for writes, / (read+ParseFromString) for reads; x TF: "
-               "time / TF's C++ Merger on the same file; both medians of same-repeat pairs.")
-    out.append("slope t / slope m: log-log slope vs size of time and of peak RSS over the interpreter's "
-               "(~ linear, < sub-linear, ! super-linear); peak RSS in GiB, max over repeats.")
+        out.append(
+            f"{row['shape']:<5} {size} {row['label']:<32} {row['repeats']:>1} {row['seconds']:>9.3f} "
+            f"{_cell(row['gib_per_s'], '6.3f'):>6} {row['peak_rss'] / GIB:>8.2f} "
+            f"{_cell(ratio['x_base'], '6.2f'):>6} {_cell(ratio['x_tf'], '5.2f'):>5} "
+            f"{_cell(file_gib, '8.2f'):>8}  {_growth(fit and fit['time_slope']):>7} "
+            f"{_growth(fit and fit['memory_slope']):>7}"
+        )
+    out.append(
+        "x base: time / (SerializeToString+write) for writes, / (read+ParseFromString) for reads; x TF: "
+        "time / TF's C++ Merger on the same file; both medians of same-repeat pairs."
+    )
+    out.append(
+        "slope t / slope m: log-log slope vs size of time and of peak RSS over the interpreter's "
+        "(~ linear, < sub-linear, ! super-linear); peak RSS in GiB, max over repeats."
+    )
     return "\n".join(out)
 
 
@@ -148,8 +196,12 @@ def plot(rows: list[dict], path: Path) -> None:
             points = [row for row in rows if row["shape"] == shape and row["label"] == name and "seconds" in row]
             if not points:
                 continue
-            style = dict(color=colors(index % 20), marker="o", label=name,
-                         linestyle="-" if points[0]["op"] in LIBRARY else "--")
+            style = {
+                "color": colors(index % 20),
+                "marker": "o",
+                "label": name,
+                "linestyle": "-" if points[0]["op"] in LIBRARY else "--",
+            }
             sizes = [row["message_bytes"] / GIB for row in points]
             axes[0][column].plot(sizes, [row["seconds"] for row in points], **style)
             axes[1][column].plot(sizes, [row["peak_rss"] / GIB for row in points], **style)

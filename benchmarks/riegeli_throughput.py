@@ -3,6 +3,7 @@ memory a single large record costs to write and to read.
 
     python benchmarks/riegeli_throughput.py [--total 1G] [--record 4M] [--options uncompressed,zstd:1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,6 @@ import sys
 import tempfile
 
 import numpy as np
-
 from measure import measure
 
 TARGETS = {("uncompressed", "write"): 500e6, ("uncompressed", "read"): 500e6, ("zstd:1", "write"): 250e6}
@@ -78,19 +78,29 @@ def main() -> None:
         print(f"{'options':<14} {'write MB/s':>10} {'read MB/s':>10} {'file GiB':>9}")
         for options in args.options.split(","):
             row = results[options] = throughput(path, options, data)
-            print(f"{options:<14} {row['write'] / 1e6:>10.0f} {row['read'] / 1e6:>10.0f} "
-                  f"{row['file_bytes'] / 2**30:>9.2f}")
+            print(
+                f"{options:<14} {row['write'] / 1e6:>10.0f} {row['read'] / 1e6:>10.0f} "
+                f"{row['file_bytes'] / 2**30:>9.2f}"
+            )
             for (name, kind), target in TARGETS.items():
                 if name == options and row[kind] < target:
                     failed = True
                     print(f"  below target: {kind} {row[kind] / 1e6:.0f} MB/s < {target / 1e6:.0f} MB/s")
         del data
         record = size(args.memory_record)
-        memory = json.loads(subprocess.run([sys.executable, __file__, "--memory-child", args.memory_record],
-                                           check=True, capture_output=True, text=True).stdout)
+        memory = json.loads(
+            subprocess.run(
+                [sys.executable, __file__, "--memory-child", args.memory_record],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         limit = 2 * record + (64 << 20)
-        print(f"one {record >> 20} MiB record: write +{memory['write_growth'] >> 20} MiB, read "
-              f"+{memory['read_growth'] >> 20} MiB (limit 2N + 64 MiB = {limit >> 20} MiB)")
+        print(
+            f"one {record >> 20} MiB record: write +{memory['write_growth'] >> 20} MiB, read "
+            f"+{memory['read_growth'] >> 20} MiB (limit 2N + 64 MiB = {limit >> 20} MiB)"
+        )
         failed |= max(memory.values()) > limit
         results["single_record_memory"] = dict(memory, record=record, limit=limit)
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)

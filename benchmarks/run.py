@@ -16,6 +16,7 @@ earlier writes are flushed. Ratios to baselines are taken pair by pair within a 
 Writes results.json, results.png (time and peak RSS vs size, log-log) and results.txt (the table) to --out;
 prints the table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,6 @@ import time
 from pathlib import Path
 
 import psutil
-
 import report
 from workloads import estimated_rss
 
@@ -71,8 +71,10 @@ class Progress:
         if self.tty:
             filled = 30 * (self.done - 1) // max(self.total, 1)
             elapsed = time.monotonic() - self.start
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done - 1}/{self.total} "
-                             f"{elapsed / 60:4.1f} min  {text[:50]:<50}")
+            sys.stderr.write(
+                f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done - 1}/{self.total} "
+                f"{elapsed / 60:4.1f} min  {text[:50]:<50}"
+            )
             sys.stderr.flush()
 
     def note(self, text: str) -> None:
@@ -88,19 +90,41 @@ class Progress:
 
 def run_step(op: str, case: dict, work: Path, args, options: str | None = None) -> dict:
     """One operation in a fresh process; its JSON result, or {"error": ...}."""
-    command = [sys.executable, str(HERE / "workloads.py"), op, "--shape", case["shape"], "--size",
-               str(case["size"]), "--dir", str(work), "--chunk", str(case["chunk"]),
-               "--nodes", str(case.get("nodes", 0)), "--constants", str(case.get("constants", 0)),
-               "--options", options or "uncompressed", "--oracle", args.oracle or ""]
+    command = [
+        sys.executable,
+        str(HERE / "workloads.py"),
+        op,
+        "--shape",
+        case["shape"],
+        "--size",
+        str(case["size"]),
+        "--dir",
+        str(work),
+        "--chunk",
+        str(case["chunk"]),
+        "--nodes",
+        str(case.get("nodes", 0)),
+        "--constants",
+        str(case.get("constants", 0)),
+        "--options",
+        options or "uncompressed",
+        "--oracle",
+        args.oracle or "",
+    ]
     os.sync()  # earlier writes' dirty pages are flushed now, not during this measurement
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=environment)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=args.timeout, env=environment, check=False
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {args.timeout} s"}
     if done.returncode:
-        reason = f"killed by signal {-done.returncode} (out of memory?)" if done.returncode < 0 else \
-            f"exit {done.returncode}"
+        reason = (
+            f"killed by signal {-done.returncode} (out of memory?)"
+            if done.returncode < 0
+            else f"exit {done.returncode}"
+        )
         return {"error": f"{reason}: {done.stderr.strip()[-600:]}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -128,26 +152,45 @@ def run_case(case: dict, args, progress: Progress, measurements: list[dict], not
         if "error" in prepared:
             case["skipped"] = f"building the message failed: {prepared['error']}"
             return
-        case.update(message_bytes=prepared["message_bytes"], message_rss=prepared["message_rss"],
-                    nodes=prepared["nodes"], constants=prepared["constants"], build_seconds=prepared["seconds"])
+        case.update(
+            message_bytes=prepared["message_bytes"],
+            message_rss=prepared["message_rss"],
+            nodes=prepared["nodes"],
+            constants=prepared["constants"],
+            build_seconds=prepared["seconds"],
+        )
         started = time.monotonic()
         for repeat in range(args.repeats):
             for op, options in sequence(case, args):
                 progress.step(f"{case['shape']} {case['size_label']} #{repeat + 1} {report.label(op, options)}")
                 result = run_step(op, case, work, args, options)
                 if "error" in result:
-                    notes.append(f"{case['shape']} {case['size_label']} {report.label(op, options)} repeat "
-                                 f"{repeat + 1} failed: {result['error'].splitlines()[-1]}")
-                measurements.append(dict(result, shape=case["shape"], size_label=case["size_label"], op=op,
-                                         options=options if op in ("write", "read", "tf_merger") else None,
-                                         repeat=repeat))
+                    notes.append(
+                        f"{case['shape']} {case['size_label']} {report.label(op, options)} repeat "
+                        f"{repeat + 1} failed: {result['error'].splitlines()[-1]}"
+                    )
+                measurements.append(
+                    dict(
+                        result,
+                        shape=case["shape"],
+                        size_label=case["size_label"],
+                        op=op,
+                        options=options if op in ("write", "read", "tf_merger") else None,
+                        repeat=repeat,
+                    )
+                )
             case["repeats_done"] = repeat + 1
             spent = time.monotonic() - started
             progress.note(f"{case['shape']} {case['size_label']}: repeat {repeat + 1} done, {spent / 60:.1f} min")
-            if args.case_budget and repeat + 1 < args.repeats and spent / (repeat + 1) * (repeat + 2) > \
-                    args.case_budget * 60:
-                notes.append(f"{case['shape']} {case['size_label']}: {repeat + 1} repeat(s) only (another would "
-                             f"pass --case-budget {args.case_budget:g} min)")
+            if (
+                args.case_budget
+                and repeat + 1 < args.repeats
+                and spent / (repeat + 1) * (repeat + 2) > args.case_budget * 60
+            ):
+                notes.append(
+                    f"{case['shape']} {case['size_label']}: {repeat + 1} repeat(s) only (another would "
+                    f"pass --case-budget {args.case_budget:g} min)"
+                )
                 progress.done += (args.repeats - repeat - 1) * len(sequence(case, args))
                 break
     finally:
@@ -158,9 +201,15 @@ def machine() -> dict:
     import google.protobuf
 
     memory = psutil.virtual_memory()
-    return {"cpus": os.cpu_count(), "memory_bytes": memory.total, "available_bytes_at_start": memory.available,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "protobuf": google.protobuf.__version__, "load_average_at_start": os.getloadavg()}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_bytes": memory.total,
+        "available_bytes_at_start": memory.available,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "protobuf": google.protobuf.__version__,
+        "load_average_at_start": os.getloadavg(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,11 +221,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="sizes 16M,32M, 1 repeat, TF only uncompressed")
     parser.add_argument("--options", default=",".join(OPTIONS), help="Riegeli options of ps.write")
     parser.add_argument("--tf-options", default=None, help="options whose files TF's Merger reads (default: all)")
-    parser.add_argument("--chunk", default="64M",
-                        help="max_chunk_size of ps.write (forces .cpb; at most a quarter of the size)")
+    parser.add_argument(
+        "--chunk", default="64M", help="max_chunk_size of ps.write (forces .cpb; at most a quarter of the size)"
+    )
     parser.add_argument("--work", default=tempfile.gettempdir(), help="where the files are written")
-    parser.add_argument("--case-budget", type=float, default=0,
-                        help="minutes per (shape, size): no further repeat once it would pass this (0: none)")
+    parser.add_argument(
+        "--case-budget",
+        type=float,
+        default=0,
+        help="minutes per (shape, size): no further repeat once it would pass this (0: none)",
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per operation")
     args = parser.parse_args(argv)
     if args.quick:
@@ -188,16 +242,28 @@ def main(argv: list[str] | None = None) -> int:
     args.chunk_bytes = parse_size(args.chunk)
     args.oracle, oracle_note = find_oracle()
     notes = [oracle_note] if oracle_note else []
-    notes.append("reads find their file in the page cache (written just before); ps.write and the baselines do "
-                 "not fsync; the copy is in-kernel (sendfile) from a cached file")
-    cases = [{"shape": shape, "size_label": label, "size": parse_size(label),
-              "chunk": min(args.chunk_bytes, parse_size(label) // 4)}  # .cpb of at least 4 chunks at any size
-             for label in args.sizes.split(",") for shape in args.shapes.split(",")]
+    notes.append(
+        "reads find their file in the page cache (written just before); ps.write and the baselines do "
+        "not fsync; the copy is in-kernel (sendfile) from a cached file"
+    )
+    cases = [
+        {
+            "shape": shape,
+            "size_label": label,
+            "size": parse_size(label),
+            "chunk": min(args.chunk_bytes, parse_size(label) // 4),
+        }  # .cpb of at least 4 chunks at any size
+        for label in args.sizes.split(",")
+        for shape in args.shapes.split(",")
+    ]
     for case in cases:  # a case whose message this machine cannot hold is reported, not attempted
         need = MEMORY_FACTOR * estimated_rss(case["shape"], case["size"])
         if need > psutil.virtual_memory().total * 0.9:
-            case["skipped"] = (f"needs about {need / 2**30:.0f} GiB of memory (message {estimated_rss(case['shape'], case['size']) / 2**30:.1f} "
-                               f"GiB in Python objects); this machine has {psutil.virtual_memory().total / 2**30:.0f} GiB")
+            case["skipped"] = (
+                f"needs about {need / 2**30:.0f} GiB of memory (message "
+                f"{estimated_rss(case['shape'], case['size']) / 2**30:.1f} GiB in Python objects); "
+                f"this machine has {psutil.virtual_memory().total / 2**30:.0f} GiB"
+            )
     runnable = [case for case in cases if "skipped" not in case]
     progress = Progress(sum(1 + args.repeats * len(sequence(case, args)) for case in runnable))
     measurements: list[dict] = []
@@ -205,23 +271,32 @@ def main(argv: list[str] | None = None) -> int:
     for case in runnable:
         run_case(case, args, progress, measurements, notes)
     progress.close()
-    notes += [f"{case['shape']} {case['size_label']} skipped: {case['skipped']}" for case in cases
-              if "skipped" in case]
+    notes += [f"{case['shape']} {case['size_label']} skipped: {case['skipped']}" for case in cases if "skipped" in case]
     done_cases = [case for case in cases if "message_bytes" in case]
     rows = report.summarize(measurements, done_cases, args.options)
     slopes = report.fits(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = {key: value for key, value in vars(args).items() if key not in ("oracle",)}
-    document = {"settings": settings, "machine": machine(), "minutes": (time.monotonic() - started) / 60,
-                "load_average_at_end": os.getloadavg(), "notes": notes, "cases": cases, "rows": rows, "fits": slopes}
+    document = {
+        "settings": settings,
+        "machine": machine(),
+        "minutes": (time.monotonic() - started) / 60,
+        "load_average_at_end": os.getloadavg(),
+        "notes": notes,
+        "cases": cases,
+        "rows": rows,
+        "fits": slopes,
+    }
     report.write_json(out / "results.json", document)
     report.plot(rows, out / "results.png")
     text = "\n".join([report.table(rows, slopes), *(f"note: {note}" for note in notes)])
     (out / "results.txt").write_text(text + "\n")
     print(text)
-    print(f"{len(measurements)} measurements in {document['minutes']:.1f} min; {out / 'results.json'}, "
-          f"{out / 'results.png'}")
+    print(
+        f"{len(measurements)} measurements in {document['minutes']:.1f} min; {out / 'results.json'}, "
+        f"{out / 'results.png'}"
+    )
     return 0 if rows and not any(row["errors"] for row in rows) else 1
 
 

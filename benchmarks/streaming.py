@@ -4,6 +4,7 @@ above the message it holds; the receiver's grows by less than 1.3x the message's
 
     python benchmarks/streaming.py [--size 1G] [--chunk 64M] [--options uncompressed,zstd:1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,6 @@ import sys
 from pathlib import Path
 
 import psutil
-
 from measure import measure
 
 UNITS = {"M": 1 << 20, "G": 1 << 30}
@@ -50,8 +50,17 @@ def sender(size: int, chunk: int, options: str | None, connect, results) -> None
         ps.write(graph, out, max_chunk_size=chunk, options=options)
         out.flush()
     out.close()
-    results.put(("sender", {"seconds": sent.seconds, "peak_growth": sent.peak_growth,
-                            "message_bytes": message_bytes, "digest": expected}))
+    results.put(
+        (
+            "sender",
+            {
+                "seconds": sent.seconds,
+                "peak_growth": sent.peak_growth,
+                "message_bytes": message_bytes,
+                "digest": expected,
+            },
+        )
+    )
 
 
 def receiver(accept, results) -> None:
@@ -63,8 +72,17 @@ def receiver(accept, results) -> None:
     base = psutil.Process().memory_info().rss
     with measure() as received:
         graph = ps.read(stream, Graph)
-    results.put(("receiver", {"seconds": received.seconds, "peak_growth": received.peak_rss - base,
-                              "digest": digest(graph), "nodes": len(graph.node)}))
+    results.put(
+        (
+            "receiver",
+            {
+                "seconds": received.seconds,
+                "peak_growth": received.peak_rss - base,
+                "digest": digest(graph),
+                "nodes": len(graph.node),
+            },
+        )
+    )
 
 
 def run(transport: str, size: int, chunk: int, options: str | None) -> dict:
@@ -73,7 +91,9 @@ def run(transport: str, size: int, chunk: int, options: str | None) -> dict:
     if transport == "pipe":
         read_end, write_end = os.pipe()
         recv = context.Process(target=receiver, args=(_FdOpener(read_end, write_end, "rb"), results))
-        send = context.Process(target=sender, args=(size, chunk, options, _FdOpener(write_end, read_end, "wb"), results))
+        send = context.Process(
+            target=sender, args=(size, chunk, options, _FdOpener(write_end, read_end, "wb"), results)
+        )
         recv.start(), send.start()
         os.close(read_end), os.close(write_end)
     else:
@@ -93,7 +113,7 @@ def run(transport: str, size: int, chunk: int, options: str | None) -> dict:
             dead = [process.name for process in (send, recv) if process.exitcode not in (None, 0)]
             if dead or not (send.is_alive() or recv.is_alive()):
                 send.kill(), recv.kill()
-                raise SystemExit(f"{transport}: a process failed ({', '.join(dead) or 'no result'})")
+                raise SystemExit(f"{transport}: a process failed ({', '.join(dead) or 'no result'})") from None
     send.join(), recv.join()
     return got
 
@@ -135,7 +155,10 @@ def main() -> None:
     args = parser.parse_args()
     size, chunk = (int(float(text[:-1]) * UNITS[text[-1].upper()]) for text in (args.size, args.chunk))
     rows, failed = [], False
-    print(f"{'transport':<9} {'options':<13} {'seconds':>8} {'MB/s':>6} {'sender +MiB':>11} {'receiver x':>10}  (message {size / 2**30:.2f} GiB, chunks <= {chunk >> 20} MiB)")
+    print(
+        f"{'transport':<9} {'options':<13} {'seconds':>8} {'MB/s':>6} {'sender +MiB':>11} {'receiver x':>10}  "
+        f"(message {size / 2**30:.2f} GiB, chunks <= {chunk >> 20} MiB)"
+    )
     for transport in ("pipe", "socket"):
         for options in args.options.split(","):
             got = run(transport, size, chunk, None if options == "uncompressed" else options)
@@ -144,10 +167,21 @@ def main() -> None:
             ratio = recv["peak_growth"] / send["message_bytes"]
             ok = send["peak_growth"] < chunk + (64 << 20) and ratio < 1.3
             failed |= not ok
-            rows.append(dict(transport=transport, options=options, size=size, sender=send, receiver=recv,
-                             receiver_over_message=ratio, passed=ok))
-            print(f"{transport:<9} {options:<13} {recv['seconds']:>8.1f} {size / recv['seconds'] / 1e6:>6.0f} "
-                  f"{send['peak_growth'] / 2**20:>11.0f} {ratio:>10.2f}  {'PASS' if ok else 'FAIL'}")
+            rows.append(
+                {
+                    "transport": transport,
+                    "options": options,
+                    "size": size,
+                    "sender": send,
+                    "receiver": recv,
+                    "receiver_over_message": ratio,
+                    "passed": ok,
+                }
+            )
+            print(
+                f"{transport:<9} {options:<13} {recv['seconds']:>8.1f} {size / recv['seconds'] / 1e6:>6.0f} "
+                f"{send['peak_growth'] / 2**20:>11.0f} {ratio:>10.2f}  {'PASS' if ok else 'FAIL'}"
+            )
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "streaming.json").write_text(json.dumps(rows, indent=2))

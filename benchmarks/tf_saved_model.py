@@ -9,6 +9,7 @@ TensorFlow's saver holds several copies of the graph (more than this 24 GiB mach
 so the big model is saved small and its constants grown in the proto (tf_models.grow_constants); its save is
 ps.write of that proto. Each step runs in a fresh process; peak RSS is the step's own.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,25 +26,27 @@ CHUNK = 256 << 20
 
 
 def run_step(*args: str) -> dict:
-    completed = subprocess.run([sys.executable, __file__, "--step", *args], capture_output=True, text=True)
+    completed = subprocess.run([sys.executable, __file__, "--step", *args], capture_output=True, text=True, check=False)
     if completed.returncode:
         raise SystemExit(f"step {args} failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def _proto_bytes(export_dir: str) -> int:
-    return sum(os.path.getsize(os.path.join(export_dir, name)) for name in os.listdir(export_dir)
-               if name.startswith("saved_model."))
+    return sum(
+        os.path.getsize(os.path.join(export_dir, name))
+        for name in os.listdir(export_dir)
+        if name.startswith("saved_model.")
+    )
 
 
 def step(name: str, size_gib: float, export_dir: str) -> dict:
     import numpy as np
+    import tensorflow as tf
 
     import proto_splitter as ps
     from proto_splitter import tensorflow as pstf
     from proto_splitter.testing.tf_models import BigConstantsModule, grow_constants
-
-    import tensorflow as tf
 
     if name == "prepare-big":  # not measured: a small save, constants grown past 2 GiB, written as .cpb
         from tensorflow.core.protobuf import saved_model_pb2
@@ -82,8 +85,14 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="tf-saved-model-bench-")
     rows = {}
     try:
-        plan = [("tf-save", args.size, "tf"), ("tf-load", args.size, "tf"), ("ps-save", args.size, "ps"),
-                ("ps-load", args.size, "ps"), ("prepare-big", args.big, "big"), ("ps-load-big", args.big, "big")]
+        plan = [
+            ("tf-save", args.size, "tf"),
+            ("tf-load", args.size, "tf"),
+            ("ps-save", args.size, "ps"),
+            ("ps-load", args.size, "ps"),
+            ("prepare-big", args.big, "big"),
+            ("ps-load-big", args.big, "big"),
+        ]
         for name, size, folder in plan:
             rows[name] = run_step(name, str(size), os.path.join(work, folder))
             rows[name]["seconds_per_gib"] = rows[name]["seconds"] / (rows[name]["proto_bytes"] / (1 << 30))
@@ -93,8 +102,10 @@ def main() -> None:
     rows["ps-write-big"] = rows.pop("prepare-big")
     print(f"{'step':<13} {'proto':>10} {'seconds':>8} {'s/GiB':>7} {'peak RSS':>10}")
     for name, row in rows.items():
-        print(f"{name:<13} {gib(row['proto_bytes']):>10} {row['seconds']:>8.1f} {row['seconds_per_gib']:>7.2f} "
-              f"{gib(row['peak_rss']):>10}")
+        print(
+            f"{name:<13} {gib(row['proto_bytes']):>10} {row['seconds']:>8.1f} {row['seconds_per_gib']:>7.2f} "
+            f"{gib(row['peak_rss']):>10}"
+        )
     for ours, theirs in (("ps-save", "tf-save"), ("ps-load", "tf-load"), ("ps-load-big", "tf-load")):
         ratio = rows[ours]["seconds_per_gib"] / rows[theirs]["seconds_per_gib"]
         print(f"{ours} / {theirs} per GiB: {ratio:.2f} (target <= 1.5)")

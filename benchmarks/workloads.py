@@ -11,6 +11,7 @@ noise, like weights) plus small nodes carrying 1/32 of the bytes; shape "small" 
 small nodes come from testing.graphs.add_small_nodes once per case ("prepare", kept serialized as small.pb,
 since building millions of nodes in Python is slow); every other process parses them back.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from measure import measure
 
 MIB = 1 << 20
@@ -53,7 +53,7 @@ def constant_contents(count: int):
     pool = pool.view(np.uint8)
     for index in range(count):
         start = (index % POOL_OFFSETS) * CONSTANT
-        yield index.to_bytes(4, "little") + pool[start + 4:start + CONSTANT].tobytes()
+        yield index.to_bytes(4, "little") + pool[start + 4 : start + CONSTANT].tobytes()
 
 
 def build_message(shape: str, size: int, work: Path):
@@ -75,8 +75,10 @@ def build_message(shape: str, size: int, work: Path):
 def build_tensors(shape: str, size: int) -> dict:
     """The constants of the message as float32 arrays: the same tensor bytes, for ONNX and safetensors."""
     constants, _ = plan(shape, size)
-    return {f"const_{index}": np.frombuffer(content, np.float32)
-            for index, content in enumerate(constant_contents(constants))}
+    return {
+        f"const_{index}": np.frombuffer(content, np.float32)
+        for index, content in enumerate(constant_contents(constants))
+    }
 
 
 def cpb_prefix(work: Path, options: str) -> Path:
@@ -93,7 +95,6 @@ def fresh(*paths: Path) -> None:
 
 
 def op_prepare(args, work: Path) -> dict:
-    import proto_splitter as ps  # noqa: F401  (same imports as the other operations: comparable RSS)
     from proto_splitter.testing.graphs import add_small_nodes
     from proto_splitter.testing.test_message3_pb2 import Graph
 
@@ -105,9 +106,15 @@ def op_prepare(args, work: Path) -> dict:
     gc.collect()
     with measure() as built:
         message = build_message(args.shape, args.size, work)
-    return {"seconds": built.seconds, "peak_rss": built.peak_rss, "start_rss": built.start_rss,
-            "message_bytes": message.ByteSize(), "message_rss": built.peak_rss - built.start_rss,
-            "nodes": len(message.node), "constants": constants}
+    return {
+        "seconds": built.seconds,
+        "peak_rss": built.peak_rss,
+        "start_rss": built.start_rss,
+        "message_bytes": message.ByteSize(),
+        "message_rss": built.peak_rss - built.start_rss,
+        "nodes": len(message.node),
+        "constants": constants,
+    }
 
 
 def op_write(args, work: Path, message) -> dict:
@@ -193,15 +200,19 @@ def op_onnx_save(args, work: Path, tensors: dict) -> dict:
     initializers = [numpy_helper.from_array(array, name) for name, array in tensors.items()]
     tensors.clear()
     first = initializers[0].name
-    graph = helper.make_graph([helper.make_node("Identity", [first], ["out"])], "constants", [],
-                              [helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, None)], initializers)
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [first], ["out"])],
+        "constants",
+        [],
+        [helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, None)],
+        initializers,
+    )
     model = helper.make_model(graph)
     del initializers, graph
     fresh(work / "onnx")
     (work / "onnx").mkdir()
     with measure() as taken:
-        onnx.save_model(model, str(work / "onnx" / "model.onnx"), save_as_external_data=True,
-                        location="weights.bin")
+        onnx.save_model(model, str(work / "onnx" / "model.onnx"), save_as_external_data=True, location="weights.bin")
     return {"measure": taken, "file_bytes": os.path.getsize(work / "onnx" / "weights.bin")}
 
 
@@ -246,15 +257,20 @@ def op_copy(args, work: Path) -> dict:
 
 BUILDS_MESSAGE = {"write": op_write, "serialize_write": op_serialize_write}
 BUILDS_TENSORS = {"onnx_save": op_onnx_save, "safetensors_save": op_safetensors_save}
-READS = {"read": op_read, "read_partial": op_read_partial, "parse_read": op_parse_read, "tf_merger": op_tf_merger,
-         "onnx_load": op_onnx_load, "safetensors_load": op_safetensors_load, "copy": op_copy}
+READS = {
+    "read": op_read,
+    "read_partial": op_read_partial,
+    "parse_read": op_parse_read,
+    "tf_merger": op_tf_merger,
+    "onnx_load": op_onnx_load,
+    "safetensors_load": op_safetensors_load,
+    "copy": op_copy,
+}
 OPERATIONS = ["prepare", *BUILDS_MESSAGE, *BUILDS_TENSORS, *READS]
 
 
 def run(args) -> dict:
     import psutil
-
-    import proto_splitter  # noqa: F401  (counted in base_rss, not in the operation)
 
     work = Path(args.dir)
     base_rss = psutil.Process().memory_info().rss
@@ -267,8 +283,7 @@ def run(args) -> dict:
     else:
         result = READS[args.op](args, work)
     taken = result.pop("measure")
-    return dict(result, seconds=taken.seconds, peak_rss=taken.peak_rss, start_rss=taken.start_rss,
-                base_rss=base_rss)
+    return dict(result, seconds=taken.seconds, peak_rss=taken.peak_rss, start_rss=taken.start_rss, base_rss=base_rss)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,8 @@
 """Writes a 2.3 GiB GraphDef-like message as a chunked `.cpb`, reads one constant lazily, then all of it.
 
-    python examples/round_trip.py OUTPUT_DIR
+python examples/round_trip.py OUTPUT_DIR
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,13 +29,14 @@ def main() -> None:
     os.makedirs(args.output_dir, exist_ok=True)
     prefix = os.path.join(args.output_dir, "model")
 
-    graph = timed(f"build {args.constants} constants + 10,000 nodes", lambda: graph_def_like(args.constants,
-                                                                                            small_nodes=10000))
+    graph = timed(
+        f"build {args.constants} constants + 10,000 nodes", lambda: graph_def_like(args.constants, small_nodes=10000)
+    )
     path = timed("ps.write", lambda: ps.write(graph, prefix))
-    print(f"wrote {path}: {os.path.getsize(path) / 2**30:.2f} GiB, "
-          f"{len(ps.read_metadata(path).chunks)} chunks")
-    part = timed("ps.read_partial(node[42]) (reads its chunks only)",
-                 lambda: ps.read_partial(path, Graph, ["node[42]"]))
+    print(f"wrote {path}: {os.path.getsize(path) / 2**30:.2f} GiB, {len(ps.read_metadata(path).chunks)} chunks")
+    part = timed(
+        "ps.read_partial(node[42]) (reads its chunks only)", lambda: ps.read_partial(path, Graph, ["node[42]"])
+    )
     assert part.node[42] == graph.node[42]
     restored = timed("ps.read (whole message)", lambda: ps.read(path, Graph))
     assert_graphs_equal(restored, graph)

@@ -6,16 +6,41 @@ interchangeable with TensorFlow's proto splitter.
     message = ps.read("out/model", MessageClass)
     part = ps.read_partial("out/model", MessageClass, fields=["node[3]"])
 """
+
 from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError
-from .files import (ChunkedFileNotFoundError, iter_chunks, project, read, read_from_bytes, read_metadata, read_partial,
-                    write, write_to_bytes)
+from .files import (
+    ChunkedFileNotFoundError,
+    iter_chunks,
+    project,
+    read,
+    read_from_bytes,
+    read_metadata,
+    read_partial,
+    write,
+    write_to_bytes,
+)
 from .merger import Merger, merge
 from .split import ComposableSplitter, split
-from .tensorflow import layout as _tensorflow_layout  # registers TensorFlow's SavedModel layout
+from .tensorflow import layout as _tensorflow_layout  # noqa: F401  (registers TensorFlow's SavedModel layout)
 
 __all__ = [
-    "ChunkedFileNotFoundError", "ChunkedProtoError", "ComposableSplitter", "FieldPathError", "Merger",
-    "ProtoSplitterError", "RiegeliError", "SplitError", "iter_chunks", "merge", "project", "read", "read_from_bytes",
-    "read_metadata", "read_partial", "split", "write", "write_to_bytes",
+    "ChunkedFileNotFoundError",
+    "ChunkedProtoError",
+    "ComposableSplitter",
+    "FieldPathError",
+    "Merger",
+    "ProtoSplitterError",
+    "RiegeliError",
+    "SplitError",
+    "iter_chunks",
+    "merge",
+    "project",
+    "read",
+    "read_from_bytes",
+    "read_metadata",
+    "read_partial",
+    "split",
+    "write",
+    "write_to_bytes",
 ]
 __version__ = "0.1.0"

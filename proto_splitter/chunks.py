@@ -1,7 +1,8 @@
 """Chunk containers: where a splitter puts the chunks it cuts, in memory or streamed to a writer."""
+
 from __future__ import annotations
 
-from typing import Protocol, Union
+from typing import Protocol
 
 from google.protobuf.message import Message
 
@@ -12,7 +13,7 @@ class SerializedMessage(bytes):
     """A chunk holding a serialized message (ChunkInfo type MESSAGE), as opposed to raw field bytes."""
 
 
-Chunk = Union[Message, bytes]
+Chunk = Message | bytes
 MESSAGE = chunk_pb2.ChunkInfo.MESSAGE
 BYTES = chunk_pb2.ChunkInfo.BYTES
 

@@ -3,6 +3,7 @@
 This is the I/O edge of the library: the splitter and merger work on chunk sinks and sources; here those
 are bound to Riegeli writers and readers over paths, file objects and bytes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,8 +12,9 @@ import os
 import queue
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path as FsPath
-from typing import BinaryIO, Iterable, Iterator, Sequence, Union
+from typing import BinaryIO
 
 from google.protobuf.message import DecodeError, Message
 
@@ -20,13 +22,13 @@ from . import oversized, paths, remote, riegeli
 from .chunks import Chunk, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
 from .merger import Merger, check_version, needed_chunks
-from .readahead import ReadAhead
 from .proto import chunk_pb2, versions_pb2
+from .readahead import ReadAhead
 from .registry import splitter_for
 from .splitter import PROTOBUF_LIMIT, object_size
 
-PathLike = Union[str, os.PathLike]
-Source = Union[PathLike, BinaryIO, bytes, bytearray, memoryview]
+PathLike = str | os.PathLike
+Source = PathLike | BinaryIO | bytes | bytearray | memoryview
 SPLITTER_VERSION = 1
 RIEGELI_SIGNATURE = bytes.fromhex("83af70d10d884a3f0000000000000000")
 
@@ -41,6 +43,7 @@ def version_def() -> versions_pb2.VersionDef:
 
 
 # ---- writing -------------------------------------------------------------------------------------------
+
 
 class RecordSink:
     """A ChunkSink writing each chunk as a Riegeli record as soon as it is produced."""
@@ -73,8 +76,9 @@ class RecordSink:
         return chunk_pb2.ChunkMetadata(version=version_def(), chunks=self.infos, message=chunked_message)
 
 
-def write_chunks(chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, dest,
-                 options: str | None = None) -> None:
+def write_chunks(
+    chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, dest, options: str | None = None
+) -> None:
     """Writes in-memory chunks and their ChunkMetadata as a `.cpb` Riegeli file (path or file object)."""
     with riegeli.RecordWriter(dest, options=options) as writer:
         sink = RecordSink(writer)
@@ -96,8 +100,7 @@ def _needs_split(message: Message, max_chunk_size: int | None) -> bool:
     return object_size(message) > _limit_for(max_chunk_size)
 
 
-def write_chunked(message: Message, dest, max_chunk_size: int | None = None,
-                  options: str | None = None) -> None:
+def write_chunked(message: Message, dest, max_chunk_size: int | None = None, options: str | None = None) -> None:
     """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`."""
     splitter = splitter_for(message, max_chunk_size)
     with riegeli.RecordWriter(dest, options=options) as writer:
@@ -118,8 +121,9 @@ def _atomic_write_bytes(path: str, data: bytes) -> None:
         raise
 
 
-def write(message: Message, prefix: PathLike | BinaryIO, max_chunk_size: int | None = None,
-          options: str | None = None) -> str:
+def write(
+    message: Message, prefix: PathLike | BinaryIO, max_chunk_size: int | None = None, options: str | None = None
+) -> str:
     """Writes `message` to `<prefix>.pb` when it fits, else to `<prefix>.cpb`; returns the path written.
 
     The file appears atomically under its final name; a stale sibling (`.cpb` after writing `.pb` or the
@@ -152,7 +156,7 @@ def _write_stream(message: Message, out: BinaryIO, max_chunk_size: int | None, o
     return ".pb"
 
 
-def _put(pieces: "queue.Queue", item, stop: threading.Event) -> bool:
+def _put(pieces: queue.Queue, item, stop: threading.Event) -> bool:
     """Puts item on the queue unless the consumer stopped; returns whether it was put."""
     while not stop.is_set():
         try:
@@ -166,7 +170,7 @@ def _put(pieces: "queue.Queue", item, stop: threading.Event) -> bool:
 class _QueueWriter(io.RawIOBase):
     """A write-only stream handing each written piece to a bounded queue (for iter_chunks)."""
 
-    def __init__(self, pieces: "queue.Queue", stop: threading.Event):
+    def __init__(self, pieces: queue.Queue, stop: threading.Event):
         super().__init__()
         self._pieces, self._stop = pieces, stop
 
@@ -179,8 +183,9 @@ class _QueueWriter(io.RawIOBase):
         return len(data)
 
 
-def iter_chunks(message: Message, max_chunk_size: int | None = None, options: str | None = None,
-                queue_size: int = 4) -> Iterator[bytes]:
+def iter_chunks(
+    message: Message, max_chunk_size: int | None = None, options: str | None = None, queue_size: int = 4
+) -> Iterator[bytes]:
     """Yields the bytes of the `.cpb` (or `.pb`) stream of `message` piece by piece, for chunked uploads
     and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead."""
     _check_message(message)
@@ -192,7 +197,7 @@ def iter_chunks(message: Message, max_chunk_size: int | None = None, options: st
     def produce() -> None:
         try:
             _write_stream(message, _QueueWriter(pieces, stop), max_chunk_size, options)
-        except BaseException as error:  # re-raised in the consumer
+        except BaseException as error:  # noqa: BLE001 (re-raised in the consumer)
             failure.append(error)
         finally:
             _put(pieces, done, stop)
@@ -209,8 +214,9 @@ def iter_chunks(message: Message, max_chunk_size: int | None = None, options: st
         raise failure[0]
 
 
-def write_to_bytes(message: Message, max_chunk_size: int | None = None, options: str | None = None
-                   ) -> tuple[bytes, bool]:
+def write_to_bytes(
+    message: Message, max_chunk_size: int | None = None, options: str | None = None
+) -> tuple[bytes, bool]:
     """Serializes like write(): returns (data, is_chunked); chunked data is a `.cpb` byte string."""
     _check_message(message)
     if not _needs_split(message, max_chunk_size):
@@ -226,6 +232,7 @@ def _check_message(message) -> None:
 
 
 # ---- reading -------------------------------------------------------------------------------------------
+
 
 class RiegeliChunks:
     """A ChunkSource reading chunks lazily from a Riegeli reader by their numeric record positions."""
@@ -243,15 +250,17 @@ class RiegeliChunks:
     def get(self, index: int) -> bytes:
         info = self._infos[index]
         if info.offset >= self._reader.size():
-            raise ChunkedProtoError(f"chunk {index} lies at position {info.offset}, past the end of the file "
-                                    f"({self._reader.size()} bytes)")
+            raise ChunkedProtoError(
+                f"chunk {index} lies at position {info.offset}, past the end of the file ({self._reader.size()} bytes)"
+            )
         self._reader.seek_numeric(info.offset)
         record = self._reader.read_record()
         if record is None:
             raise ChunkedProtoError(f"chunk {index} is missing: no record at position {info.offset}")
         if info.size and len(record) != info.size:
-            raise ChunkedProtoError(f"chunk {index} at position {info.offset} has {len(record)} bytes, "
-                                    f"metadata says {info.size}")
+            raise ChunkedProtoError(
+                f"chunk {index} at position {info.offset} has {len(record)} bytes, metadata says {info.size}"
+            )
         return record
 
 
@@ -324,7 +333,7 @@ def _chunk_ranges(infos: Sequence[chunk_pb2.ChunkInfo], indices: Iterable[int]) 
 def _open_reader(source: Source) -> _Opened:
     """Opens a Riegeli reader over a chunked source, or reads the bytes of a plain `.pb`."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        if bytes(source[:len(RIEGELI_SIGNATURE)]) == RIEGELI_SIGNATURE:
+        if bytes(source[: len(RIEGELI_SIGNATURE)]) == RIEGELI_SIGNATURE:
             return _Opened(riegeli.RecordReader(source))
         return _Opened(plain=source)
     if remote.is_remote(source):
@@ -360,7 +369,7 @@ class _Prefixed(io.RawIOBase):
             self._head = self._head[count:]
             return count
         data = self._rest.read(len(view))
-        view[:len(data)] = data
+        view[: len(data)] = data
         return len(data)
 
 
@@ -466,7 +475,7 @@ def read_from_bytes(data: bytes, message_class: type) -> Message:
     return read(data if isinstance(data, (bytes, bytearray, memoryview)) else bytes(data), message_class)
 
 
-FieldSpec = Union[str, Iterable[str], chunk_pb2.ChunkMetadata]
+FieldSpec = str | Iterable[str] | chunk_pb2.ChunkMetadata
 
 
 def read_partial(source: Source, message_class: type, fields: FieldSpec) -> Message:
@@ -479,8 +488,10 @@ def read_partial(source: Source, message_class: type, fields: FieldSpec) -> Mess
     if isinstance(fields, chunk_pb2.ChunkMetadata):
         metadata, wanted = fields, None
     else:
-        wanted = [paths.parse(text, message_class.DESCRIPTOR) for text in ([fields] if isinstance(fields, str)
-                                                                            else list(fields))]
+        wanted = [
+            paths.parse(text, message_class.DESCRIPTOR)
+            for text in ([fields] if isinstance(fields, str) else list(fields))
+        ]
     opened = _open_reader(source)
     if opened.reader is None:
         if wanted is None:

@@ -6,12 +6,14 @@ then by chunk index). A chunk at a message path is merged (repeated fields appen
 sets the value; several chunks at the same bytes path concatenate (our extension for values larger than a
 chunk). Chunks are fetched lazily from a ChunkSource, so partial reads touch only the chunks they need.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf import unknown_fields
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from . import paths
@@ -69,8 +71,9 @@ class Merger:
         self._source = source
         self._used: set[int] = set()
 
-    def merge(self, chunked_message: chunk_pb2.ChunkedMessage, target: Message,
-              wanted: Sequence[Path] | None = None) -> None:
+    def merge(
+        self, chunked_message: chunk_pb2.ChunkedMessage, target: Message, wanted: Sequence[Path] | None = None
+    ) -> None:
         """Merges the tree into target; with `wanted`, only chunks on or below those paths (lazy reads)."""
         self._merge(chunked_message, target, list(wanted) if wanted is not None else None)
 
@@ -90,8 +93,9 @@ class Merger:
         chunk = self._chunk(index, MESSAGE)
         if isinstance(chunk, Message):
             if chunk.DESCRIPTOR is not target.DESCRIPTOR:
-                raise ChunkedProtoError(f"chunk {index} is a {chunk.DESCRIPTOR.full_name}, "
-                                        f"expected {target.DESCRIPTOR.full_name}")
+                raise ChunkedProtoError(
+                    f"chunk {index} is a {chunk.DESCRIPTOR.full_name}, expected {target.DESCRIPTOR.full_name}"
+                )
             if target.ListFields() or len(unknown_fields.UnknownFieldSet(target)):
                 target.MergeFrom(chunk)
             else:
@@ -102,15 +106,14 @@ class Merger:
         except DecodeError as error:
             raise ChunkedProtoError(f"chunk {index} is not a valid {target.DESCRIPTOR.full_name}: {error}") from None
 
-    def _merge(self, chunked_message: chunk_pb2.ChunkedMessage, target: Message,
-               wanted: list[Path] | None) -> None:
+    def _merge(self, chunked_message: chunk_pb2.ChunkedMessage, target: Message, wanted: list[Path] | None) -> None:
         target.SetInParent()
         if chunked_message.HasField("chunk_index"):
             self._merge_chunk(chunked_message.chunk_index, target)
         fields = _ordered_fields(chunked_message, target.DESCRIPTOR, wanted)
         position = 0
         while position < len(fields):
-            path, sub = fields[position]
+            path, _sub = fields[position]
             run = position + 1
             while run < len(fields) and fields[run][0] == path and path:
                 run += 1
@@ -142,8 +145,7 @@ class Merger:
         return chunk
 
 
-def needed_chunks(chunked_message: chunk_pb2.ChunkedMessage, descriptor, wanted: Sequence[Path] | None
-                  ) -> list[int]:
+def needed_chunks(chunked_message: chunk_pb2.ChunkedMessage, descriptor, wanted: Sequence[Path] | None) -> list[int]:
     """The chunk indices a merge (restricted to `wanted` paths) will read, in the order it reads them, from
     the metadata alone: so that a reader can fetch them ahead (remote: coalesced; local: in a thread)."""
     indices = [chunked_message.chunk_index] if chunked_message.HasField("chunk_index") else []
@@ -157,8 +159,9 @@ def needed_chunks(chunked_message: chunk_pb2.ChunkedMessage, descriptor, wanted:
     return indices
 
 
-def _ordered_fields(chunked_message: chunk_pb2.ChunkedMessage, descriptor, wanted: list[Path] | None
-                    ) -> list[tuple[Path, chunk_pb2.ChunkedMessage]]:
+def _ordered_fields(
+    chunked_message: chunk_pb2.ChunkedMessage, descriptor, wanted: list[Path] | None
+) -> list[tuple[Path, chunk_pb2.ChunkedMessage]]:
     """The chunked fields to merge (those related to a wanted path), as (path, ChunkedMessage), in merge order."""
     fields = []
     for chunked_field in chunked_message.chunked_fields:
@@ -179,7 +182,7 @@ def _below(wanted: list[Path] | None, path: Path) -> list[Path] | None:
     """The wanted paths relative to a chunk attached at `path` (None means everything)."""
     if wanted is None:
         return None
-    relative = [want[len(path):] for want in wanted if want[:len(path)] == path]
+    relative = [want[len(path) :] for want in wanted if want[: len(path)] == path]
     return None if any(not rest for rest in relative) or not relative else relative
 
 
@@ -215,8 +218,7 @@ def _message_at(parent: Message, field: FieldDescriptor, subscript) -> Message:
         if index == len(elements):
             elements.add()
         elif index > len(elements):
-            raise ChunkedProtoError(f"index {index} is out of range for {field.full_name} "
-                                    f"({len(elements)} elements)")
+            raise ChunkedProtoError(f"index {index} is out of range for {field.full_name} ({len(elements)} elements)")
         return elements[index]
     sub = paths.container(parent, field)
     sub.SetInParent()
@@ -236,8 +238,9 @@ def _set_leaf(parent: Message, field: FieldDescriptor, subscript, data: bytes) -
             raise ChunkedProtoError(f"repeated field {field.full_name} needs an index in the path")
         elements = paths.container(parent, field)
         if subscript[1] >= len(elements):
-            raise ChunkedProtoError(f"index {subscript[1]} is out of range for {field.full_name} "
-                                    f"({len(elements)} elements)")
+            raise ChunkedProtoError(
+                f"index {subscript[1]} is out of range for {field.full_name} ({len(elements)} elements)"
+            )
         elements[subscript[1]] = value
     elif field.is_extension:
         parent.Extensions[field] = value
@@ -274,5 +277,6 @@ def merge(chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, me
 def check_version(metadata: chunk_pb2.ChunkMetadata) -> None:
     """Refuses data that needs a newer merger than this one."""
     if metadata.version.join_version > SUPPORTED_JOIN_VERSION:
-        raise ChunkedProtoError(f"data needs merger version {metadata.version.join_version}; "
-                                f"this library supports {SUPPORTED_JOIN_VERSION}")
+        raise ChunkedProtoError(
+            f"data needs merger version {metadata.version.join_version}; this library supports {SUPPORTED_JOIN_VERSION}"
+        )

@@ -1,5 +1,6 @@
 """Parsing serialized messages that protobuf's own parser refuses: larger than 2 GiB, or nested deeper than
 100 levels. Such data is cut at wire level into chunks that parse, which are merged back object by object."""
+
 from __future__ import annotations
 
 from google.protobuf.message import DecodeError, Message

@@ -4,10 +4,11 @@ and the map-key conversions between them.
 A path is normalized to a tuple of steps, each ``(FIELD, number)``, ``(INDEX, i)`` or ``(KEY, value)``,
 so paths from metadata and from users compare and hash alike.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
@@ -17,21 +18,30 @@ from .proto import chunk_pb2
 FIELD, INDEX, KEY = "field", "index", "key"
 Step = tuple
 Path = tuple
-MapKeyValue = Union[str, bool, int]
+MapKeyValue = str | bool | int
 
 _T = FieldDescriptor
 # MapKey oneof member used for each map key type (TensorFlow's choice where it has one; sint/fixed
 # widths, which TensorFlow leaves unimplemented, use the member of the same signedness and width).
 _KEY_MEMBER = {
-    _T.TYPE_STRING: "s", _T.TYPE_BOOL: "boolean",
-    _T.TYPE_INT32: "i32", _T.TYPE_SINT32: "i32", _T.TYPE_SFIXED32: "i32",
-    _T.TYPE_INT64: "i64", _T.TYPE_SINT64: "i64", _T.TYPE_SFIXED64: "i64",
-    _T.TYPE_UINT32: "ui32", _T.TYPE_FIXED32: "ui32",
-    _T.TYPE_UINT64: "ui64", _T.TYPE_FIXED64: "ui64",
+    _T.TYPE_STRING: "s",
+    _T.TYPE_BOOL: "boolean",
+    _T.TYPE_INT32: "i32",
+    _T.TYPE_SINT32: "i32",
+    _T.TYPE_SFIXED32: "i32",
+    _T.TYPE_INT64: "i64",
+    _T.TYPE_SINT64: "i64",
+    _T.TYPE_SFIXED64: "i64",
+    _T.TYPE_UINT32: "ui32",
+    _T.TYPE_FIXED32: "ui32",
+    _T.TYPE_UINT64: "ui64",
+    _T.TYPE_FIXED64: "ui64",
 }
 _INT_RANGES = {
-    "i32": (-(1 << 31), (1 << 31) - 1), "i64": (-(1 << 63), (1 << 63) - 1),
-    "ui32": (0, (1 << 32) - 1), "ui64": (0, (1 << 64) - 1),
+    "i32": (-(1 << 31), (1 << 31) - 1),
+    "i64": (-(1 << 63), (1 << 63) - 1),
+    "ui32": (0, (1 << 32) - 1),
+    "ui64": (0, (1 << 64) - 1),
 }
 
 
@@ -49,8 +59,11 @@ def find_field(descriptor: Descriptor, number: int) -> FieldDescriptor | None:
     """The field or known extension of `descriptor` with this number, or None."""
     field = descriptor.fields_by_number.get(number)
     if field is None and descriptor.is_extendable:
-        field = descriptor.file.pool.FindExtensionByNumber(descriptor, number) if _has_extension_range(
-            descriptor, number) else None
+        field = (
+            descriptor.file.pool.FindExtensionByNumber(descriptor, number)
+            if _has_extension_range(descriptor, number)
+            else None
+        )
     return field
 
 

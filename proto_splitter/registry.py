@@ -1,8 +1,10 @@
 """Which splitter cuts which message type: type-specific splitters registered by full message name,
 the generic descriptor-driven splitter for everything else."""
+
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from google.protobuf.message import Message
 

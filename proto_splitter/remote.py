@@ -6,6 +6,7 @@ ChunkMetadata (last record) and usually the root chunk (written just before it) 
 Later reads fetch only what is asked for, plus what `prefetch` announced, coalescing neighbouring ranges and
 fetching a few of them in parallel. `stats` counts requests and bytes.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -14,9 +15,9 @@ import re
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable
 
 from .errors import ProtoSplitterError
 
@@ -79,8 +80,9 @@ class _Fsspec:
         try:
             import fsspec
         except ImportError:
-            raise RemoteReadError(f"{url}: reading this URL needs fsspec "
-                                  "(pip install 'proto-splitter[remote]')") from None
+            raise RemoteReadError(
+                f"{url}: reading this URL needs fsspec (pip install 'proto-splitter[remote]')"
+            ) from None
         try:
             self.fs, self.path = fsspec.core.url_to_fs(url)
             self.size = self.fs.size(self.path)
@@ -168,8 +170,12 @@ class RangedFile(io.RawIOBase):
 
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
         """Fetches the byte ranges [start, end) that will be read soon, coalescing neighbours."""
-        gaps = sorted(gap for start, end in ranges
-                      for gap in self._missing(max(0, start), min(self._size, end)) if gap[1] > gap[0])
+        gaps = sorted(
+            gap
+            for start, end in ranges
+            for gap in self._missing(max(0, start), min(self._size, end))
+            if gap[1] > gap[0]
+        )
         merged: list[list[int]] = []
         for start, end in gaps:
             if merged and start - merged[-1][1] <= MIN_REQUEST:
@@ -181,8 +187,9 @@ class RangedFile(io.RawIOBase):
     def _read_range(self, start: int, end: int) -> bytes:
         gaps = self._missing(start, end)
         if gaps:
-            self._fetch((gap_start, min(self._size, max(gap_end, gap_start + MIN_REQUEST)))
-                        for gap_start, gap_end in gaps)
+            self._fetch(
+                (gap_start, min(self._size, max(gap_end, gap_start + MIN_REQUEST))) for gap_start, gap_end in gaps
+            )
         out = bytearray()
         with self._lock:
             first = max(0, bisect.bisect_right(self._starts, start) - 1)
@@ -195,7 +202,7 @@ class RangedFile(io.RawIOBase):
                 if piece_end <= cursor or piece_start > cursor:
                     continue
                 take = min(end, piece_end)
-                out += piece[cursor - piece_start:take - piece_start]
+                out += piece[cursor - piece_start : take - piece_start]
                 cursor = take
         if len(out) != end - start:
             raise RemoteReadError(f"{self.url}: could not assemble bytes {start}-{end - 1}")
@@ -226,7 +233,7 @@ class RangedFile(io.RawIOBase):
         if end <= self._position:
             return 0
         data = self._read_range(self._position, end)
-        view[:len(data)] = data
+        view[: len(data)] = data
         self._position = end
         return len(data)
 
@@ -234,4 +241,3 @@ class RangedFile(io.RawIOBase):
 def open_remote(url: str, timeout: float = TIMEOUT_SECONDS) -> RangedFile:
     """Opens a remote file for lazy ranged reads."""
     return RangedFile(url, timeout)
-

@@ -1,9 +1,10 @@
 """In-memory splitting API: `split()` for any message, and `ComposableSplitter` for hand-written splitters
 composed from child splitters, with the same shape as TensorFlow's Python `ComposableSplitter`."""
+
 from __future__ import annotations
 
 import os
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from google.protobuf.message import Message
 
@@ -15,11 +16,10 @@ from .proto import chunk_pb2, versions_pb2
 from .registry import splitter_for
 from .splitter import _Owner
 
-FieldTags = Union[str, int, Sequence[Union[str, int, bool]], Sequence[chunk_pb2.FieldIndex]]
+FieldTags = str | int | Sequence[str | int | bool] | Sequence[chunk_pb2.FieldIndex]
 
 
-def split(message: Message, max_chunk_size: int | None = None
-          ) -> tuple[list[Chunk], chunk_pb2.ChunkedMessage]:
+def split(message: Message, max_chunk_size: int | None = None) -> tuple[list[Chunk], chunk_pb2.ChunkedMessage]:
     """Splits a message into chunks (Messages or bytes) and the ChunkedMessage tree that merges them.
 
     A message that fits the limit comes back whole: ([message], ChunkedMessage(chunk_index=0))."""
@@ -43,8 +43,11 @@ def to_path(field_tags: FieldTags, descriptor) -> paths.Path:
         item = items[position]
         if current is None:
             raise FieldPathError(f"{item!r} in {items!r} descends into a non-message field")
-        field = current.fields_by_name.get(item) if isinstance(item, str) else (
-            paths.find_field(current, item) if isinstance(item, int) and not isinstance(item, bool) else None)
+        field = (
+            current.fields_by_name.get(item)
+            if isinstance(item, str)
+            else (paths.find_field(current, item) if isinstance(item, int) and not isinstance(item, bool) else None)
+        )
         if field is None:
             raise FieldPathError(f"{item!r} is not a field of {current.full_name}")
         steps.append((paths.FIELD, field.number))
@@ -66,23 +69,31 @@ class ComposableSplitter:
     Subclasses override build_chunks() and call add_chunk(); users call split() or write(). A child
     splitter (parent_splitter=..., fields_in_parent=...) adds its chunks to the root splitter's list."""
 
-    def __init__(self, proto: Message, *, proto_as_initial_chunk: bool = True,
-                 parent_splitter: "ComposableSplitter | None" = None, fields_in_parent: FieldTags | None = None):
+    def __init__(
+        self,
+        proto: Message,
+        *,
+        proto_as_initial_chunk: bool = True,
+        parent_splitter: ComposableSplitter | None = None,
+        fields_in_parent: FieldTags | None = None,
+    ):
         self._proto = proto
         self._parent = parent_splitter
         self._built = False
         if parent_splitter is not None:
             if fields_in_parent is None:
                 raise SplitError("a child splitter needs fields_in_parent")
-            self._path_in_parent = to_path(fields_in_parent, parent_splitter._root()._proto.DESCRIPTOR) \
-                if parent_splitter._parent is None else parent_splitter._path_in_parent + to_path(
-                    fields_in_parent, parent_splitter._proto.DESCRIPTOR)
+            self._path_in_parent = (
+                to_path(fields_in_parent, parent_splitter._root()._proto.DESCRIPTOR)
+                if parent_splitter._parent is None
+                else parent_splitter._path_in_parent + to_path(fields_in_parent, parent_splitter._proto.DESCRIPTOR)
+            )
             return
         self._chunks: list[Chunk] = [proto] if proto_as_initial_chunk else []
         self._entries: list[tuple[paths.Path, int]] = []
         self._initial = proto_as_initial_chunk
 
-    def _root(self) -> "ComposableSplitter":
+    def _root(self) -> ComposableSplitter:
         return self if self._parent is None else self._parent._root()
 
     @property
@@ -121,7 +132,7 @@ class ComposableSplitter:
         initial = self._chunks.index(self._proto) if self._initial else None
         return list(self._chunks), owner.chunked_message(initial)
 
-    def write(self, file_prefix: Union[str, os.PathLike], writer_options: str | None = None) -> str:
+    def write(self, file_prefix: str | os.PathLike, writer_options: str | None = None) -> str:
         """Writes `<prefix>.cpb` (or `<prefix>.pb` when nothing was split off); returns the path."""
         if self._parent is not None:
             raise SplitError("call write() on the root splitter")

@@ -20,11 +20,14 @@ The top levels of the message are walked as Python objects (serializing list ele
 rest at the wire level: upb's ByteSize()/SerializeToString() of a multi-GiB message is slow and doubles
 memory, while per-element serialization costs one pass and bounded memory. Chunks stream into a ChunkSink.
 """
+
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field as dataclass_field
-from typing import Iterable
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 from google.protobuf import unknown_fields
@@ -49,8 +52,14 @@ _RUN_BYTES = 1 << 20  # small elements of a long repeated field are serialized t
 _T = FieldDescriptor
 _MESSAGE_TYPES = (_T.TYPE_MESSAGE, _T.TYPE_GROUP)
 _BYTES_TYPES = (_T.TYPE_BYTES, _T.TYPE_STRING)
-_FIXED_WIDTH = {_T.TYPE_DOUBLE: 8, _T.TYPE_FIXED64: 8, _T.TYPE_SFIXED64: 8,
-                _T.TYPE_FLOAT: 4, _T.TYPE_FIXED32: 4, _T.TYPE_SFIXED32: 4}
+_FIXED_WIDTH = {
+    _T.TYPE_DOUBLE: 8,
+    _T.TYPE_FIXED64: 8,
+    _T.TYPE_SFIXED64: 8,
+    _T.TYPE_FLOAT: 4,
+    _T.TYPE_FIXED32: 4,
+    _T.TYPE_SFIXED32: 4,
+}
 
 
 @dataclass
@@ -107,14 +116,18 @@ class GenericSplitter:
 
     def split(self, message: Message, sink: ChunkSink) -> chunk_pb2.ChunkedMessage:
         """Cuts `message` into chunks added to `sink`; returns the root ChunkedMessage (root chunk index 0)."""
-        return self._split_root(message.DESCRIPTOR, sink, lambda owner: self._walk_object(
-            message, (), owner, depth=0, object_depth=0))
+        return self._split_root(
+            message.DESCRIPTOR, sink, lambda owner: self._walk_object(message, (), owner, depth=0, object_depth=0)
+        )
 
     def split_serialized(self, descriptor: Descriptor, data, sink: ChunkSink) -> chunk_pb2.ChunkedMessage:
         """Like split(), for a message given by its serialization: works on messages nested too deep for
         protobuf's parser, since every chunk is cut at most MAX_CHUNK_DEPTH deep."""
-        return self._split_root(descriptor, sink, lambda owner: self._walk_wire(
-            descriptor, memoryview(data).cast("B"), 0, len(data), (), owner, 0))
+        return self._split_root(
+            descriptor,
+            sink,
+            lambda owner: self._walk_wire(descriptor, memoryview(data).cast("B"), 0, len(data), (), owner, 0),
+        )
 
     def _split_root(self, descriptor: Descriptor, sink: ChunkSink, walk) -> chunk_pb2.ChunkedMessage:
         self._sink = sink
@@ -126,8 +139,7 @@ class GenericSplitter:
 
     # ---- walking -------------------------------------------------------------------------------------
 
-    def _walk_object(self, message: Message, path: Path, owner: _Owner, depth: int, object_depth: int
-                     ) -> _Skeleton:
+    def _walk_object(self, message: Message, path: Path, owner: _Owner, depth: int, object_depth: int) -> _Skeleton:
         """Walks a message held as a Python object: big message fields object by object, the rest as wire."""
         if object_depth >= _OBJECT_DEPTH or len(unknown_fields.UnknownFieldSet(message)):
             data = message.SerializeToString(deterministic=True)
@@ -147,14 +159,23 @@ class GenericSplitter:
                 self._place_object(field, value, path + step, skeleton, owner, depth, object_depth + 1)
             elif len(value) <= _FEW_ELEMENTS:
                 for index, element in enumerate(value):
-                    self._place_object(field, element, path + step + ((INDEX, index),), skeleton, owner, depth,
-                                       object_depth + 1)
+                    self._place_object(
+                        field, element, path + step + ((INDEX, index),), skeleton, owner, depth, object_depth + 1
+                    )
             else:
                 self._place_many(type(message), field, value, path + step, skeleton, owner, depth)
         return skeleton
 
-    def _place_many(self, holder_class: type, field: FieldDescriptor, elements, path: Path, parent: _Skeleton,
-                    owner: _Owner, depth: int) -> None:
+    def _place_many(
+        self,
+        holder_class: type,
+        field: FieldDescriptor,
+        elements,
+        path: Path,
+        parent: _Skeleton,
+        owner: _Owner,
+        depth: int,
+    ) -> None:
         """A long repeated message field: each run of elements small enough to stay inline is serialized in one
         call (through a `holder_class` message holding just that run), the others are placed one by one."""
         budget = max(1, min(_RUN_BYTES, self.max_chunk_size // 4))
@@ -169,7 +190,7 @@ class GenericSplitter:
             if inline:
                 run_start, run_bytes = index, size + 16
             else:
-                self._place_object(field, element, path + ((INDEX, index),), parent, owner, depth, _OBJECT_DEPTH)
+                self._place_object(field, element, (*path, (INDEX, index)), parent, owner, depth, _OBJECT_DEPTH)
                 run_start, run_bytes = index + 1, 0
         parent.add(_serialize_run(holder_class, field, elements[run_start:]))
 
@@ -178,8 +199,16 @@ class GenericSplitter:
         small to nest past MAX_CHUNK_DEPTH (each nesting level costs at least two bytes)."""
         return size < self.value_threshold and depth + 1 + size // 2 < MAX_CHUNK_DEPTH
 
-    def _place_object(self, field: FieldDescriptor, value: Message, path: Path, parent: _Skeleton,
-                      owner: _Owner, depth: int, object_depth: int) -> None:
+    def _place_object(
+        self,
+        field: FieldDescriptor,
+        value: Message,
+        path: Path,
+        parent: _Skeleton,
+        owner: _Owner,
+        depth: int,
+        object_depth: int,
+    ) -> None:
         if object_depth >= _OBJECT_DEPTH:
             data = value.SerializeToString(deterministic=True)
             self._place_message(field, memoryview(data), 0, len(data), path, parent, owner, depth)
@@ -187,8 +216,9 @@ class GenericSplitter:
         inner = self._walk_object(value, path, owner, depth + 1, object_depth)
         self._settle_message(field, inner, path, parent, owner)
 
-    def _walk_wire(self, descriptor: Descriptor, buf, start: int, end: int, path: Path, owner: _Owner,
-                   depth: int) -> _Skeleton:
+    def _walk_wire(
+        self, descriptor: Descriptor, buf, start: int, end: int, path: Path, owner: _Owner, depth: int
+    ) -> _Skeleton:
         """Walks the serialized message buf[start:end] of type `descriptor` found at `path` below `owner`."""
         occurrences = list(wire.scan(buf, start, end))
         skeleton = _Skeleton()
@@ -203,15 +233,18 @@ class GenericSplitter:
             if occ.field_number in fragment_fields and not oversized_entry:
                 fragments.extend(self._fragment_pieces(field, buf, occ))
                 skeleton.changed = True
-            elif field is None or occ.wire_type not in (wire.LEN, wire.START_GROUP) or (
-                    occ.payload_size < self.value_threshold and not self._may_be_too_deep(field, occ, depth)):
-                skeleton.add(bytes(buf[occ.start:occ.end]))
+            elif (
+                field is None
+                or occ.wire_type not in (wire.LEN, wire.START_GROUP)
+                or (occ.payload_size < self.value_threshold and not self._may_be_too_deep(field, occ, depth))
+            ):
+                skeleton.add(bytes(buf[occ.start : occ.end]))
             else:
-                step = path + ((FIELD, field.number),)
+                step = (*path, (FIELD, field.number))
                 if paths.is_map(field):
                     self._place_map_entry(field, buf, occ, step, skeleton, owner, depth)
                 elif paths.is_repeated(field):
-                    self._place_value(field, buf, occ, step + ((INDEX, index),), skeleton, owner, depth)
+                    self._place_value(field, buf, occ, (*step, (INDEX, index)), skeleton, owner, depth)
                 else:
                     self._place_value(field, buf, occ, step, skeleton, owner, depth)
         if fragments:
@@ -226,8 +259,9 @@ class GenericSplitter:
         if field.type not in _MESSAGE_TYPES:
             return False
         bound = static_depth(field.message_type)
-        return depth + 1 + min(bound if bound is not None else occ.payload_size, occ.payload_size // 2) \
-            >= MAX_CHUNK_DEPTH
+        return (
+            depth + 1 + min(bound if bound is not None else occ.payload_size, occ.payload_size // 2) >= MAX_CHUNK_DEPTH
+        )
 
     def _fragment_bound_fields(self, descriptor: Descriptor, occurrences: list) -> set[int]:
         """Field numbers whose occurrences all move to fragments (too big and not addressable by path)."""
@@ -236,53 +270,87 @@ class GenericSplitter:
             if occ.payload_size < self.value_threshold or occ.field_number in bound:
                 continue
             field = paths.find_field(descriptor, occ.field_number)
-            if field is None or (field.type not in _MESSAGE_TYPES + _BYTES_TYPES):
-                bound.add(occ.field_number)
-            elif _is_scalar_map(field) and occ.end - occ.start <= self.max_chunk_size:
+            if (
+                field is None
+                or (field.type not in _MESSAGE_TYPES + _BYTES_TYPES)
+                or (_is_scalar_map(field) and occ.end - occ.start <= self.max_chunk_size)
+            ):
                 bound.add(occ.field_number)
         return bound
 
     def _fragment_pieces(self, field: FieldDescriptor | None, buf, occ: wire.Occurrence) -> list:
         """The occurrence as fragment pieces, each a valid serialized occurrence of at most max_chunk_size."""
         if occ.end - occ.start <= self.max_chunk_size:
-            return [bytes(buf[occ.start:occ.end])]
-        if field is None or occ.wire_type != wire.LEN or not paths.is_repeated(field) or (
-                field.type in _MESSAGE_TYPES + _BYTES_TYPES):
-            raise SplitError(f"field {occ.field_number} has an occurrence of {occ.end - occ.start} bytes that "
-                             f"cannot be cut and exceeds max_chunk_size {self.max_chunk_size}")
+            return [bytes(buf[occ.start : occ.end])]
+        if (
+            field is None
+            or occ.wire_type != wire.LEN
+            or not paths.is_repeated(field)
+            or (field.type in _MESSAGE_TYPES + _BYTES_TYPES)
+        ):
+            raise SplitError(
+                f"field {occ.field_number} has an occurrence of {occ.end - occ.start} bytes that "
+                f"cannot be cut and exceeds max_chunk_size {self.max_chunk_size}"
+            )
         budget = self.max_chunk_size - 16
-        payload = buf[occ.payload_start:occ.end]
-        return [wire.length_delimited(occ.field_number, len(part)) + bytes(part)
-                for part in _packed_parts(field, payload, budget)]
+        payload = buf[occ.payload_start : occ.end]
+        return [
+            wire.length_delimited(occ.field_number, len(part)) + bytes(part)
+            for part in _packed_parts(field, payload, budget)
+        ]
 
     # ---- placing big values ------------------------------------------------------------------------------
 
-    def _place_value(self, field: FieldDescriptor, buf, occ: wire.Occurrence, path: Path, parent: _Skeleton,
-                     owner: _Owner, depth: int) -> None:
+    def _place_value(
+        self,
+        field: FieldDescriptor,
+        buf,
+        occ: wire.Occurrence,
+        path: Path,
+        parent: _Skeleton,
+        owner: _Owner,
+        depth: int,
+    ) -> None:
         """Handles a big bytes/string value or a big or deep sub-message at `path`."""
         if field.type in _BYTES_TYPES:
-            self._emit_bytes(buf[occ.payload_start:occ.payload_end], path, owner)
+            self._emit_bytes(buf[occ.payload_start : occ.payload_end], path, owner)
             if paths.is_repeated(field):
                 parent.add(_empty_element(field))
             parent.changed = True
             return
-        self._place_message(field, buf, occ.payload_start, occ.payload_end, path, parent, owner, depth,
-                            occ=occ)
+        self._place_message(field, buf, occ.payload_start, occ.payload_end, path, parent, owner, depth, occ=occ)
 
-    def _place_message(self, field: FieldDescriptor, buf, start: int, end: int, path: Path, parent: _Skeleton,
-                       owner: _Owner, depth: int, occ: wire.Occurrence | None = None) -> None:
+    def _place_message(
+        self,
+        field: FieldDescriptor,
+        buf,
+        start: int,
+        end: int,
+        path: Path,
+        parent: _Skeleton,
+        owner: _Owner,
+        depth: int,
+        occ: wire.Occurrence | None = None,
+    ) -> None:
         """Walks a serialized sub-message and keeps it inline or moves it out, as its size and depth demand.
 
         A sub-message that would sit at MAX_CHUNK_DEPTH starts a chunk of its own (walked from depth 0)."""
         if self._stays_inline(end - start, depth):
-            parent.add(bytes(buf[occ.start:occ.end]) if occ else _wrap(field, [buf[start:end]], end - start))
+            parent.add(bytes(buf[occ.start : occ.end]) if occ else _wrap(field, [buf[start:end]], end - start))
             return
         own_chunk = depth + 1 >= MAX_CHUNK_DEPTH
         inner = self._walk_wire(field.message_type, buf, start, end, path, owner, 0 if own_chunk else depth + 1)
         self._settle_message(field, inner, path, parent, owner, own_chunk)
 
-    def _settle_message(self, field: FieldDescriptor, inner: _Skeleton, path: Path, parent: _Skeleton,
-                        owner: _Owner, own_chunk: bool = False) -> None:
+    def _settle_message(
+        self,
+        field: FieldDescriptor,
+        inner: _Skeleton,
+        path: Path,
+        parent: _Skeleton,
+        owner: _Owner,
+        own_chunk: bool = False,
+    ) -> None:
         """Puts a walked sub-message's skeleton inline in its parent, or into fragment chunks at its path."""
         if not own_chunk and inner.size + 16 < self.value_threshold:
             parent.add(_wrap(field, inner.pieces, inner.size))
@@ -293,8 +361,16 @@ class GenericSplitter:
             parent.add(_empty_element(field))
         self._emit_fragments(inner.pieces or [b""], path, owner)
 
-    def _place_map_entry(self, field: FieldDescriptor, buf, occ: wire.Occurrence, path: Path,
-                         parent: _Skeleton, owner: _Owner, depth: int) -> None:
+    def _place_map_entry(
+        self,
+        field: FieldDescriptor,
+        buf,
+        occ: wire.Occurrence,
+        path: Path,
+        parent: _Skeleton,
+        owner: _Owner,
+        depth: int,
+    ) -> None:
         """A big map entry: its value goes to chunks addressed by the map key.
 
         When what was cut out of a message value are independent leaves and the rest of the entry (key
@@ -305,13 +381,14 @@ class GenericSplitter:
         entry = field.message_type
         value_field = entry.fields_by_number[2]
         key, value_occ, other_pieces = _read_map_entry(entry, buf, occ)
-        key_path = path + ((KEY, key),)
+        key_path = (*path, (KEY, key))
         parent.changed = True
         if value_field.type not in _MESSAGE_TYPES:
             # Too big to be a fragment (smaller ones were moved to fragments as a whole field):
             # pieces by key, our extension.
-            self._emit_bytes(buf[value_occ.payload_start:value_occ.payload_end] if value_occ else b"",
-                             key_path, owner)
+            self._emit_bytes(
+                buf[value_occ.payload_start : value_occ.payload_end] if value_occ else b"", key_path, owner
+            )
             return
         start = value_occ.payload_start if value_occ else occ.end
         end = value_occ.payload_end if value_occ else occ.end
@@ -322,15 +399,16 @@ class GenericSplitter:
         others_size = sum(len(piece) for piece in other_pieces)
         if independent and others_size + inner.size + 32 < self.value_threshold and depth + 2 < MAX_CHUNK_DEPTH:
             value_piece = _wrap(value_field, inner.pieces, inner.size)
-            parent.add(_wrap(field, other_pieces + [value_piece], others_size + len(value_piece)))
+            parent.add(_wrap(field, [*other_pieces, value_piece], others_size + len(value_piece)))
             return
         if owner.nesting >= MAX_NESTING:
             # Too many nested ChunkedMessages for protobuf's recursion limit: fragments at the key path.
             self._emit_fragments(inner.pieces or [b""], key_path, owner)
             return
         del owner.items[mark:]
-        nested = _Owner(value_field.message_type, owner.nesting + 1,
-                        [(item_path[len(key_path):], sub) for item_path, sub in added])
+        nested = _Owner(
+            value_field.message_type, owner.nesting + 1, [(item_path[len(key_path) :], sub) for item_path, sub in added]
+        )
         chunk_index = self._sink.reserve()
         self._emit_owner_chunk(nested, inner, chunk_index)
         owner.attach(key_path, nested.chunked_message(chunk_index))
@@ -341,7 +419,7 @@ class GenericSplitter:
         """A big bytes/string value: one BYTES chunk, or pieces merged back by concatenation."""
         step = self.max_chunk_size
         for begin in range(0, max(len(data), 1), step):
-            index = self._sink.add(data[begin:begin + step], BYTES)
+            index = self._sink.add(data[begin : begin + step], BYTES)
             owner.attach(path, chunk_pb2.ChunkedMessage(chunk_index=index))
 
     def _emit_fragments(self, pieces: list, path: Path, owner: _Owner) -> None:
@@ -364,7 +442,7 @@ class GenericSplitter:
         self._sink.fill(chunk_index, b"".join(kept), MESSAGE)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def static_depth(descriptor: Descriptor) -> int | None:
     """How deep messages of this type can nest (1 for a message without message fields); None if recursive."""
     return _static_depth(descriptor, frozenset())
@@ -386,8 +464,9 @@ def _static_depth(descriptor: Descriptor, visiting: frozenset) -> int | None:
 def _wrap(field: FieldDescriptor, pieces: Iterable, size: int) -> bytes:
     """Serializes an occurrence of a message field from its payload pieces (groups get start/end tags)."""
     if field.type == _T.TYPE_GROUP:
-        return b"".join([wire.encode_tag(field.number, wire.START_GROUP), *pieces,
-                         wire.encode_tag(field.number, wire.END_GROUP)])
+        return b"".join(
+            [wire.encode_tag(field.number, wire.START_GROUP), *pieces, wire.encode_tag(field.number, wire.END_GROUP)]
+        )
     return b"".join([wire.length_delimited(field.number, size), *pieces])
 
 
@@ -407,8 +486,11 @@ def _empty_element(field: FieldDescriptor) -> bytes:
 
 def _is_scalar_map(field: FieldDescriptor | None) -> bool:
     """True for map fields whose values are not messages."""
-    return field is not None and paths.is_map(field) and (
-        field.message_type.fields_by_number[2].type not in _MESSAGE_TYPES)
+    return (
+        field is not None
+        and paths.is_map(field)
+        and (field.message_type.fields_by_number[2].type not in _MESSAGE_TYPES)
+    )
 
 
 def _pack(pieces: list, limit: int) -> Iterable[list]:
@@ -429,7 +511,7 @@ def _packed_parts(field: FieldDescriptor, payload, budget: int) -> Iterable:
     width = _FIXED_WIDTH.get(field.type)
     if width:
         step = budget - budget % width
-        return (payload[i:i + step] for i in range(0, len(payload), step))
+        return (payload[i : i + step] for i in range(0, len(payload), step))
     ends = np.flatnonzero(np.frombuffer(payload, dtype=np.uint8) < 0x80) + 1
     cuts, last = [0], 0
     for position in np.searchsorted(ends, np.arange(budget, len(payload) + budget, budget), side="right"):
@@ -439,7 +521,7 @@ def _packed_parts(field: FieldDescriptor, payload, budget: int) -> Iterable:
             last = boundary
     if cuts[-1] != len(payload):
         cuts.append(len(payload))
-    return (payload[a:b] for a, b in zip(cuts, cuts[1:]))
+    return (payload[a:b] for a, b in itertools.pairwise(cuts))
 
 
 def _read_map_entry(entry: Descriptor, buf, occ: wire.Occurrence):
@@ -454,7 +536,7 @@ def _read_map_entry(entry: Descriptor, buf, occ: wire.Occurrence):
             continue
         if inner.field_number == 1:
             key = _decode_key(key_field, buf, inner)
-        others.append(bytes(buf[inner.start:inner.end]))
+        others.append(bytes(buf[inner.start : inner.end]))
     return key, value_occ, others
 
 
@@ -465,9 +547,9 @@ def _default_key(key_field: FieldDescriptor):
 def _decode_key(key_field: FieldDescriptor, buf, occ: wire.Occurrence):
     kind = key_field.type
     if kind == _T.TYPE_STRING:
-        return bytes(buf[occ.payload_start:occ.payload_end]).decode("utf-8")
+        return bytes(buf[occ.payload_start : occ.payload_end]).decode("utf-8")
     if kind in (_T.TYPE_FIXED32, _T.TYPE_SFIXED32, _T.TYPE_FIXED64, _T.TYPE_SFIXED64):
-        raw = int.from_bytes(buf[occ.payload_start:occ.end], "little")
+        raw = int.from_bytes(buf[occ.payload_start : occ.end], "little")
         signed = kind in (_T.TYPE_SFIXED32, _T.TYPE_SFIXED64)
         return wire.to_signed(raw, 8 * (occ.end - occ.payload_start)) if signed else raw
     value, _ = wire.decode_varint(buf, occ.payload_start, occ.end)

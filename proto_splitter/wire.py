@@ -3,11 +3,12 @@
 The splitter cuts messages at the wire level (a message's serialization is the concatenation of its field
 occurrences), so it needs to find field boundaries without parsing whole messages into Python objects.
 """
+
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from .errors import ProtoSplitterError
 

@@ -3,6 +3,7 @@
 Run from anywhere: python scripts/generate_protos.py [--check]
 Generated with grpcio-tools (pinned in the `test` extra) so the output is reproducible.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,16 @@ WELL_KNOWN_TYPES = Path(grpc_tools.__file__).resolve().parent / "_proto"
 def generate(out_dir: Path) -> list[Path]:
     """Compiles every .proto under protos/ into out_dir; returns the generated paths relative to out_dir."""
     sources = sorted(p.relative_to(PROTO_ROOT).as_posix() for p in PROTO_ROOT.rglob("*.proto"))
-    status = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{WELL_KNOWN_TYPES}", f"--python_out={out_dir}",
-                          f"--pyi_out={out_dir}", *sources])
+    status = protoc.main(
+        [
+            "protoc",
+            f"-I{PROTO_ROOT}",
+            f"-I{WELL_KNOWN_TYPES}",
+            f"--python_out={out_dir}",
+            f"--pyi_out={out_dir}",
+            *sources,
+        ]
+    )
     if status != 0:
         raise SystemExit(f"protoc failed with status {status}")
     return sorted(p.relative_to(out_dir) for p in out_dir.rglob("*_pb2.py*"))

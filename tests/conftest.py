@@ -1,4 +1,5 @@
 """Shared fixtures: the `shared/` folder beside the repository and TensorFlow's C++ Merger as an oracle."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,6 +1,7 @@
 """A real > 2 GiB round trip: past protobuf's 2 GiB limit, written as `.cpb`, read back equal.
 
 Marked `large` (a minute or two, ~10 GiB of memory): deselect locally with `-m "not large"`."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,5 +1,6 @@
 """proto_splitter.tensorflow reads graphs and constants without TensorFlow, on the shipped proto copies:
 run in a subprocess where importing tensorflow fails."""
+
 from __future__ import annotations
 
 import subprocess
@@ -41,8 +42,13 @@ def test_read_graph_def_and_read_tensor_without_tensorflow(tmp_path):
         graph.node.add(name=f"add{index}", op="AddV2", input=["big", "listed"])
     path = ps.write(graph, tmp_path / "graph", max_chunk_size=1 << 20)
     assert path.endswith(".cpb")
-    result = subprocess.run([sys.executable, "-c", SCRIPT, path, tmp_path / "big.npy", tmp_path / "listed.npy"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, path, tmp_path / "big.npy", tmp_path / "listed.npy"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["52"]
     np.testing.assert_array_equal(np.load(tmp_path / "big.npy"), big)
@@ -62,8 +68,11 @@ def test_read_tensor_reads_only_that_constants_chunks(tmp_path, monkeypatch):
     path = ps.write(graph, tmp_path / "graph", max_chunk_size=4 << 20)
     read_bytes = []
     original_get = files.RiegeliChunks.get
-    monkeypatch.setattr(files.RiegeliChunks, "get",
-                        lambda self, index: read_bytes.append(len(record := original_get(self, index))) or record)
+    monkeypatch.setattr(
+        files.RiegeliChunks,
+        "get",
+        lambda self, index: read_bytes.append(len(record := original_get(self, index))) or record,
+    )
     value = pstf.read_tensor(path, "w4")
     assert value.shape == (3 << 20,) and set(value.tolist()) == {4}
     assert sum(read_bytes) < (3 << 20) + (1 << 20), read_bytes  # one constant, plus a small skeleton

@@ -1,6 +1,7 @@
 """The `proto-splitter` command (also `python -m proto_splitter`): inspect, split, merge, convert, verify
 and extract chunked protos from the shell. One module per subcommand; exit codes: 0 success, 1 a check
 failed (verify, or extract found nothing at the path), 2 usage or input error, 3 internal error."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="proto-splitter",
         description="Inspect, split, merge, recompress, verify and read chunked protobuf files (.cpb: "
-                    "TensorFlow's proto-splitter format, Riegeli records plus a ChunkMetadata).",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "TensorFlow's proto-splitter format, Riegeli records plus a ChunkMetadata).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"proto-splitter {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:

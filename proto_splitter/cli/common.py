@@ -1,5 +1,6 @@
 """Helpers shared by the subcommands: errors, sizes, opening files, reading metadata leniently, writing
 output files atomically, and the common command-line options."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,7 @@ class CliError(ProtoSplitterError):
 
 # ---- sizes ------------------------------------------------------------------------------------------------
 
+
 def parse_size(text: str) -> int:
     """A byte count such as 4096, 64k, 64M, 1.5G, 64MiB (binary multiples)."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
@@ -46,6 +48,7 @@ def human(size: int | float | None) -> str:
 
 
 # ---- files -------------------------------------------------------------------------------------------------
+
 
 def locate(path: str) -> tuple[str, bool]:
     """(path, is_chunked) for a file or a prefix (`model` finds model.cpb, then model.pb).
@@ -75,11 +78,13 @@ def parse_metadata(record: bytes) -> chunk_pb2.ChunkMetadata:
     try:
         metadata.ParseFromString(record)
     except DecodeError as error:
-        raise files.ChunkedProtoError(f"the last record is not a ChunkMetadata ({error}); "
-                                      "this Riegeli file is not a chunked proto") from None
+        raise files.ChunkedProtoError(
+            f"the last record is not a ChunkMetadata ({error}); this Riegeli file is not a chunked proto"
+        ) from None
     if not metadata.HasField("message"):
-        raise files.ChunkedProtoError("the last record is not a ChunkMetadata (it has no chunk tree); "
-                                      "this Riegeli file is not a chunked proto")
+        raise files.ChunkedProtoError(
+            "the last record is not a ChunkMetadata (it has no chunk tree); this Riegeli file is not a chunked proto"
+        )
     return metadata
 
 
@@ -129,12 +134,17 @@ def warn(text: str) -> None:
 
 # ---- common options ----------------------------------------------------------------------------------------
 
+
 def common_options() -> argparse.ArgumentParser:
     """Options every subcommand takes (a parent parser)."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("general options")
-    group.add_argument("-q", "--quiet", action="store_true",
-                       help="no progress bars and no summary lines (reports and errors are still printed)")
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars and no summary lines (reports and errors are still printed)",
+    )
     group.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     return parent
 
@@ -143,21 +153,33 @@ def type_options(required: bool = False) -> argparse.ArgumentParser:
     """--type and --descriptor-set (a parent parser)."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("message type")
-    group.add_argument("-t", "--type", dest="type", metavar="TYPE", required=False,
-                       help="message type: a full name the library ships (tensorflow.GraphDef, "
-                            "tensorflow.SavedModel, proto_splitter.testing3.Graph, ...), module:Class for your "
-                            "own _pb2 module (e.g. my_pkg.model_pb2:Model), or a full name from --descriptor-set"
-                            + ("" if not required else " (required)"))
-    group.add_argument("--descriptor-set", metavar="FILE",
-                       help="a FileDescriptorSet (protoc --include_imports --descriptor_set_out=FILE) holding "
-                            "the message type")
+    group.add_argument(
+        "-t",
+        "--type",
+        dest="type",
+        metavar="TYPE",
+        required=False,
+        help="message type: a full name the library ships (tensorflow.GraphDef, "
+        "tensorflow.SavedModel, proto_splitter.testing3.Graph, ...), module:Class for your "
+        "own _pb2 module (e.g. my_pkg.model_pb2:Model), or a full name from --descriptor-set"
+        + ("" if not required else " (required)"),
+    )
+    group.add_argument(
+        "--descriptor-set",
+        metavar="FILE",
+        help="a FileDescriptorSet (protoc --include_imports --descriptor_set_out=FILE) holding the message type",
+    )
     return parent
 
 
 def options_option(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--options", metavar="OPTIONS", default=None,
-                        help=f"Riegeli writer options for {what}: uncompressed (default), zstd[:level], "
-                             "brotli[:level], snappy, chunk_size:4M, padding, ... (Google's grammar)")
+    parser.add_argument(
+        "--options",
+        metavar="OPTIONS",
+        default=None,
+        help=f"Riegeli writer options for {what}: uncompressed (default), zstd[:level], "
+        "brotli[:level], snappy, chunk_size:4M, padding, ... (Google's grammar)",
+    )
 
 
 def check_options(text: str | None) -> None:
@@ -170,6 +192,11 @@ class ExamplesFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def add_command(subparsers, name: str, summary: str, description: str, examples: str, parents: list):
-    return subparsers.add_parser(name, help=summary, description=description,
-                                 epilog="examples:\n" + examples.rstrip() + "\n", parents=parents,
-                                 formatter_class=ExamplesFormatter)
+    return subparsers.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="examples:\n" + examples.rstrip() + "\n",
+        parents=parents,
+        formatter_class=ExamplesFormatter,
+    )

@@ -1,4 +1,5 @@
 """`proto-splitter convert IN OUT --options zstd:3`: recompress a `.cpb` record by record, or re-chunk it."""
+
 from __future__ import annotations
 
 import os
@@ -18,17 +19,26 @@ EXAMPLES = """
 
 def register(subparsers) -> None:
     parser = common.add_command(
-        subparsers, "convert", "recompress (record by record) or re-chunk a .cpb",
+        subparsers,
+        "convert",
+        "recompress (record by record) or re-chunk a .cpb",
         "Rewrites a .cpb with other Riegeli options. Without --max-chunk-size it copies the chunks record by\n"
         "record into the new file and rewrites the positions in the ChunkMetadata: the message is never\n"
         "materialized, memory stays at about one chunk, and no message type is needed. With --max-chunk-size\n"
         "it merges the message (needs --type and memory for the whole message) and splits it again.",
-        EXAMPLES, [common.common_options(), common.type_options()])
+        EXAMPLES,
+        [common.common_options(), common.type_options()],
+    )
     parser.add_argument("input", metavar="IN", help="a .cpb file (or a prefix)")
     parser.add_argument("output", metavar="OUT", help="the .cpb file to write (may be IN itself)")
     common.options_option(parser, "OUT")
-    parser.add_argument("--max-chunk-size", type=common.parse_size, default=None, metavar="SIZE",
-                        help="re-chunk to this largest chunk size (merges and re-splits; needs --type)")
+    parser.add_argument(
+        "--max-chunk-size",
+        type=common.parse_size,
+        default=None,
+        metavar="SIZE",
+        help="re-chunk to this largest chunk size (merges and re-splits; needs --type)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -44,8 +54,11 @@ def run(args) -> int:
     kept, dropped = recompress(args, source, args.output, args.options)
     common.fix_permissions(args.output)
     note = f"; dropped {dropped} records no chunk refers to" if dropped else ""
-    common.say(args, f"wrote {args.output}: {kept} chunks, {common.human(os.path.getsize(args.output))} "
-                     f"(options: {args.options or riegeli.DEFAULT_OPTIONS}){note}")
+    common.say(
+        args,
+        f"wrote {args.output}: {kept} chunks, {common.human(os.path.getsize(args.output))} "
+        f"(options: {args.options or riegeli.DEFAULT_OPTIONS}){note}",
+    )
     return common.EXIT_OK
 
 
@@ -59,8 +72,11 @@ def recompress(args, source: str, destination: str, options: str | None) -> tupl
     converted = chunk_pb2.ChunkMetadata()
     converted.CopyFrom(metadata)
     dropped = -1  # the old metadata record is not copied
-    with riegeli.RecordReader(source) as reader, riegeli.RecordWriter(destination, options=options) as writer, \
-            progress(args, "converting", reader.size()) as bar:
+    with (
+        riegeli.RecordReader(source) as reader,
+        riegeli.RecordWriter(destination, options=options) as writer,
+        progress(args, "converting", reader.size()) as bar,
+    ):
         for record in reader.read_records():
             position = reader.last_pos
             bar.update(position.chunk_begin)
@@ -71,16 +87,20 @@ def recompress(args, source: str, destination: str, options: str | None) -> tupl
             for index in indices:
                 expected = metadata.chunks[index].size
                 if expected and expected != len(record):
-                    raise ChunkedProtoError(f"chunk {index} at position {position.numeric} has {len(record)} "
-                                            f"bytes, its ChunkInfo says {expected}")
+                    raise ChunkedProtoError(
+                        f"chunk {index} at position {position.numeric} has {len(record)} "
+                        f"bytes, its ChunkInfo says {expected}"
+                    )
             writer.write_record(record)
             for index in indices:
                 converted.chunks[index].offset = writer.last_pos.numeric
         if wanted:
             missing = sorted(index for indices in wanted.values() for index in indices)
-            raise ChunkedProtoError(f"{len(missing)} chunks point at positions holding no record (chunk "
-                                    f"{missing[0]} at {metadata.chunks[missing[0]].offset}); "
-                                    "run `proto-splitter verify` on it")
+            raise ChunkedProtoError(
+                f"{len(missing)} chunks point at positions holding no record (chunk "
+                f"{missing[0]} at {metadata.chunks[missing[0]].offset}); "
+                "run `proto-splitter verify` on it"
+            )
         writer.write_message(converted)
     return len(metadata.chunks), max(dropped, 0)
 
@@ -92,6 +112,9 @@ def _rechunk(args, source: str, chunked: bool) -> int:
     else:
         message = files.read(source, message_class)
     count, size = split.write_cpb(args, message, args.output, args.max_chunk_size, args.options)
-    common.say(args, f"wrote {args.output}: {count} chunks, {common.human(os.path.getsize(args.output))} "
-                     f"({message_class.DESCRIPTOR.full_name}, {common.human(size)} merged and re-split)")
+    common.say(
+        args,
+        f"wrote {args.output}: {count} chunks, {common.human(os.path.getsize(args.output))} "
+        f"({message_class.DESCRIPTOR.full_name}, {common.human(size)} merged and re-split)",
+    )
     return common.EXIT_OK

@@ -1,4 +1,5 @@
 """`proto-splitter extract FILE PATH --type T`: one field, reading only the chunks it needs."""
+
 from __future__ import annotations
 
 import sys
@@ -22,18 +23,26 @@ EXAMPLES = """
 
 def register(subparsers) -> None:
     parser = common.add_command(
-        subparsers, "extract", "print one field (text format) or save a tensor as .npy",
+        subparsers,
+        "extract",
+        "print one field (text format) or save a tensor as .npy",
         "Reads one field of the message, touching only the chunks it needs (ps.read_partial), and prints it\n"
         "in protobuf text format. PATH uses field names, [index] for lists and ['key'] for maps. With --npy\n"
         "a tensor (TensorProto: dtype, tensor_shape, tensor_content or *_val; or a tensor look-alike with\n"
         "dtype, shape, content; or a message with a `tensor` field, such as an AttrValue) is saved as a numpy\n"
         "array. Exit code 1 when the field is not set.",
-        EXAMPLES, [common.common_options(), common.type_options(required=True)])
+        EXAMPLES,
+        [common.common_options(), common.type_options(required=True)],
+    )
     parser.add_argument("file", metavar="FILE", help="a .cpb or .pb file, or a prefix")
     parser.add_argument("path", metavar="PATH", help="field path, e.g. 'node[3].attr[\"value\"].tensor'")
     parser.add_argument("--npy", metavar="OUT.npy", help="save the tensor at PATH as a numpy .npy file")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write to FILE instead of stdout (a bytes or string field is written raw)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write to FILE instead of stdout (a bytes or string field is written raw)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -51,8 +60,11 @@ def value_at(message: Message, path: paths.Path):
         position += subscript is not None
         holder = paths.container(current, field)
         if subscript is None:
-            if not field.is_repeated and field.message_type is not None and not (
-                    current.HasExtension(field) if field.is_extension else current.HasField(field.name)):
+            if (
+                not field.is_repeated
+                and field.message_type is not None
+                and not (current.HasExtension(field) if field.is_extension else current.HasField(field.name))
+            ):
                 raise NotSet()
             value = holder
         elif subscript[0] == KEY:
@@ -94,8 +106,9 @@ def render(field: FieldDescriptor, value, element: bool) -> str | bytes:
         if paths.is_map(field):
             return "".join(f"[{key!r}]\n{_indent(_scalar_text(field, value[key]))}" for key in sorted(value))
         if field.message_type is not None:
-            return "".join(f"[{index}]\n{_indent(text_format.MessageToString(item))}"
-                           for index, item in enumerate(value))
+            return "".join(
+                f"[{index}]\n{_indent(text_format.MessageToString(item))}" for index, item in enumerate(value)
+            )
         return "".join(_scalar_text(field, item) + "\n" for item in value)
     return _scalar_text(field, value) + "\n"
 

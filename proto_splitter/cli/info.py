@@ -1,4 +1,5 @@
 """`proto-splitter info FILE`: what a `.cpb` holds, from its metadata and chunk headers only."""
+
 from __future__ import annotations
 
 import json
@@ -19,12 +20,16 @@ EXAMPLES = """
 
 def register(subparsers) -> None:
     parser = common.add_command(
-        subparsers, "info", "show the chunk tree of a .cpb file (instant, reads only headers)",
+        subparsers,
+        "info",
+        "show the chunk tree of a .cpb file (instant, reads only headers)",
         "Shows what a chunked proto holds: every chunk with its field path, index, size, chunk type and the\n"
         "compression of the Riegeli chunk storing it. Reads only the metadata record and chunk headers, so it\n"
         "is instant on files of any size. Field paths use names when the message type is known (--type),\n"
         "field numbers otherwise. For a plain .pb it says so, with its size.",
-        EXAMPLES, [common.common_options(), common.type_options()])
+        EXAMPLES,
+        [common.common_options(), common.type_options()],
+    )
     parser.add_argument("file", metavar="FILE", help="a .cpb or .pb file, or a prefix")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the readable tree")
     parser.set_defaults(run=run)
@@ -40,8 +45,10 @@ def run(args) -> int:
         if args.json:
             print(json.dumps(report, indent=2))
         else:
-            print(f"{path}: plain serialized protobuf message (.pb, not chunked), {common.human(size)} "
-                  f"({size} bytes)" + (f"\ntype: {type_name}" if type_name else ""))
+            print(
+                f"{path}: plain serialized protobuf message (.pb, not chunked), {common.human(size)} "
+                f"({size} bytes)" + (f"\ntype: {type_name}" if type_name else "")
+            )
         return common.EXIT_OK
     report = describe(path, message_class)
     if args.json:
@@ -61,9 +68,15 @@ def describe(path: str, message_class=None) -> dict:
     chunks = []
     with ChunkLayout(path) as layout:
         for index, info in enumerate(metadata.chunks):
-            entry = {"index": index, "type": type_names(info.type) if info.type in (0, 1, 2) else str(info.type),
-                     "size": info.size, "offset": info.offset, "path": chunk_paths.get(index),
-                     "compression": None, "riegeli_chunk": None}
+            entry = {
+                "index": index,
+                "type": type_names(info.type) if info.type in (0, 1, 2) else str(info.type),
+                "size": info.size,
+                "offset": info.offset,
+                "path": chunk_paths.get(index),
+                "compression": None,
+                "riegeli_chunk": None,
+            }
             try:
                 summary = layout.chunk_holding(info.offset)
                 entry["compression"] = summary.compression
@@ -75,10 +88,15 @@ def describe(path: str, message_class=None) -> dict:
     referenced = Counter(tree.references(metadata.message))
     version = metadata.version
     return {
-        "file": path, "format": "cpb", "size": file_size,
+        "file": path,
+        "format": "cpb",
+        "size": file_size,
         "type": message_class.DESCRIPTOR.full_name if message_class else None,
-        "version": {"splitter_version": version.splitter_version, "join_version": version.join_version,
-                    "bad_consumers": list(version.bad_consumers)},
+        "version": {
+            "splitter_version": version.splitter_version,
+            "join_version": version.join_version,
+            "bad_consumers": list(version.bad_consumers),
+        },
         "chunk_count": len(metadata.chunks),
         "chunk_bytes": sum(info.size for info in metadata.chunks),
         "compression": dict(Counter(entry["compression"] or "?" for entry in chunks)),
@@ -90,14 +108,15 @@ def describe(path: str, message_class=None) -> dict:
 
 
 def print_report(report: dict) -> None:
-    print(f"{report['file']}: chunked proto (Riegeli/records), {common.human(report['size'])} "
-          f"({report['size']} bytes)")
+    print(f"{report['file']}: chunked proto (Riegeli/records), {common.human(report['size'])} ({report['size']} bytes)")
     print(f"type:         {report['type'] or 'unknown (field numbers shown; pass --type for names)'}")
     version = report["version"]
     print(f"version:      splitter {version['splitter_version']}, join {version['join_version']}")
     compression = ", ".join(f"{name} ({count})" for name, count in sorted(report["compression"].items()))
-    print(f"chunks:       {report['chunk_count']}, {common.human(report['chunk_bytes'])} of chunk data; "
-          f"compression: {compression}")
+    print(
+        f"chunks:       {report['chunk_count']}, {common.human(report['chunk_bytes'])} of chunk data; "
+        f"compression: {compression}"
+    )
     chunks = report["chunks"]
     print()
     print(f"{'CHUNK':>7}  {'TYPE':<7}  {'SIZE':>10}  {'COMPR':<7}  PATH")
@@ -110,8 +129,10 @@ def print_report(report: dict) -> None:
             print(f"{'-':>7}  {'':<7}  {'':>10}  {'':<7}  {label}")
         elif 0 <= index < len(chunks):
             chunk = chunks[index]
-            print(f"{index:>7}  {chunk['type']:<7}  {common.human(chunk['size']):>10}  "
-                  f"{chunk['compression'] or '?':<7}  {label}")
+            print(
+                f"{index:>7}  {chunk['type']:<7}  {common.human(chunk['size']):>10}  "
+                f"{chunk['compression'] or '?':<7}  {label}"
+            )
         else:
             print(f"{index:>7}  {'MISSING':<7}  {'':>10}  {'':<7}  {label}  (no such chunk)")
         for child in node.get("fields", []):

@@ -3,6 +3,7 @@ hashed): the chunk holding a numeric record position, its type, record count and
 
 This is what makes `info` instant on files of any size: one 40-byte header (and perhaps one block header)
 per ChunkInfo, read through a memory map."""
+
 from __future__ import annotations
 
 import mmap
@@ -10,11 +11,27 @@ from dataclasses import dataclass
 
 from ..errors import RiegeliError
 from ..riegeli.compression import NAMES
-from ..riegeli.format import (BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, METADATA, PADDING, SIGNATURE,
-                              SIMPLE, TRANSPOSED, ChunkHeader, chunk_end, decode_block_header)
+from ..riegeli.format import (
+    BLOCK_HEADER_SIZE,
+    BLOCK_SIZE,
+    CHUNK_HEADER_SIZE,
+    METADATA,
+    PADDING,
+    SIGNATURE,
+    SIMPLE,
+    TRANSPOSED,
+    ChunkHeader,
+    chunk_end,
+    decode_block_header,
+)
 
-CHUNK_KINDS = {SIMPLE: "simple", TRANSPOSED: "transposed", PADDING: "padding", SIGNATURE: "signature",
-               METADATA: "file metadata"}
+CHUNK_KINDS = {
+    SIMPLE: "simple",
+    TRANSPOSED: "transposed",
+    PADDING: "padding",
+    SIGNATURE: "signature",
+    METADATA: "file metadata",
+}
 
 
 @dataclass(frozen=True)
@@ -30,8 +47,14 @@ class ChunkSummary:
     compression: str | None
 
     def to_json(self) -> dict:
-        return {"begin": self.begin, "end": self.end, "kind": self.kind, "records": self.num_records,
-                "data_size": self.data_size, "decoded_size": self.decoded_size}
+        return {
+            "begin": self.begin,
+            "end": self.end,
+            "kind": self.kind,
+            "records": self.num_records,
+            "data_size": self.data_size,
+            "decoded_size": self.decoded_size,
+        }
 
 
 class ChunkLayout:
@@ -43,7 +66,7 @@ class ChunkLayout:
             self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if self._size else b""
         self._cache: dict[int, ChunkSummary] = {}
 
-    def __enter__(self) -> "ChunkLayout":
+    def __enter__(self) -> ChunkLayout:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -64,7 +87,7 @@ class ChunkLayout:
             if position % BLOCK_SIZE == 0:
                 position += BLOCK_HEADER_SIZE
             take = min(count, BLOCK_SIZE - position % BLOCK_SIZE)
-            part = self._map[position:position + take]
+            part = self._map[position : position + take]
             if len(part) != take:
                 raise RiegeliError(f"truncated file: chunk content at byte {position} runs past the end")
             parts.append(part)
@@ -85,9 +108,15 @@ class ChunkLayout:
         if header.data_size and header.chunk_type in (SIMPLE, TRANSPOSED):
             first, _ = self._content(after, 1)
             compression = NAMES.get(first[0], f"unknown ({first[0]:#04x})")
-        summary = ChunkSummary(begin, chunk_end(begin, header.data_size, header.num_records),
-                               CHUNK_KINDS.get(header.chunk_type, f"unknown ({header.chunk_type:#04x})"),
-                               header.num_records, header.data_size, header.decoded_data_size, compression)
+        summary = ChunkSummary(
+            begin,
+            chunk_end(begin, header.data_size, header.num_records),
+            CHUNK_KINDS.get(header.chunk_type, f"unknown ({header.chunk_type:#04x})"),
+            header.num_records,
+            header.data_size,
+            header.decoded_data_size,
+            compression,
+        )
         self._cache[begin] = summary
         return summary
 
@@ -105,7 +134,7 @@ class ChunkLayout:
         block = position - position % BLOCK_SIZE
         begin = 0
         if block:
-            raw = self._map[block:block + BLOCK_HEADER_SIZE]
+            raw = self._map[block : block + BLOCK_HEADER_SIZE]
             if len(raw) != BLOCK_HEADER_SIZE:
                 raise RiegeliError(f"truncated file: block header at byte {block} is incomplete")
             previous_chunk, _ = decode_block_header(bytes(raw), block)
@@ -114,8 +143,10 @@ class ChunkLayout:
             summary = self.chunk_at(begin)
             if position < summary.end:
                 if not summary.begin <= position < summary.begin + max(summary.num_records, 1):
-                    raise RiegeliError(f"no record at position {position}: the chunk at byte {summary.begin} "
-                                       f"holds {summary.num_records} records")
+                    raise RiegeliError(
+                        f"no record at position {position}: the chunk at byte {summary.begin} "
+                        f"holds {summary.num_records} records"
+                    )
                 return summary
             if summary.end <= begin:
                 raise RiegeliError(f"corrupted chunk header at byte {begin}")

@@ -1,4 +1,5 @@
 """`proto-splitter merge IN.cpb OUT.pb --type T`: rebuild a chunked message into a plain `.pb`."""
+
 from __future__ import annotations
 
 from .. import files, riegeli
@@ -16,11 +17,15 @@ EXAMPLES = """
 
 def register(subparsers) -> None:
     parser = common.add_command(
-        subparsers, "merge", "merge a .cpb back into one plain .pb (< 2 GiB)",
+        subparsers,
+        "merge",
+        "merge a .cpb back into one plain .pb (< 2 GiB)",
         "Merges the chunks of IN into one message and writes it serialized to OUT. Refuses (before merging,\n"
         "from the chunk sizes in the metadata, and again from the exact size) when the message would exceed\n"
         "protobuf's 2 GiB limit, which no protobuf parser reads: keep such messages as .cpb.",
-        EXAMPLES, [common.common_options(), common.type_options(required=True)])
+        EXAMPLES,
+        [common.common_options(), common.type_options(required=True)],
+    )
     parser.add_argument("input", metavar="IN", help="a .cpb file (or a prefix)")
     parser.add_argument("output", metavar="OUT", help="the .pb file to write")
     parser.set_defaults(run=run)
@@ -31,7 +36,8 @@ def too_big(source: str, size: int, exact: bool) -> common.CliError:
     return common.CliError(
         f"merging {source} gives a message of {amount}, over protobuf's 2 GiB limit ({PROTOBUF_LIMIT} bytes): "
         "no protobuf parser can read such a .pb. Keep it as .cpb (ps.read, TensorFlow and `proto-splitter "
-        "extract` read it), or split it differently with `proto-splitter convert --max-chunk-size`")
+        "extract` read it), or split it differently with `proto-splitter convert --max-chunk-size`"
+    )
 
 
 class _CountingChunks(files.RiegeliChunks):

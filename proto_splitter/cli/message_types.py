@@ -1,7 +1,9 @@
 """--type: finding a message class by full name (messages the library ships, TensorFlow's), by
 `module:Class`, or in a FileDescriptorSet (--descriptor-set)."""
+
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -37,8 +39,10 @@ def resolve(name: str | None, descriptor_set: str | None = None, required: bool 
         return _from_descriptor_set(descriptor_set, name)
     if not name:
         if required:
-            raise CliError("this command needs the message type: pass --type (e.g. --type tensorflow.GraphDef, "
-                           "--type my_pkg.model_pb2:Model) or --descriptor-set FILE --type NAME")
+            raise CliError(
+                "this command needs the message type: pass --type (e.g. --type tensorflow.GraphDef, "
+                "--type my_pkg.model_pb2:Model) or --descriptor-set FILE --type NAME"
+            )
         return None
     name = name.strip().lstrip(".")
     if ":" in name:
@@ -51,16 +55,22 @@ def resolve(name: str | None, descriptor_set: str | None = None, required: bool 
     found = _from_python_path(name)
     if found is not None:
         return found
-    raise CliError(f"unknown message type {name!r}; the library ships: {', '.join(shipped_names())} "
-                   "(and tensorflow.* types); for your own types use module:Class or --descriptor-set FILE")
+    raise CliError(
+        f"unknown message type {name!r}; the library ships: {', '.join(shipped_names())} "
+        "(and tensorflow.* types); for your own types use module:Class or --descriptor-set FILE"
+    )
 
 
 def shipped_names() -> list[str]:
     names = []
     for module_name in SHIPPED_MODULES:
         module = importlib.import_module(module_name)
-        names.extend(sorted(module.DESCRIPTOR.message_types_by_name[key].full_name
-                            for key in module.DESCRIPTOR.message_types_by_name))
+        names.extend(
+            sorted(
+                module.DESCRIPTOR.message_types_by_name[key].full_name
+                for key in module.DESCRIPTOR.message_types_by_name
+            )
+        )
     return names
 
 
@@ -116,19 +126,24 @@ def _from_python_path(name: str) -> type | None:
 
 # ---- TensorFlow ----------------------------------------------------------------------------------------------
 
+
 def _tensorflow_class(name: str) -> type:
     """TensorFlow's own generated class when TensorFlow is installed, else the library's copies."""
     if _import_tensorflow_protos():
         found = _from_pool(name, ())
         if found is not None:
             return found
-        raise CliError(f"TensorFlow has no message type {name!r} among {', '.join(TENSORFLOW_MODULES)}; "
-                       "use module:Class (e.g. tensorflow.core.protobuf.config_pb2:ConfigProto)")
+        raise CliError(
+            f"TensorFlow has no message type {name!r} among {', '.join(TENSORFLOW_MODULES)}; "
+            "use module:Class (e.g. tensorflow.core.protobuf.config_pb2:ConfigProto)"
+        )
     found = _from_copies(name)
     if found is not None:
         return found
-    raise CliError(f"{name}: TensorFlow is not installed and this installation has no copies of TensorFlow's "
-                   f"protos ({COPIES_PACKAGE}); pip install tensorflow-cpu, or use --descriptor-set FILE")
+    raise CliError(
+        f"{name}: TensorFlow is not installed and this installation has no copies of TensorFlow's "
+        f"protos ({COPIES_PACKAGE}); pip install tensorflow-cpu, or use --descriptor-set FILE"
+    )
 
 
 def _import_tensorflow_protos() -> bool:
@@ -172,9 +187,12 @@ def _from_copies(name: str) -> type | None:
     short = name.rsplit(".", 1)[-1]
     candidate = getattr(copies, short, None)
     classes = [value for value in vars(copies).values() if isinstance(value, type) and issubclass(value, Message)]
-    if candidate is not None and isinstance(candidate, type) and issubclass(candidate, Message):
-        if candidate.DESCRIPTOR.full_name in (name, short) or candidate.DESCRIPTOR.name == short:
-            return candidate
+    if (
+        isinstance(candidate, type)
+        and issubclass(candidate, Message)
+        and (candidate.DESCRIPTOR.full_name in (name, short) or candidate.DESCRIPTOR.name == short)
+    ):
+        return candidate
     for pool in {id(cls.DESCRIPTOR.file.pool): cls.DESCRIPTOR.file.pool for cls in classes}.values():
         try:
             return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
@@ -194,6 +212,7 @@ def tensorflow_available() -> bool:
 
 # ---- FileDescriptorSet --------------------------------------------------------------------------------------
 
+
 def _from_descriptor_set(path: str, name: str | None) -> type:
     try:
         with open(path, "rb") as handle:
@@ -209,25 +228,30 @@ def _from_descriptor_set(path: str, name: str | None) -> type:
         raise CliError(f"{path} is not a FileDescriptorSet (it holds no files)")
     pool = descriptor_pool.DescriptorPool()
     _add_files(pool, file_set, path)
-    names = [f"{proto.package}.{message.name}" if proto.package else message.name
-             for proto in file_set.file for message in proto.message_type]
+    names = [
+        f"{proto.package}.{message.name}" if proto.package else message.name
+        for proto in file_set.file
+        for message in proto.message_type
+    ]
     if not name:
         if len(names) == 1:
             name = names[0]
         else:
-            raise CliError(f"{path} defines several messages; choose one with --type ({', '.join(names[:20])}"
-                           f"{', ...' if len(names) > 20 else ''})")
+            raise CliError(
+                f"{path} defines several messages; choose one with --type ({', '.join(names[:20])}"
+                f"{', ...' if len(names) > 20 else ''})"
+            )
     name = name.strip().lstrip(".")
     try:
         descriptor = pool.FindMessageTypeByName(name)
     except KeyError:
-        raise CliError(f"{path} has no message {name!r}; it defines {', '.join(names[:20])}"
-                       f"{', ...' if len(names) > 20 else ''}") from None
+        raise CliError(
+            f"{path} has no message {name!r}; it defines {', '.join(names[:20])}{', ...' if len(names) > 20 else ''}"
+        ) from None
     return message_factory.GetMessageClass(descriptor)
 
 
-def _add_files(pool: descriptor_pool.DescriptorPool, file_set: descriptor_pb2.FileDescriptorSet,
-               path: str) -> None:
+def _add_files(pool: descriptor_pool.DescriptorPool, file_set: descriptor_pb2.FileDescriptorSet, path: str) -> None:
     """Adds the files in dependency order; imports missing from the set (e.g. google/protobuf/*.proto when
     protoc ran without --include_imports) come from the default pool when it has them."""
     by_name = {proto.name: proto for proto in file_set.file}
@@ -242,10 +266,12 @@ def _add_files(pool: descriptor_pool.DescriptorPool, file_set: descriptor_pb2.Fi
         if proto is None:
             proto = _default_file(file_name)
             if proto is None:
-                raise CliError(f"{path}: {chain[-1] if chain else '?'} imports {file_name}, which the set lacks "
-                               "(run protoc with --include_imports)")
+                raise CliError(
+                    f"{path}: {chain[-1] if chain else '?'} imports {file_name}, which the set lacks "
+                    "(run protoc with --include_imports)"
+                )
         for dependency in proto.dependency:
-            add(dependency, chain + (file_name,))
+            add(dependency, (*chain, file_name))
         try:
             pool.Add(proto)
         except (TypeError, ValueError) as error:
@@ -258,10 +284,8 @@ def _add_files(pool: descriptor_pool.DescriptorPool, file_set: descriptor_pb2.Fi
 
 def _default_file(file_name: str) -> descriptor_pb2.FileDescriptorProto | None:
     if file_name.startswith("google/protobuf/") and file_name.endswith(".proto"):
-        try:  # well-known types enter the default pool when their module is imported
-            importlib.import_module(file_name[:-len(".proto")].replace("/", ".") + "_pb2")
-        except ImportError:
-            pass
+        with contextlib.suppress(ImportError):  # well-known types enter the default pool when imported
+            importlib.import_module(file_name[: -len(".proto")].replace("/", ".") + "_pb2")
     try:
         descriptor = descriptor_pool.Default().FindFileByName(file_name)
     except KeyError:

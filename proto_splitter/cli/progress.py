@@ -1,5 +1,6 @@
 """A small progress bar on stderr: drawn only when stderr is a terminal, not with --quiet, and only once an
 operation has lasted a second (PROTO_SPLITTER_PROGRESS_DELAY overrides the delay, for tests)."""
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,7 @@ class Progress:
         self._drawn_at = 0.0
         self._shown = False
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -60,7 +61,7 @@ class Progress:
         bar_width = max(10, min(40, width - len(self.label) - len(numbers) - 4))
         filled = int(bar_width * fraction)
         line = f"{self.label} [{'#' * filled}{'.' * (bar_width - filled)}]{numbers}"
-        sys.stderr.write("\r" + line[:width - 1])
+        sys.stderr.write("\r" + line[: width - 1])
         sys.stderr.flush()
         self._shown = True
 

@@ -8,6 +8,7 @@ What is dropped, and why (the merge of the result must stay valid, not just the 
   in the lost chunk, so the index could point at the wrong element or past the end. Fields reached by
   field numbers and map keys only are kept: merging creates them as needed.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,11 +41,12 @@ def path_key(field_tags) -> tuple:
 
 def _depends(key: tuple, hole: tuple) -> bool:
     """Whether a chunked field at `key` may rely on list elements of the message at `hole`."""
-    return len(key) > len(hole) and key[:len(hole)] == hole and any(step[0] == "index" for step in key[len(hole):])
+    return len(key) > len(hole) and key[: len(hole)] == hole and any(step[0] == "index" for step in key[len(hole) :])
 
 
-def prune(chunked_message: chunk_pb2.ChunkedMessage, lost: set[int], infos
-          ) -> tuple[chunk_pb2.ChunkedMessage | None, set[int]]:
+def prune(
+    chunked_message: chunk_pb2.ChunkedMessage, lost: set[int], infos
+) -> tuple[chunk_pb2.ChunkedMessage | None, set[int]]:
     """The tree without lost chunks and what depends on them (None when nothing is left); and the chunk
     indices no longer referenced."""
     count = len(infos)
@@ -117,8 +119,12 @@ def recover(args, path: str, metadata: chunk_pb2.ChunkMetadata, report: dict, me
     """Writes the surviving chunks and the pruned metadata to args.recover; returns what was kept and lost."""
     lost = set(report["lost_chunks"])
     pruned, removed = prune(metadata.message, lost, metadata.chunks)
-    result = {"file": None, "chunk_count": len(metadata.chunks), "lost": sorted(lost),
-              "dropped": sorted(index for index in removed - lost if 0 <= index < len(metadata.chunks))}
+    result = {
+        "file": None,
+        "chunk_count": len(metadata.chunks),
+        "lost": sorted(lost),
+        "dropped": sorted(index for index in removed - lost if 0 <= index < len(metadata.chunks)),
+    }
     if pruned is None or not (pruned.HasField("chunk_index") or pruned.chunked_fields):
         result["error"] = "every chunk of the top level of the message is lost: nothing can be recovered"
         return result
@@ -130,9 +136,11 @@ def recover(args, path: str, metadata: chunk_pb2.ChunkMetadata, report: dict, me
         positions.setdefault(metadata.chunks[old].offset, []).append(old)
     infos: list = [None] * len(kept)
     destination = args.recover
-    with scan.open_reader(path, recovery=lambda region: True) as reader, \
-            riegeli.RecordWriter(destination, options=args.options) as writer, \
-            progress(args, "recovering", os.path.getsize(path)) as bar:
+    with (
+        scan.open_reader(path, recovery=lambda region: True) as reader,
+        riegeli.RecordWriter(destination, options=args.options) as writer,
+        progress(args, "recovering", os.path.getsize(path)) as bar,
+    ):
         for record in reader.read_records():
             bar.update(reader.last_pos.chunk_begin)
             olds = positions.pop(reader.last_pos.numeric, None)
@@ -140,8 +148,9 @@ def recover(args, path: str, metadata: chunk_pb2.ChunkMetadata, report: dict, me
                 continue
             writer.write_record(record)
             for old in olds:
-                infos[mapping[old]] = chunk_pb2.ChunkInfo(type=metadata.chunks[old].type, size=len(record),
-                                                          offset=writer.last_pos.numeric)
+                infos[mapping[old]] = chunk_pb2.ChunkInfo(
+                    type=metadata.chunks[old].type, size=len(record), offset=writer.last_pos.numeric
+                )
         if positions:
             raise ChunkedProtoError(f"{len(positions)} surviving chunks could not be read again during recovery")
         recovered = chunk_pb2.ChunkMetadata(chunks=infos, message=pruned)
@@ -163,17 +172,23 @@ def print_report(result: dict, chunks: list, limit: int = 20) -> None:
     if result.get("file") is None:
         print(f"  recovery: {result['error']}")
         return
-    print(f"  recovered: wrote {result['file']} ({common.human(result['size'])}): {result['kept_chunks']} of "
-          f"{result['chunk_count']} chunks")
-    for label, indices in (("lost (damaged or missing)", result["lost"]),
-                           ("dropped (they depend on lost data)", result["dropped"])):
+    print(
+        f"  recovered: wrote {result['file']} ({common.human(result['size'])}): {result['kept_chunks']} of "
+        f"{result['chunk_count']} chunks"
+    )
+    for label, indices in (
+        ("lost (damaged or missing)", result["lost"]),
+        ("dropped (they depend on lost data)", result["dropped"]),
+    ):
         if not indices:
             continue
         print(f"    {label}: {len(indices)} chunks")
         for index in indices[:limit]:
             chunk = chunks[index]
-            print(f"      chunk {index} ({chunk['type']}, {common.human(chunk['size'])}) "
-                  f"{chunk['path'] or '(not in the tree)'}")
+            print(
+                f"      chunk {index} ({chunk['type']}, {common.human(chunk['size'])}) "
+                f"{chunk['path'] or '(not in the tree)'}"
+            )
         if len(indices) > limit:
             print(f"      ... and {len(indices) - limit} more (--json lists them all)")
     merge_report = result.get("merge")

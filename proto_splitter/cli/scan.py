@@ -1,10 +1,12 @@
 """Reading every record of a Riegeli file with the codec's recovery mode: which records survive (position
 and size), which byte ranges are damaged and why. Used by verify and by verify --recover."""
+
 from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from .. import riegeli
 from ..errors import ProtoSplitterError, RiegeliError
@@ -20,7 +22,7 @@ class _RepairedSignature(io.RawIOBase):
 
     def __init__(self, path: str):
         super().__init__()
-        self._file = open(path, "rb")
+        self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
         self._position = 0
 
     def readable(self) -> bool:
@@ -42,7 +44,7 @@ class _RepairedSignature(io.RawIOBase):
         count = self._file.readinto(view)
         if self._position < SIGNATURE_SIZE and count:
             end = min(SIGNATURE_SIZE, self._position + count)
-            view[:end - self._position] = FILE_SIGNATURE[self._position:end]
+            view[: end - self._position] = FILE_SIGNATURE[self._position : end]
         self._position += count
         return count
 
@@ -64,8 +66,11 @@ def signature_damage(path: str) -> riegeli.SkippedRegion | None:
     if head == FILE_SIGNATURE:
         return None
     if len(head) < SIGNATURE_SIZE:
-        return riegeli.SkippedRegion(0, len(head), f"truncated file: only {len(head)} bytes, less than the "
-                                                   f"{SIGNATURE_SIZE}-byte Riegeli file signature")
+        return riegeli.SkippedRegion(
+            0,
+            len(head),
+            f"truncated file: only {len(head)} bytes, less than the {SIGNATURE_SIZE}-byte Riegeli file signature",
+        )
     return riegeli.SkippedRegion(0, SIGNATURE_SIZE, "the Riegeli file signature (first 64 bytes) is damaged")
 
 

@@ -1,4 +1,5 @@
 """`proto-splitter split IN.pb OUT_PREFIX --type T`: cut a message into a `.cpb`."""
+
 from __future__ import annotations
 
 import os
@@ -19,15 +20,24 @@ EXAMPLES = """
 
 def register(subparsers) -> None:
     parser = common.add_command(
-        subparsers, "split", "split a .pb message into a chunked .cpb",
+        subparsers,
+        "split",
+        "split a .pb message into a chunked .cpb",
         "Reads a message (a .pb, or a .cpb to re-chunk it) and writes OUT_PREFIX.cpb: its chunks as Riegeli\n"
         "records followed by the ChunkMetadata, readable by TensorFlow's Merger and by ps.read. The output\n"
         "is always a .cpb, even for a message small enough to stay whole (then it is a single chunk).",
-        EXAMPLES, [common.common_options(), common.type_options(required=True)])
+        EXAMPLES,
+        [common.common_options(), common.type_options(required=True)],
+    )
     parser.add_argument("input", metavar="IN", help="the message to split: a .pb (or a .cpb, or a prefix)")
     parser.add_argument("output", metavar="OUT_PREFIX", help="where to write: OUT_PREFIX.cpb")
-    parser.add_argument("--max-chunk-size", type=common.parse_size, default=None, metavar="SIZE",
-                        help="largest chunk, e.g. 64M (default: just under protobuf's 2 GiB limit)")
+    parser.add_argument(
+        "--max-chunk-size",
+        type=common.parse_size,
+        default=None,
+        metavar="SIZE",
+        help="largest chunk, e.g. 64M (default: just under protobuf's 2 GiB limit)",
+    )
     common.options_option(parser, "the output")
     parser.set_defaults(run=run)
 
@@ -47,8 +57,11 @@ def run(args) -> int:
     common.check_output_folder(destination)
     message = files.read(source, message_class)
     count, size = write_cpb(args, message, destination, args.max_chunk_size, args.options)
-    common.say(args, f"wrote {destination}: {count} chunks, {common.human(os.path.getsize(destination))} "
-                     f"({message_class.DESCRIPTOR.full_name}, {common.human(size)} serialized)")
+    common.say(
+        args,
+        f"wrote {destination}: {count} chunks, {common.human(os.path.getsize(destination))} "
+        f"({message_class.DESCRIPTOR.full_name}, {common.human(size)} serialized)",
+    )
     return common.EXIT_OK
 
 
@@ -69,8 +82,7 @@ class _CountingSink(files.RecordSink):
         self._bar.advance(self.infos[index].size)
 
 
-def write_cpb(args, message, destination: str, max_chunk_size: int | None, options: str | None
-              ) -> tuple[int, int]:
+def write_cpb(args, message, destination: str, max_chunk_size: int | None, options: str | None) -> tuple[int, int]:
     """Splits `message` into a `.cpb` at `destination` (always chunked); returns (chunks, message size)."""
     size = object_size(message)
     splitter = splitter_for(message, max_chunk_size)

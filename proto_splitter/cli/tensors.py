@@ -1,6 +1,7 @@
 """Turning tensor messages into numpy arrays: TensorFlow's TensorProto (dtype enum, tensor_shape, tensor_content
 or typed *_val fields) and look-alikes such as proto_splitter.testing3.Tensor (dtype string, shape, content),
 which are first rewritten as a TensorProto so that one decoder (proto_splitter.tensorflow.tensors) serves all."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,13 +12,40 @@ from ..tensorflow.tensors import TensorDecodeError, to_numpy
 from ..tf import tensor_pb2, types_pb2
 from .common import CliError
 
-_ALIASES = {"float32": "DT_FLOAT", "float": "DT_FLOAT", "float64": "DT_DOUBLE", "double": "DT_DOUBLE",
-            "int32": "DT_INT32", "int64": "DT_INT64", "uint8": "DT_UINT8", "int8": "DT_INT8", "int16": "DT_INT16",
-            "uint16": "DT_UINT16", "uint32": "DT_UINT32", "uint64": "DT_UINT64", "bool": "DT_BOOL",
-            "float16": "DT_HALF", "half": "DT_HALF", "bfloat16": "DT_BFLOAT16", "complex64": "DT_COMPLEX64",
-            "complex128": "DT_COMPLEX128", "string": "DT_STRING"}
-_VALUE_FIELDS = ("half_val", "float_val", "double_val", "int_val", "string_val", "scomplex_val", "int64_val",
-                 "bool_val", "dcomplex_val", "uint32_val", "uint64_val")
+_ALIASES = {
+    "float32": "DT_FLOAT",
+    "float": "DT_FLOAT",
+    "float64": "DT_DOUBLE",
+    "double": "DT_DOUBLE",
+    "int32": "DT_INT32",
+    "int64": "DT_INT64",
+    "uint8": "DT_UINT8",
+    "int8": "DT_INT8",
+    "int16": "DT_INT16",
+    "uint16": "DT_UINT16",
+    "uint32": "DT_UINT32",
+    "uint64": "DT_UINT64",
+    "bool": "DT_BOOL",
+    "float16": "DT_HALF",
+    "half": "DT_HALF",
+    "bfloat16": "DT_BFLOAT16",
+    "complex64": "DT_COMPLEX64",
+    "complex128": "DT_COMPLEX128",
+    "string": "DT_STRING",
+}
+_VALUE_FIELDS = (
+    "half_val",
+    "float_val",
+    "double_val",
+    "int_val",
+    "string_val",
+    "scomplex_val",
+    "int64_val",
+    "bool_val",
+    "dcomplex_val",
+    "uint32_val",
+    "uint64_val",
+)
 
 
 def find_tensor(value) -> Message | None:
@@ -69,11 +97,12 @@ def _content(tensor: Message) -> bytes:
 def _as_tensor_proto(tensor: Message) -> tensor_pb2.TensorProto:
     """The tensor rewritten as TensorFlow's TensorProto (shipped copy): dtype, shape, content, typed values."""
     name = _dtype_name(tensor)
-    if name.removesuffix("_REF") not in types_pb2.DataType.keys():
+    if name.removesuffix("_REF") not in types_pb2.DataType.keys():  # noqa: SIM118 (an enum wrapper, not a dict)
         raise CliError(f"cannot save a tensor of dtype {name} as .npy")
     shape = _shape(tensor)
-    proto = tensor_pb2.TensorProto(dtype=types_pb2.DataType.Value(name.removesuffix("_REF")),
-                                   tensor_content=_content(tensor))
+    proto = tensor_pb2.TensorProto(
+        dtype=types_pb2.DataType.Value(name.removesuffix("_REF")), tensor_content=_content(tensor)
+    )
     fields = tensor.DESCRIPTOR.fields_by_name
     values = {field: list(getattr(tensor, field)) for field in _VALUE_FIELDS if field in fields}
     for field, items in values.items():

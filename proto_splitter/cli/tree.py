@@ -1,8 +1,10 @@
 """The ChunkedMessage tree as the tool shows it: readable field paths (names when the message type is
 known, field numbers otherwise) for every chunk, and the references the tree makes to chunks."""
+
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from google.protobuf.descriptor import Descriptor
 
@@ -77,8 +79,9 @@ def join(prefix: str, relative: str) -> str:
     return f"{prefix}.{relative}" if prefix else relative
 
 
-def build(chunked_message: chunk_pb2.ChunkedMessage, descriptor: Descriptor | None, prefix: str = "",
-          relative: str = "") -> Node:
+def build(
+    chunked_message: chunk_pb2.ChunkedMessage, descriptor: Descriptor | None, prefix: str = "", relative: str = ""
+) -> Node:
     node = Node(chunked_message.chunk_index if chunked_message.HasField("chunk_index") else None, prefix, relative)
     for chunked_field in chunked_message.chunked_fields:
         text, target = format_tags(chunked_field.field_tag, descriptor)

@@ -1,4 +1,5 @@
 """`proto-splitter verify FILE`: every hash, the metadata against the chunks, and (with --type) the merge."""
+
 from __future__ import annotations
 
 import json
@@ -25,14 +26,18 @@ EXAMPLES = """
 
 def register(subparsers) -> None:
     parser = common.add_command(
-        subparsers, "verify", "check hashes, metadata and chunks; recover a damaged .cpb",
+        subparsers,
+        "verify",
+        "check hashes, metadata and chunks; recover a damaged .cpb",
         "Reads every record, checking every Riegeli hash (damaged chunks are skipped and listed as byte\n"
         "ranges), checks that each ChunkInfo of the metadata points at a record of its stated size and that the\n"
         "chunk tree refers to existing chunks, and with --type merges the message. Exit code 0 when the file\n"
         "is sound, 1 otherwise, with one line per damaged region and per problem.\n"
         "--recover OUT writes the chunks that survive and a metadata pruned of the fields whose chunks are\n"
         "lost (and of those that depend on them), and lists what was lost.",
-        EXAMPLES, [common.common_options(), common.type_options()])
+        EXAMPLES,
+        [common.common_options(), common.type_options()],
+    )
     parser.add_argument("file", metavar="FILE", help="a .cpb (or .pb) file, or a prefix")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--recover", metavar="OUT", help="write what can be saved to OUT (a .cpb)")
@@ -61,12 +66,18 @@ def run(args) -> int:
         report["merge"] = _merge_check(args, path, message_class)
         report["ok"] = report["merge"]["ok"]
     elif message_class is not None:
-        report["merge"] = {"type": message_class.DESCRIPTOR.full_name, "ok": None,
-                           "skipped": "the file is damaged or inconsistent"}
+        report["merge"] = {
+            "type": message_class.DESCRIPTOR.full_name,
+            "ok": None,
+            "skipped": "the file is damaged or inconsistent",
+        }
     if args.recover:
         if metadata is None:
-            report["recovered"] = {"file": None, "error": "the ChunkMetadata (the file's last record) is lost, so "
-                                                         "no chunk can be placed: nothing can be recovered"}
+            report["recovered"] = {
+                "file": None,
+                "error": "the ChunkMetadata (the file's last record) is lost, so "
+                "no chunk can be placed: nothing can be recovered",
+            }
         else:
             report["recovered"] = recover.recover(args, path, metadata, report, message_class)
     if args.json:
@@ -78,20 +89,39 @@ def run(args) -> int:
 
 def check(path: str, result: scan.Scan, metadata, where, message_class) -> dict:
     """Compares the metadata with the records found; returns the report (without the merge check)."""
-    regions = [{"begin": region.begin, "end": region.end, "size": region.end - region.begin,
-                "message": region.message, "chunks": []} for region in result.regions]
+    regions = [
+        {
+            "begin": region.begin,
+            "end": region.end,
+            "size": region.end - region.begin,
+            "message": region.message,
+            "chunks": [],
+        }
+        for region in result.regions
+    ]
     problems: list[dict] = []
     notes: list[str] = []
     lost: set[int] = set()
     chunk_paths: dict[int, str] = {}
-    report = {"file": path, "format": "cpb", "size": result.size,
-              "type": message_class.DESCRIPTOR.full_name if message_class else None,
-              "records": len(result.records), "record_bytes": result.record_bytes,
-              "damaged_regions": regions, "problems": problems, "notes": notes, "chunk_count": None,
-              "lost_chunks": [], "chunks": [], "merge": None}
+    report = {
+        "file": path,
+        "format": "cpb",
+        "size": result.size,
+        "type": message_class.DESCRIPTOR.full_name if message_class else None,
+        "records": len(result.records),
+        "record_bytes": result.record_bytes,
+        "damaged_regions": regions,
+        "problems": problems,
+        "notes": notes,
+        "chunk_count": None,
+        "lost_chunks": [],
+        "chunks": [],
+        "merge": None,
+    }
     if metadata is None:
-        problems.append({"kind": "metadata", "message": f"the ChunkMetadata (the file's last record) cannot be "
-                                                        f"read: {where}"})
+        problems.append(
+            {"kind": "metadata", "message": f"the ChunkMetadata (the file's last record) cannot be read: {where}"}
+        )
     else:
         descriptor = message_class.DESCRIPTOR if message_class else None
         chunk_paths = tree.chunk_paths(tree.build(metadata.message, descriptor))
@@ -99,31 +129,56 @@ def check(path: str, result: scan.Scan, metadata, where, message_class) -> dict:
         for index, info in enumerate(metadata.chunks):
             found = result.records.get(info.offset)
             if info.offset == where:
-                problems.append({"kind": "chunk", "chunk": index,
-                                 "message": f"chunk {index} points at the metadata record itself ({where})"})
+                problems.append(
+                    {
+                        "kind": "chunk",
+                        "chunk": index,
+                        "message": f"chunk {index} points at the metadata record itself ({where})",
+                    }
+                )
                 lost.add(index)
             elif found is None:
                 region = result.region_holding(info.offset)
                 if region is not None:
                     regions[result.regions.index(region)]["chunks"].append(index)
                 else:
-                    problems.append({"kind": "chunk", "chunk": index,
-                                     "message": f"chunk {index}: its ChunkInfo points at position {info.offset}, "
-                                                "where the file holds no record"})
+                    problems.append(
+                        {
+                            "kind": "chunk",
+                            "chunk": index,
+                            "message": f"chunk {index}: its ChunkInfo points at position {info.offset}, "
+                            "where the file holds no record",
+                        }
+                    )
                 lost.add(index)
             elif info.size and found != info.size:
-                problems.append({"kind": "chunk", "chunk": index,
-                                 "message": f"chunk {index} at position {info.offset} has {found} bytes, its "
-                                            f"ChunkInfo says {info.size}"})
+                problems.append(
+                    {
+                        "kind": "chunk",
+                        "chunk": index,
+                        "message": f"chunk {index} at position {info.offset} has {found} bytes, its "
+                        f"ChunkInfo says {info.size}",
+                    }
+                )
                 lost.add(index)
         _check_tree(metadata, problems, notes)
         if metadata.version.join_version > SUPPORTED_JOIN_VERSION:
-            notes.append(f"the metadata asks for merger version {metadata.version.join_version}; this library "
-                         f"merges version {SUPPORTED_JOIN_VERSION}")
+            notes.append(
+                f"the metadata asks for merger version {metadata.version.join_version}; this library "
+                f"merges version {SUPPORTED_JOIN_VERSION}"
+            )
         names = chunk_pb2.ChunkInfo.Type.Name
-        report["chunks"] = [{"index": index, "type": names(info.type) if info.type in (0, 1, 2) else str(info.type),
-                             "size": info.size, "offset": info.offset, "path": chunk_paths.get(index),
-                             "lost": index in lost} for index, info in enumerate(metadata.chunks)]
+        report["chunks"] = [
+            {
+                "index": index,
+                "type": names(info.type) if info.type in (0, 1, 2) else str(info.type),
+                "size": info.size,
+                "offset": info.offset,
+                "path": chunk_paths.get(index),
+                "lost": index in lost,
+            }
+            for index, info in enumerate(metadata.chunks)
+        ]
         unaccounted = set(result.records) - {info.offset for info in metadata.chunks} - {where}
         if unaccounted:
             notes.append(f"{len(unaccounted)} records are not chunks of the message (no ChunkInfo points at them)")
@@ -137,11 +192,21 @@ def _check_tree(metadata: chunk_pb2.ChunkMetadata, problems: list, notes: list) 
     count = len(metadata.chunks)
     for index in sorted(counts):
         if not 0 <= index < count:
-            problems.append({"kind": "tree", "chunk": index,
-                             "message": f"the chunk tree refers to chunk {index}, but there are {count} chunks"})
+            problems.append(
+                {
+                    "kind": "tree",
+                    "chunk": index,
+                    "message": f"the chunk tree refers to chunk {index}, but there are {count} chunks",
+                }
+            )
         elif counts[index] > 1:
-            problems.append({"kind": "tree", "chunk": index,
-                             "message": f"the chunk tree refers to chunk {index} {counts[index]} times"})
+            problems.append(
+                {
+                    "kind": "tree",
+                    "chunk": index,
+                    "message": f"the chunk tree refers to chunk {index} {counts[index]} times",
+                }
+            )
     unreferenced = [index for index in range(count) if index not in counts]
     if unreferenced:
         notes.append(f"{len(unreferenced)} chunks are not referenced by the tree (first: chunk {unreferenced[0]})")
@@ -196,16 +261,21 @@ def print_report(report: dict) -> None:
     if report["ok"]:
         rate = report["size"] / max(report["seconds"], 1e-6)
         print(f"{report['file']}: OK")
-        print(f"  {report['records']} records, {common.human(report['record_bytes'])} in "
-              f"{common.human(report['size'])}; every hash verified in {report['seconds']:.2f} s "
-              f"({common.human(rate)}/s)")
-        print(f"  metadata: {report['chunk_count']} chunks, each at a record of its stated size; the tree "
-              "refers to each chunk at most once")
+        print(
+            f"  {report['records']} records, {common.human(report['record_bytes'])} in "
+            f"{common.human(report['size'])}; every hash verified in {report['seconds']:.2f} s "
+            f"({common.human(rate)}/s)"
+        )
+        print(
+            f"  metadata: {report['chunk_count']} chunks, each at a record of its stated size; the tree "
+            "refers to each chunk at most once"
+        )
     else:
         parts = []
         if report["damaged_regions"]:
-            parts.append(f"{len(report['damaged_regions'])} damaged region"
-                         f"{'s' if len(report['damaged_regions']) != 1 else ''}")
+            parts.append(
+                f"{len(report['damaged_regions'])} damaged region{'s' if len(report['damaged_regions']) != 1 else ''}"
+            )
         if report["problems"]:
             parts.append(f"{len(report['problems'])} problem{'s' if len(report['problems']) != 1 else ''}")
         verdict = "DAMAGED" if parts else "FAILED"
@@ -213,8 +283,10 @@ def print_report(report: dict) -> None:
             parts.append(f"does not merge as {report['merge']['type']}")
         print(f"{report['file']}: {verdict} ({', '.join(parts)})")
     for region in report["damaged_regions"]:
-        print(f"  damaged: bytes {region['begin']}..{region['end'] - 1} ({common.human(region['size'])}): "
-              f"{region['message']}")
+        print(
+            f"  damaged: bytes {region['begin']}..{region['end'] - 1} ({common.human(region['size'])}): "
+            f"{region['message']}"
+        )
         for index in region["chunks"]:
             print(f"    lost: {_describe_chunk(chunks[index])}")
         if not region["chunks"] and report["chunk_count"] is not None:
@@ -226,8 +298,10 @@ def print_report(report: dict) -> None:
     if report["lost_chunks"]:
         lost_bytes = sum(chunks[index]["size"] for index in report["lost_chunks"])
         total = sum(chunk["size"] for chunk in chunks)
-        print(f"  lost chunks: {len(report['lost_chunks'])} of {report['chunk_count']} "
-              f"({common.human(lost_bytes)} of {common.human(total)} of chunk data)")
+        print(
+            f"  lost chunks: {len(report['lost_chunks'])} of {report['chunk_count']} "
+            f"({common.human(lost_bytes)} of {common.human(total)} of chunk data)"
+        )
     merge_report = report.get("merge")
     if merge_report:
         if merge_report["ok"]:
@@ -242,4 +316,5 @@ def print_report(report: dict) -> None:
 
 
 def _describe_chunk(chunk: dict) -> str:
-    return f"chunk {chunk['index']} ({chunk['type']}, {common.human(chunk['size'])}) {chunk['path'] or '(not in the tree)'}"
+    where = chunk["path"] or "(not in the tree)"
+    return f"chunk {chunk['index']} ({chunk['type']}, {common.human(chunk['size'])}) {where}"

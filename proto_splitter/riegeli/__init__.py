@@ -6,6 +6,7 @@ snappy compression, hashes verified on every read, seeking with block headers. K
     with RecordReader("data.riegeli") as reader:
         for record in reader.read_records(): ...
 """
+
 from ..errors import RiegeliError
 from .format import chunk_end_estimate
 from .options import DEFAULT_OPTIONS, WriterOptions, parse_options
@@ -13,5 +14,14 @@ from .positions import RecordPosition, SkippedRegion
 from .reader import RecordReader
 from .writer import RecordWriter
 
-__all__ = ["DEFAULT_OPTIONS", "chunk_end_estimate", "RecordPosition", "RecordReader", "RecordWriter", "RiegeliError", "SkippedRegion",
-           "WriterOptions", "parse_options"]
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "RecordPosition",
+    "RecordReader",
+    "RecordWriter",
+    "RiegeliError",
+    "SkippedRegion",
+    "WriterOptions",
+    "chunk_end_estimate",
+    "parse_options",
+]

@@ -1,5 +1,6 @@
 """Compressors of simple chunks: none, brotli ('b'), zstd ('z'), snappy ('s'), with decompressed-size
 prefixes as riegeli writes them, and output bounded by the declared size (no decompression bombs)."""
+
 from __future__ import annotations
 
 import brotli
@@ -18,12 +19,15 @@ def compress(kind: int, data, level: int | None, window_log: int | None) -> byte
     if kind == NONE:
         return bytes(data)
     if kind == BROTLI:
-        body = brotli.compress(bytes(data), quality=6 if level is None else level,
-                               lgwin=22 if window_log is None else window_log)
+        body = brotli.compress(
+            bytes(data), quality=6 if level is None else level, lgwin=22 if window_log is None else window_log
+        )
     elif kind == ZSTD:
         params = zstandard.ZstdCompressionParameters.from_level(
-            3 if level is None else level, source_size=len(data),
-            **({"window_log": window_log} if window_log is not None else {}))
+            3 if level is None else level,
+            source_size=len(data),
+            **({"window_log": window_log} if window_log is not None else {}),
+        )
         body = zstandard.ZstdCompressor(compression_params=params).compress(data)
     else:
         body = bytes(cramjam.snappy.compress_raw(data))
@@ -48,7 +52,7 @@ def decompress(kind: int, data, pos: int) -> memoryview:
             raise RiegeliError(f"unknown compression type {kind:#x} in the chunk at byte {pos}")
     except RiegeliError:
         raise
-    except Exception as error:  # each codec has its own error type
+    except Exception as error:  # noqa: BLE001 (each codec has its own error type)
         raise RiegeliError(f"cannot decompress the chunk at byte {pos} ({NAMES.get(kind)}): {error}") from None
     if len(out) != size:
         raise RiegeliError(f"chunk at byte {pos} decompresses to {len(out)} bytes, its header says {size}")

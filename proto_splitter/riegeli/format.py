@@ -1,4 +1,5 @@
 """Riegeli/records layout: block and chunk header geometry and positions."""
+
 from __future__ import annotations
 
 import struct
@@ -12,6 +13,7 @@ USABLE_BLOCK_SIZE = BLOCK_SIZE - BLOCK_HEADER_SIZE
 CHUNK_HEADER_SIZE = 40
 
 SIGNATURE, METADATA, PADDING, SIMPLE, TRANSPOSED = b"s"[0], b"m"[0], b"p"[0], b"r"[0], b"t"[0]
+
 
 def remaining_in_block(pos: int) -> int:
     return -pos % BLOCK_SIZE
@@ -29,8 +31,10 @@ def round_up_to_possible_chunk_boundary(pos: int) -> int:
 
 def chunk_end(chunk_begin: int, data_size: int, num_records: int) -> int:
     """Where the chunk beginning at chunk_begin ends (padding included), as the format specifies."""
-    return max(add_with_overhead(chunk_begin, CHUNK_HEADER_SIZE + data_size),
-               round_up_to_possible_chunk_boundary(chunk_begin + num_records))
+    return max(
+        add_with_overhead(chunk_begin, CHUNK_HEADER_SIZE + data_size),
+        round_up_to_possible_chunk_boundary(chunk_begin + num_records),
+    )
 
 
 def chunk_end_estimate(chunk_begin: int, record_size: int) -> int:
@@ -60,19 +64,20 @@ def decode_block_header(raw: bytes, pos: int) -> tuple[int, int]:
 class ChunkHeader:
     """The 40-byte header of a chunk."""
 
-    __slots__ = ("data_size", "data_hash", "chunk_type", "num_records", "decoded_data_size")
+    __slots__ = ("chunk_type", "data_hash", "data_size", "decoded_data_size", "num_records")
 
     def __init__(self, data_size: int, data_hash: int, chunk_type: int, num_records: int, decoded_data_size: int):
         self.data_size, self.data_hash, self.chunk_type = data_size, data_hash, chunk_type
         self.num_records, self.decoded_data_size = num_records, decoded_data_size
 
     def encode(self) -> bytes:
-        body = struct.pack("<QQQQ", self.data_size, self.data_hash, self.chunk_type | self.num_records << 8,
-                           self.decoded_data_size)
+        body = struct.pack(
+            "<QQQQ", self.data_size, self.data_hash, self.chunk_type | self.num_records << 8, self.decoded_data_size
+        )
         return struct.pack("<Q", highway_hash(body)) + body
 
     @classmethod
-    def decode(cls, raw: bytes, pos: int) -> "ChunkHeader":
+    def decode(cls, raw: bytes, pos: int) -> ChunkHeader:
         stored, data_size, data_hash, type_and_count, decoded = struct.unpack("<5Q", raw)
         if stored != highway_hash(raw[8:]):
             raise RiegeliError(f"corrupted chunk header at byte {pos}: header hash mismatch")

@@ -1,5 +1,6 @@
 """HighwayHash-64, the checksum of Riegeli's block and chunk headers: the AVX2 extension built with the package
 (~8x faster) when this CPU runs it, else highwayhash-cffi's portable C."""
+
 from __future__ import annotations
 
 import functools

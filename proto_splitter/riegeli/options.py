@@ -1,6 +1,7 @@
 """Writer options strings in Google's grammar (riegeli doc/record_writer_options.md), e.g.
 "zstd:3,chunk_size:4M,padding". Our default is `uncompressed`: large binary payloads (tensors) barely
 compress and hashing already costs about 1 s/GiB, so compression is opt-in (Google's default is brotli:6)."""
+
 from __future__ import annotations
 
 import re
@@ -12,9 +13,21 @@ from .format import BLOCK_SIZE
 
 DEFAULT_OPTIONS = "uncompressed"
 _LEVELS = {BROTLI: (0, 11, 6), ZSTD: (-131072, 22, 3)}
-_WINDOW_LOGS = {BROTLI: (10, 24), ZSTD: (10, 31)}  # Google allows brotli 25..30 (large window); the brotli package does not
-_SUFFIXES = {"": 1, "k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30,
-             "t": 1 << 40, "T": 1 << 40}
+_WINDOW_LOGS = {
+    BROTLI: (10, 24),
+    ZSTD: (10, 31),
+}  # Google allows brotli 25..30 (large window); the brotli package does not
+_SUFFIXES = {
+    "": 1,
+    "k": 1 << 10,
+    "K": 1 << 10,
+    "m": 1 << 20,
+    "M": 1 << 20,
+    "g": 1 << 30,
+    "G": 1 << 30,
+    "t": 1 << 40,
+    "T": 1 << 40,
+}
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,7 @@ def parse_options(text: str | None) -> WriterOptions:
             fields["bucket_fraction"] = fraction
         elif key in ("padding", "initial_padding", "final_padding"):
             amount = BLOCK_SIZE if value is None else _bytes(key, value)
-            for side in (("initial_padding", "final_padding") if key == "padding" else (key,)):
+            for side in ("initial_padding", "final_padding") if key == "padding" else (key,):
                 fields[side] = amount
         elif key == "pad_to_block_boundary":
             if _boolean(key, value):
@@ -102,8 +115,10 @@ def parse_options(text: str | None) -> WriterOptions:
             fields["parallelism"] = _integer(key, value or "", 0, 1024)
         elif key == "transpose":
             if _boolean(key, value):
-                raise RiegeliError("option 'transpose': transposed chunk encoding is not implemented by this "
-                                   "codec (files with transposed chunks from Google's riegeli can't be read either)")
+                raise RiegeliError(
+                    "option 'transpose': transposed chunk encoding is not implemented by this "
+                    "codec (files with transposed chunks from Google's riegeli can't be read either)"
+                )
         else:
             raise RiegeliError(f"unknown riegeli writer option {key!r} in {text!r}")
     options = WriterOptions(**fields)

@@ -1,4 +1,5 @@
 """Record positions: a chunk's beginning plus a record index, or their sum, the numeric position."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,15 +1,28 @@
 """RecordReader: reads records from a Riegeli/records file, verifying every hash, seeking with block headers."""
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Iterator
 
 from ..errors import RiegeliError
 from . import simple_chunk
-from .format import (BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, FILE_SIGNATURE, METADATA, PADDING, SIGNATURE,
-                     SIMPLE, TRANSPOSED, ChunkHeader, chunk_end, decode_block_header,
-                     round_up_to_possible_chunk_boundary)
+from .format import (
+    BLOCK_HEADER_SIZE,
+    BLOCK_SIZE,
+    CHUNK_HEADER_SIZE,
+    FILE_SIGNATURE,
+    METADATA,
+    PADDING,
+    SIGNATURE,
+    SIMPLE,
+    TRANSPOSED,
+    ChunkHeader,
+    chunk_end,
+    decode_block_header,
+    round_up_to_possible_chunk_boundary,
+)
 from .format import block_headers_between as _headers
 from .highwayhash import highway_hash
 from .positions import RecordPosition, SkippedRegion
@@ -24,7 +37,7 @@ class _Chunk:
     """A decoded chunk: where it begins and ends, its type, its records, and the spare buffer holding its data
     when it was loaded ahead (handed back for reuse once the reader moves past the chunk)."""
 
-    __slots__ = ("begin", "end", "chunk_type", "records", "spare")
+    __slots__ = ("begin", "chunk_type", "end", "records", "spare")
 
     def __init__(self, begin: int, end: int, chunk_type: int, records: list, spare: bytearray | None = None):
         self.begin, self.end, self.chunk_type, self.records, self.spare = begin, end, chunk_type, records, spare
@@ -65,7 +78,7 @@ class RecordReader:
 
     # ---- context manager ------------------------------------------------------------------------------------
 
-    def __enter__(self) -> "RecordReader":
+    def __enter__(self) -> RecordReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -88,8 +101,9 @@ class RecordReader:
             raise RiegeliError("the size of a non-seekable stream is unknown")
         return size
 
-    def _read_content(self, position: int, count: int, chunk_begin: int, end: int | None,
-                      into: bytearray | None = None) -> tuple[memoryview, int]:
+    def _read_content(
+        self, position: int, count: int, chunk_begin: int, end: int | None, into: bytearray | None = None
+    ) -> tuple[memoryview, int]:
         """Reads `count` bytes of chunk content from `position`, skipping (and checking) block headers, into
         `into` (at least `count` bytes) or fresh memory."""
         view, filled = memoryview(bytearray(count) if into is None else into)[:count], 0
@@ -98,7 +112,7 @@ class RecordReader:
                 self._check_block_header(position, chunk_begin, end)
                 position += BLOCK_HEADER_SIZE
             take = min(count - filled, BLOCK_SIZE - position % BLOCK_SIZE)
-            got = self._source.read_into(position, view[filled:filled + take])
+            got = self._source.read_into(position, view[filled : filled + take])
             if got != take:
                 raise RiegeliError(f"truncated file: expected {take} bytes at byte {position}, found {got}")
             filled += take
@@ -111,8 +125,9 @@ class RecordReader:
             raise RiegeliError(f"truncated file: block header at byte {position} is incomplete")
         previous_chunk, next_chunk = decode_block_header(bytes(raw), position)
         if previous_chunk != position - chunk_begin or (end is not None and next_chunk != end - position):
-            raise RiegeliError(f"corrupted block header at byte {position}: it does not match the chunk at byte "
-                               f"{chunk_begin}")
+            raise RiegeliError(
+                f"corrupted block header at byte {position}: it does not match the chunk at byte {chunk_begin}"
+            )
 
     def _read_header(self, begin: int) -> tuple[ChunkHeader, int, int]:
         """The chunk header at `begin`, the position after it, and the chunk's end."""
@@ -121,8 +136,9 @@ class RecordReader:
         end = chunk_end(begin, header.data_size, header.num_records)
         size = self._source.size()
         if size is not None and end > size:
-            raise RiegeliError(f"truncated file: the chunk at byte {begin} ends at byte {end}, "
-                               f"but the file has {size} bytes")
+            raise RiegeliError(
+                f"truncated file: the chunk at byte {begin} ends at byte {end}, but the file has {size} bytes"
+            )
         return header, after, end
 
     def _load(self, begin: int, ahead: bool = False, fresh: bool = False) -> _Chunk | None:
@@ -180,8 +196,11 @@ class RecordReader:
         if size == 0:
             self._checked = True
             return
-        head = bytes(self._source.read(0, len(FILE_SIGNATURE))) if self._source.seekable else \
-            self._source.peek(len(FILE_SIGNATURE))
+        head = (
+            bytes(self._source.read(0, len(FILE_SIGNATURE)))
+            if self._source.seekable
+            else self._source.peek(len(FILE_SIGNATURE))
+        )
         if head and head != FILE_SIGNATURE:
             raise RiegeliError("not a Riegeli/records file: the 64-byte file signature is missing or damaged")
         self._checked = True
@@ -192,7 +211,7 @@ class RecordReader:
         """Moves to the next chunk; False at the end of the file."""
         begin = self._next_begin
         size = self._source.size()
-        if size is not None and begin >= size or size is None and self._source.at_end(begin):
+        if (size is not None and begin >= size) or (size is None and self._source.at_end(begin)):
             return False
         pending = self._pending.popleft() if self._pending and self._pending[0].begin == begin else None
         if pending is None:
@@ -231,8 +250,9 @@ class RecordReader:
             except RiegeliError:
                 return  # the reader meets the damage when it gets there
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=READ_AHEAD_CHUNKS,
-                                                    thread_name_prefix="riegeli-read-ahead")
+                self._executor = ThreadPoolExecutor(
+                    max_workers=READ_AHEAD_CHUNKS, thread_name_prefix="riegeli-read-ahead"
+                )
             self._pending.append(_Pending(begin, end, self._executor.submit(self._load, begin, True)))
             begin = end
 
@@ -277,9 +297,8 @@ class RecordReader:
         message = message_class()
         try:
             message.ParseFromString(record)
-        except Exception as error:  # protobuf's DecodeError
-            raise RiegeliError(f"record at {self._last_pos} is not a valid {message_class.__name__}: {error}") \
-                from None
+        except Exception as error:  # noqa: BLE001 (protobuf's DecodeError, or upb's RuntimeError)
+            raise RiegeliError(f"record at {self._last_pos} is not a valid {message_class.__name__}: {error}") from None
         return message
 
     def read_records(self, copy: bool = True) -> Iterator[bytes | memoryview]:
@@ -402,9 +421,10 @@ class RecordReader:
         self._require_seekable()
         size = self.size()
         if size <= len(FILE_SIGNATURE):
-            return None
+            return
         header, _, _ = self._read_header(len(FILE_SIGNATURE))
         if header.chunk_type == METADATA:
-            raise RiegeliError(f"file metadata at byte {len(FILE_SIGNATURE)} is transposed-encoded, "
-                               "which this codec does not decode")
-        return None
+            raise RiegeliError(
+                f"file metadata at byte {len(FILE_SIGNATURE)} is transposed-encoded, which this codec does not decode"
+            )
+        return

@@ -1,4 +1,5 @@
 """Simple chunks ('r'): record sizes and concatenated values, each buffer possibly compressed."""
+
 from __future__ import annotations
 
 from ..errors import RiegeliError
@@ -31,8 +32,8 @@ def decode(data, num_records: int, decoded_size: int, pos: int) -> list[memoryvi
     if start + sizes_length > len(data):
         raise RiegeliError(f"simple chunk at byte {pos}: sizes ({sizes_length} bytes) run past its data")
     view = memoryview(data)
-    sizes = decompress(kind, view[start:start + sizes_length], pos)
-    values = decompress(kind, view[start + sizes_length:], pos)
+    sizes = decompress(kind, view[start : start + sizes_length], pos)
+    values = decompress(kind, view[start + sizes_length :], pos)
     if len(values) != decoded_size:
         raise RiegeliError(f"simple chunk at byte {pos}: {len(values)} bytes of values, header says {decoded_size}")
     records, offset, cursor = [], 0, 0
@@ -40,7 +41,7 @@ def decode(data, num_records: int, decoded_size: int, pos: int) -> list[memoryvi
         size, cursor = read_varint(sizes, cursor, pos)
         if offset + size > decoded_size:
             raise RiegeliError(f"simple chunk at byte {pos}: record sizes exceed the decoded size")
-        records.append(values[offset:offset + size])
+        records.append(values[offset : offset + size])
         offset += size
     if cursor != len(sizes) or offset != decoded_size:
         raise RiegeliError(f"simple chunk at byte {pos}: record sizes do not match the header")

@@ -1,5 +1,6 @@
 """Byte sources a reader can draw from: memory (bytes-like), local paths (positioned reads), seekable file
 objects, non-seekable streams."""
+
 from __future__ import annotations
 
 import os
@@ -21,11 +22,11 @@ class BufferSource:
         return len(self._view)
 
     def read(self, pos: int, count: int) -> memoryview:
-        return self._view[pos:pos + count]
+        return self._view[pos : pos + count]
 
     def read_into(self, pos: int, out: memoryview) -> int:
-        part = self._view[pos:pos + len(out)]
-        out[:len(part)] = part
+        part = self._view[pos : pos + len(out)]
+        out[: len(part)] = part
         return len(part)
 
     def close(self) -> None:
@@ -43,7 +44,7 @@ class _PositionedSource:
 
     def read(self, pos: int, count: int) -> bytes:
         out = bytearray(max(0, min(count, self._size - pos)))
-        return bytes(out[:self.read_into(pos, memoryview(out))])
+        return bytes(out[: self.read_into(pos, memoryview(out))])
 
     def read_into(self, pos: int, out: memoryview) -> int:
         raise NotImplementedError
@@ -67,7 +68,7 @@ class FileSource(_PositionedSource):
             data = self._handle.read(len(out)) or b""
         except (OSError, ValueError) as error:
             raise RiegeliError(f"reading the file object at byte {pos} failed: {error}") from None
-        out[:len(data)] = data
+        out[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
@@ -169,7 +170,7 @@ class StreamSource:
 
     def read_into(self, pos: int, out: memoryview) -> int:
         data = self.read(pos, len(out))
-        out[:len(data)] = data
+        out[: len(data)] = data
         return len(data)
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
 """Varint64 encoding used inside Riegeli chunks."""
+
 from __future__ import annotations
 
 from ..errors import RiegeliError

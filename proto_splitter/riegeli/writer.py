@@ -1,14 +1,27 @@
 """RecordWriter: writes records into a Riegeli/records file, strictly sequentially (pipes and sockets work)."""
+
 from __future__ import annotations
 
 import os
 import tempfile
-from typing import BinaryIO, Iterable, Union
+from collections.abc import Iterable
+from typing import BinaryIO
 
 from ..errors import RiegeliError
 from . import simple_chunk
-from .format import (BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, FILE_SIGNATURE, PADDING, SIMPLE, ChunkHeader,
-                     add_with_overhead, block_headers_between, chunk_end, encode_block_header)
+from .format import (
+    BLOCK_HEADER_SIZE,
+    BLOCK_SIZE,
+    CHUNK_HEADER_SIZE,
+    FILE_SIGNATURE,
+    PADDING,
+    SIMPLE,
+    ChunkHeader,
+    add_with_overhead,
+    block_headers_between,
+    chunk_end,
+    encode_block_header,
+)
 from .highwayhash import highway_hash
 from .options import parse_options
 from .positions import RecordPosition
@@ -20,7 +33,7 @@ class RecordWriter:
     Records gather in a chunk until its decoded size reaches `chunk_size`; a bigger record gets a chunk of
     its own. Memory holds at most the current chunk (about 2x a record while it is written)."""
 
-    def __init__(self, dest: Union[str, os.PathLike, BinaryIO], options: str | None = None):
+    def __init__(self, dest: str | os.PathLike | BinaryIO, options: str | None = None):
         self._options = parse_options(options)
         self._final_path = None
         if isinstance(dest, (str, os.PathLike)):
@@ -29,8 +42,9 @@ class RecordWriter:
                 raise RiegeliError(f"cannot write {path!r}: it is a directory")
             directory = os.path.dirname(os.path.abspath(path))
             try:
-                handle, self._temp_path = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
-                                                           dir=directory)
+                handle, self._temp_path = tempfile.mkstemp(
+                    prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory
+                )
                 os.fchmod(handle, 0o666 & ~_umask())  # as open(path, "wb") would create it
             except OSError as error:
                 raise RiegeliError(f"cannot write {path!r}: {error.strerror}") from None
@@ -51,7 +65,7 @@ class RecordWriter:
 
     # ---- context manager ------------------------------------------------------------------------------------
 
-    def __enter__(self) -> "RecordWriter":
+    def __enter__(self) -> RecordWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -140,8 +154,7 @@ class RecordWriter:
         if not self._pending:
             return
         options = self._options
-        data, decoded_size = simple_chunk.encode(self._pending, options.compression, options.level,
-                                                 options.window_log)
+        data, decoded_size = simple_chunk.encode(self._pending, options.compression, options.level, options.window_log)
         count = len(self._pending)
         self._pending, self._pending_size = [], 0
         self._write_chunk(ChunkHeader(len(data), highway_hash(data), SIMPLE, count, decoded_size), data)
@@ -154,7 +167,7 @@ class RecordWriter:
         pieces, position = [], begin
         for segment in (header.encode(), memoryview(data), bytes(padding)):
             view = memoryview(segment)
-            while len(view):
+            while view:
                 if position % BLOCK_SIZE == 0:
                     pieces.append(encode_block_header(position - begin, end - position))
                     position += BLOCK_HEADER_SIZE

@@ -22,9 +22,18 @@ graph is `meta_graphs[0].graph_def`. Two choices differ, on purpose: constants o
 and `float_val`-style values stay in their own field, sliced into chunks, instead of being rewritten as
 `tensor_content`, so that the merged message equals the original byte for byte.
 """
+
 from .graphs import NodeNotFoundError, read_graph_def, read_tensor
 from .saved_model import convert, load, save
 from .tensors import TensorDecodeError, to_numpy
 
-__all__ = ["save", "load", "convert", "read_graph_def", "read_tensor", "to_numpy", "NodeNotFoundError",
-           "TensorDecodeError"]
+__all__ = [
+    "NodeNotFoundError",
+    "TensorDecodeError",
+    "convert",
+    "load",
+    "read_graph_def",
+    "read_tensor",
+    "save",
+    "to_numpy",
+]

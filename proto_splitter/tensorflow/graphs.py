@@ -1,9 +1,9 @@
 """Reading GraphDefs (frozen graphs, or the graph inside a SavedModel directory) and single constants from
 `.pb`/`.cpb` files, with TensorFlow's classes when it is installed and the shipped copies otherwise."""
+
 from __future__ import annotations
 
 import os
-from typing import Union
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from ..errors import ProtoSplitterError
 from ..proto import chunk_pb2
 from .tensors import to_numpy
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 SAVED_MODEL_PREFIX = "saved_model"
 _GRAPH_IN_SAVED_MODEL = "meta_graphs[0].graph_def"
 _NODE_ATTR_FIELD = 5  # NodeDef.attr: where constants keep their tensors
@@ -115,7 +115,11 @@ def _reaches_node_attr(descriptor, path: paths.Path) -> bool:
     """Whether a path (relative to a message of type `descriptor`) goes into some NodeDef's attr."""
     for depth in range(len(path) + 1):
         current = paths.target_descriptor(descriptor, path[:depth])
-        if current is not None and current.name == "NodeDef" and depth < len(path) \
-                and path[depth] == (paths.FIELD, _NODE_ATTR_FIELD):
+        if (
+            current is not None
+            and current.name == "NodeDef"
+            and depth < len(path)
+            and path[depth] == (paths.FIELD, _NODE_ATTR_FIELD)
+        ):
             return True
     return False

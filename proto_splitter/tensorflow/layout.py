@@ -6,6 +6,7 @@ the generic splitter would make when the MetaGraph's remainder is large.
 
 GraphDef needs no splitter of its own: the generic one already makes TensorFlow's choices (see the package
 docstring). Registered by full name for TensorFlow's class and for the shipped copy; no TensorFlow import."""
+
 from __future__ import annotations
 
 from google.protobuf.message import Message
@@ -30,8 +31,11 @@ class SavedModelSplitter:
             return self._generic.split(message, sink)
         root = self._generic.split(_without_first_graph(message), sink)
         graph = self._generic.split(message.meta_graphs[0].graph_def, sink)
-        tags = [chunk_pb2.FieldIndex(field=_META_GRAPHS), chunk_pb2.FieldIndex(index=0),
-                chunk_pb2.FieldIndex(field=_GRAPH_DEF)]
+        tags = [
+            chunk_pb2.FieldIndex(field=_META_GRAPHS),
+            chunk_pb2.FieldIndex(index=0),
+            chunk_pb2.FieldIndex(field=_GRAPH_DEF),
+        ]
         root.chunked_fields.add(field_tag=tags, message=graph)
         return root
 

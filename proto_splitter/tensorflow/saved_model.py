@@ -8,13 +8,13 @@ for the duration of the call, so checkpoints, assets, fingerprints and debug inf
 splitter behind the image format, a loader for `saved_model.cpb`, and a graph export that parses a GraphDef
 past 2 GiB (TensorFlow's parses it with upb, which stops at 2 GiB). These reach into TensorFlow's private
 modules, checked with tensorflow-cpu 2.21."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
 import tempfile
-from typing import Union
 
 from .. import files, oversized
 from ..errors import ProtoSplitterError
@@ -22,7 +22,7 @@ from ..merger import InMemoryChunks, Merger
 from ..proto import chunk_pb2
 from ..splitter import PROTOBUF_LIMIT
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 SAVED_MODEL_PREFIX = "saved_model"
 GRAPH_PARSE_LIMIT = PROTOBUF_LIMIT  # graphs larger than this are parsed as a skeleton plus the values cut out
 
@@ -34,7 +34,7 @@ class _SavedModelWriter:
     def __init__(self, max_chunk_size: int | None):
         self._max_chunk_size = max_chunk_size
 
-    def SavedModelSplitter(self, saved_model):  # noqa: N802 (TensorFlow's name)
+    def SavedModelSplitter(self, saved_model):
         return _BoundWriter(saved_model, self._max_chunk_size)
 
 
@@ -124,8 +124,10 @@ def save(obj, export_dir: PathLike, signatures=None, options=None, max_chunk_siz
     options.experimental_image_format = True  # set after construction: the constructor refuses it in OSS
     export_dir = os.fspath(export_dir)
     ops, as_graph_def = _graph_export_of_any_size(GRAPH_PARSE_LIMIT)
-    with _replaced(tf_save, "proto_splitter", _SavedModelWriter(max_chunk_size)), \
-            _replaced(ops.Graph, "_as_graph_def", as_graph_def):
+    with (
+        _replaced(tf_save, "proto_splitter", _SavedModelWriter(max_chunk_size)),
+        _replaced(ops.Graph, "_as_graph_def", as_graph_def),
+    ):
         tf.saved_model.save(obj, export_dir, signatures=signatures, options=options)
     return _saved_model_file(export_dir)
 
@@ -145,7 +147,7 @@ def _parse_saved_model(export_dir):
     try:
         return files.read(_saved_model_file(directory), saved_model_pb2.SavedModel)
     except ProtoSplitterError as error:
-        raise IOError(f"cannot read the SavedModel in {directory!r}: {error}") from error
+        raise OSError(f"cannot read the SavedModel in {directory!r}: {error}") from error
 
 
 def load(export_dir: PathLike, tags=None, options=None):
@@ -157,8 +159,9 @@ def load(export_dir: PathLike, tags=None, options=None):
         return tf.saved_model.load(os.fspath(export_dir), tags=tags, options=options)
 
 
-def convert(src_dir: PathLike, dst_dir: PathLike, to: str = "cpb", max_chunk_size: int | None = None,
-            options: str | None = None) -> str:
+def convert(
+    src_dir: PathLike, dst_dir: PathLike, to: str = "cpb", max_chunk_size: int | None = None, options: str | None = None
+) -> str:
     """Copies a SavedModel directory with its proto rewritten as `saved_model.cpb` (to="cpb") or
     `saved_model.pb` (to="pb", only when it fits the 2 GiB protobuf limit). Returns the new proto's path.
 
@@ -175,8 +178,9 @@ def convert(src_dir: PathLike, dst_dir: PathLike, to: str = "cpb", max_chunk_siz
     staging = tempfile.mkdtemp(prefix=".convert-", dir=parent)
     try:
         build = os.path.join(staging, "model")
-        shutil.copytree(src_dir, build, ignore=shutil.ignore_patterns(f"{SAVED_MODEL_PREFIX}.pb",
-                                                                      f"{SAVED_MODEL_PREFIX}.cpb"))
+        shutil.copytree(
+            src_dir, build, ignore=shutil.ignore_patterns(f"{SAVED_MODEL_PREFIX}.pb", f"{SAVED_MODEL_PREFIX}.cpb")
+        )
         written = _write_as(saved_model, os.path.join(build, SAVED_MODEL_PREFIX), to, max_chunk_size, options)
         os.rename(build, dst_dir)
     finally:
@@ -194,8 +198,9 @@ def _write_as(saved_model, prefix: str, to: str, max_chunk_size: int | None, opt
     if to == "pb":
         size = saved_model.ByteSize()
         if size > PROTOBUF_LIMIT:
-            raise ProtoSplitterError(f"the SavedModel is {size} bytes, over the 2 GiB protobuf limit: keep it "
-                                     "as saved_model.cpb")
+            raise ProtoSplitterError(
+                f"the SavedModel is {size} bytes, over the 2 GiB protobuf limit: keep it as saved_model.cpb"
+            )
         return files.write(saved_model, prefix)
     path = prefix + ".cpb"
     files.write_chunked(saved_model, path, max_chunk_size, options)

@@ -1,5 +1,6 @@
 """TensorFlow TensorProto -> numpy array, without TensorFlow: dtype, shape, and the values from
 `tensor_content` (raw little-endian bytes) or the typed `*_val` field (a short list repeats its last value)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,14 +23,28 @@ def _ml_dtype(name: str):
 
 # DataType number -> (numpy dtype or ml_dtypes name, the *_val field holding its values)
 _NUMERIC = {
-    1: (np.float32, "float_val"), 2: (np.float64, "double_val"), 3: (np.int32, "int_val"),
-    4: (np.uint8, "int_val"), 5: (np.int16, "int_val"), 6: (np.int8, "int_val"),
-    8: (np.complex64, "scomplex_val"), 9: (np.int64, "int64_val"), 10: (np.bool_, "bool_val"),
-    11: (np.int8, "int_val"), 12: (np.uint8, "int_val"), 13: (np.int32, "int_val"),
-    14: ("bfloat16", "half_val"), 15: (np.int16, "int_val"), 16: (np.uint16, "int_val"),
-    17: (np.uint16, "int_val"), 18: (np.complex128, "dcomplex_val"), 19: (np.float16, "half_val"),
-    22: (np.uint32, "uint32_val"), 23: (np.uint64, "uint64_val"),
-    24: ("float8_e5m2", "float8_val"), 25: ("float8_e4m3fn", "float8_val"),
+    1: (np.float32, "float_val"),
+    2: (np.float64, "double_val"),
+    3: (np.int32, "int_val"),
+    4: (np.uint8, "int_val"),
+    5: (np.int16, "int_val"),
+    6: (np.int8, "int_val"),
+    8: (np.complex64, "scomplex_val"),
+    9: (np.int64, "int64_val"),
+    10: (np.bool_, "bool_val"),
+    11: (np.int8, "int_val"),
+    12: (np.uint8, "int_val"),
+    13: (np.int32, "int_val"),
+    14: ("bfloat16", "half_val"),
+    15: (np.int16, "int_val"),
+    16: (np.uint16, "int_val"),
+    17: (np.uint16, "int_val"),
+    18: (np.complex128, "dcomplex_val"),
+    19: (np.float16, "half_val"),
+    22: (np.uint32, "uint32_val"),
+    23: (np.uint64, "uint64_val"),
+    24: ("float8_e5m2", "float8_val"),
+    25: ("float8_e4m3fn", "float8_val"),
 }
 _STRING = 7
 _BIT_PATTERNS = ("half_val",)  # half and bfloat16 values travel as their 16-bit patterns in int32s
@@ -64,8 +79,9 @@ def to_numpy(tensor) -> np.ndarray:
     if tensor.tensor_content:
         content = tensor.tensor_content
         if len(content) != count * dtype.itemsize:
-            raise TensorDecodeError(f"tensor_content has {len(content)} bytes; shape {shape} of {dtype} needs "
-                                    f"{count * dtype.itemsize}")
+            raise TensorDecodeError(
+                f"tensor_content has {len(content)} bytes; shape {shape} of {dtype} needs {count * dtype.itemsize}"
+            )
         return np.frombuffer(content, dtype=dtype).astype(dtype.newbyteorder("="), copy=True).reshape(shape)
     return _fill(_typed_values(tensor, dtype, field), count, dtype).reshape(shape)
 
@@ -91,7 +107,7 @@ def _fill(values: np.ndarray, count: int, dtype: np.dtype) -> np.ndarray:
     out = np.empty(count, dtype=dtype) if len(values) else np.zeros(count, dtype=dtype)
     if dtype == np.dtype(object) and not len(values):
         out[:] = b""
-    out[:len(values)] = values
+    out[: len(values)] = values
     if len(values):
-        out[len(values):] = values[-1]
+        out[len(values) :] = values[-1]
     return out

@@ -1,4 +1,5 @@
 """Builders of GraphDef-like test messages (test_message3.Graph) for tests, examples and benchmarks."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,9 @@ from .test_message3_pb2 import Graph
 MIB = 1 << 20
 
 
-def graph_def_like(constants: int, constant_size: int = 2 * MIB, small_nodes: int = 0, seed: bytes | None = None
-                   ) -> Graph:
+def graph_def_like(
+    constants: int, constant_size: int = 2 * MIB, small_nodes: int = 0, seed: bytes | None = None
+) -> Graph:
     """A graph of `constants` distinct Const nodes of `constant_size` bytes each plus `small_nodes` AddV2 nodes."""
     base = seed if seed is not None else os.urandom(constant_size)
     graph = Graph(version=1)
@@ -33,7 +35,8 @@ def add_small_nodes(graph: Graph, count: int, fan_in: int) -> None:
 def assert_graphs_equal(actual: Graph, expected: Graph) -> None:
     """Node by node: comparing two multi-GiB messages at once would serialize them whole."""
     assert len(actual.node) == len(expected.node), (len(actual.node), len(expected.node))
-    for index, (got, want) in enumerate(zip(actual.node, expected.node)):
+    for index, (got, want) in enumerate(zip(actual.node, expected.node, strict=False)):
         assert got == want, f"node {index} differs"
-    assert actual.version == expected.version and actual.library == expected.library
+    assert actual.version == expected.version
+    assert actual.library == expected.library
     assert dict(actual.blobs) == dict(expected.blobs)

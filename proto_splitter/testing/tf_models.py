@@ -1,5 +1,6 @@
 """TensorFlow modules whose SavedModel proto has a chosen size (constants baked into functions), for tests and
 benchmarks of SavedModels past 2 GiB. Needs TensorFlow."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Helpers for the command line tests: running the installed `proto-splitter` script, the sample messages,
 and damaging files."""
+
 from __future__ import annotations
 
 import json
@@ -35,10 +36,12 @@ def run_cli(*args, cwd=None, env=None, timeout: float = 120) -> Result:
     """Runs the installed console script (not the module in this process); output decoded as UTF-8."""
     if SCRIPT is None:
         pytest.fail("the proto-splitter console script is not installed: python -m pip install -e '.[test]'")
-    completed = subprocess.run([SCRIPT, *map(str, args)], capture_output=True, cwd=cwd, timeout=timeout,
-                               env=env)
-    return Result(completed.returncode, completed.stdout.decode(errors="replace"),
-                  completed.stderr.decode(errors="replace"))
+    completed = subprocess.run(
+        [SCRIPT, *map(str, args)], capture_output=True, cwd=cwd, timeout=timeout, env=env, check=False
+    )
+    return Result(
+        completed.returncode, completed.stdout.decode(errors="replace"), completed.stderr.decode(errors="replace")
+    )
 
 
 def one_line_error(result: Result, command: str) -> str:
@@ -80,14 +83,14 @@ class Files:
 
     root: Path
     graph: t3.Graph
-    graph_pb: Path          # the plain serialized graph
-    graph_cpb: Path         # default Riegeli options: small records share 1 MiB Riegeli chunks
-    isolated_cpb: Path      # chunk_size:1: every record in a Riegeli chunk of its own (precise damage)
+    graph_pb: Path  # the plain serialized graph
+    graph_cpb: Path  # default Riegeli options: small records share 1 MiB Riegeli chunks
+    isolated_cpb: Path  # chunk_size:1: every record in a Riegeli chunk of its own (precise damage)
     everything: tm.Everything
     everything_cpb: Path
 
     @classmethod
-    def create(cls, root: Path) -> "Files":
+    def create(cls, root: Path) -> Files:
         graph = make_graph()
         graph_pb = root / "plain_graph.pb"
         graph_pb.write_bytes(graph.SerializeToString(deterministic=True))

@@ -1,4 +1,5 @@
 """Fixtures for the command line tests (helpers live in cli_helpers)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """`convert`: recompress record by record (no message type needed), or re-chunk with --max-chunk-size."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,8 +40,9 @@ def test_in_place(cli, work, files):
 def test_rechunk_needs_the_type(cli, work, files):
     refused = cli("convert", work / "graph.cpb", work / "r.cpb", "--max-chunk-size", "32k")
     assert refused.code == 2 and "needs the message type" in one_line_error(refused, "convert")
-    result = cli("convert", work / "graph.cpb", work / "r.cpb", "--max-chunk-size", "32k", "--type", GRAPH,
-                 "--options", "snappy")
+    result = cli(
+        "convert", work / "graph.cpb", work / "r.cpb", "--max-chunk-size", "32k", "--type", GRAPH, "--options", "snappy"
+    )
     assert result.code == 0, result.err
     metadata = ps.read_metadata(str(work / "r.cpb"))
     assert max(c.size for c in metadata.chunks) <= 32 << 10

@@ -1,4 +1,5 @@
 """`extract`: one field as text format, raw bytes, or a numpy array, reading only its chunks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,9 @@ def test_a_node_as_text_format(cli, files):
 
 
 def test_a_tensor_as_npy(cli, work, files):
-    result = cli("extract", work / "graph.cpb", 'node[4].attr["value"].tensor', "--type", GRAPH, "--npy",
-                 work / "t.npy")
+    result = cli(
+        "extract", work / "graph.cpb", 'node[4].attr["value"].tensor', "--type", GRAPH, "--npy", work / "t.npy"
+    )
     assert result.code == 0, result.err
     tensor = files.graph.node[4].attr["value"].tensor
     array = np.load(work / "t.npy")
@@ -26,8 +28,9 @@ def test_a_tensor_as_npy(cli, work, files):
     assert array.tobytes() == tensor.content  # bit for bit (random bytes include NaNs)
     assert result.out == f"wrote {work / 't.npy'}: float32 [75000] (293.0 KiB)\n"
     # the attr holding the tensor works too
-    assert cli("extract", work / "graph.cpb", "node[4].attr['value']", "--type", GRAPH, "--npy",
-               work / "a.npy").code == 0
+    assert (
+        cli("extract", work / "graph.cpb", "node[4].attr['value']", "--type", GRAPH, "--npy", work / "a.npy").code == 0
+    )
     assert np.load(work / "a.npy").tobytes() == array.tobytes()
 
 
@@ -38,8 +41,10 @@ def test_tensor_from_typed_values_with_shape(cli, work):
     tensor.float_val.extend([1.5, 2.5])  # TensorFlow repeats the last value
     graph.node.add(name="big").attr["value"].tensor.content = b"\0" * 5000
     ps.write(graph, work / "vals", max_chunk_size=2000)
-    assert cli("extract", work / "vals.cpb", "node[0].attr['value'].tensor", "--type", GRAPH, "--npy",
-               work / "v.npy").code == 0
+    assert (
+        cli("extract", work / "vals.cpb", "node[0].attr['value'].tensor", "--type", GRAPH, "--npy", work / "v.npy").code
+        == 0
+    )
     assert np.load(work / "v.npy").tolist() == [[1.5, 2.5, 2.5], [2.5, 2.5, 2.5]]
 
 
@@ -49,8 +54,9 @@ def test_scalars_lists_and_raw_bytes(cli, work, files):
     assert cli("extract", files.graph_cpb, "node[10].name", "--type", GRAPH).out == "add_4\n"
     raw = cli("extract", files.graph_cpb, "blobs[7]", "--type", GRAPH, "-o", work / "blob.bin")
     assert raw.code == 0 and (work / "blob.bin").read_bytes() == files.graph.blobs[7]
-    everything = cli("extract", files.everything_cpb, "maps.string_to_bytes['big']", "--type", EVERYTHING,
-                     "-o", work / "big.bin")
+    everything = cli(
+        "extract", files.everything_cpb, "maps.string_to_bytes['big']", "--type", EVERYTHING, "-o", work / "big.bin"
+    )
     assert everything.code == 0 and (work / "big.bin").read_bytes() == b"B" * 8000
     text = cli("extract", files.everything_cpb, "maps.bool_to_node[true]", "--type", EVERYTHING)
     assert text.code == 0 and text.out == f'name: "{"t" * 5000}"\n'

@@ -1,4 +1,5 @@
 """`proto-splitter info`: the chunk tree from metadata and chunk headers, as text and JSON."""
+
 from __future__ import annotations
 
 import time
@@ -52,8 +53,9 @@ def test_text_tree_uses_names_with_type_and_numbers_without(cli, files):
     assert root_line.split()[:2] == ["0", "MESSAGE"] and root_line.split()[4] == "none"
 
 
-@pytest.mark.parametrize("options, name", [("zstd:3", "zstd"), ("brotli:5", "brotli"), ("snappy", "snappy"),
-                                           ("uncompressed", "none")])
+@pytest.mark.parametrize(
+    "options, name", [("zstd:3", "zstd"), ("brotli:5", "brotli"), ("snappy", "snappy"), ("uncompressed", "none")]
+)
 def test_reports_the_compression_of_each_riegeli_chunk(cli, work, options, name):
     converted = work / f"{name}.cpb"
     assert cli("convert", work / "graph.cpb", converted, "--options", options).code == 0
@@ -67,8 +69,12 @@ def test_plain_pb_says_so_with_its_size(cli, files):
     result = cli("info", files.graph_pb)
     assert result.code == 0
     assert "plain serialized protobuf message" in result.out and f"({size} bytes)" in result.out
-    assert cli("info", files.graph_pb, "--json").json() == {"file": str(files.graph_pb), "format": "pb",
-                                                            "size": size, "type": None}
+    assert cli("info", files.graph_pb, "--json").json() == {
+        "file": str(files.graph_pb),
+        "format": "pb",
+        "size": size,
+        "type": None,
+    }
 
 
 def test_prefix_finds_the_cpb(cli, files):

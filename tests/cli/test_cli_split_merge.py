@@ -1,5 +1,6 @@
 """`split` and `merge`, and the ways of naming the message type (--type full name, module:Class,
 --descriptor-set)."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,17 @@ from .cli_helpers import GRAPH, one_line_error
 
 
 def test_split_then_merge_round_trips(cli, work, files):
-    result = cli("split", work / "plain_graph.pb", work / "split", "--type", GRAPH,
-                 "--max-chunk-size", "64k", "--options", "zstd:3")
+    result = cli(
+        "split",
+        work / "plain_graph.pb",
+        work / "split",
+        "--type",
+        GRAPH,
+        "--max-chunk-size",
+        "64k",
+        "--options",
+        "zstd:3",
+    )
     assert result.code == 0, result.err
     written = work / "split.cpb"
     assert result.out.startswith(f"wrote {written}: ")
@@ -93,8 +103,13 @@ def test_type_is_required_and_options_checked_before_work(cli, work):
 
 
 def test_python_dash_m_runs_the_same_command(work):
-    completed = subprocess.run([sys.executable, "-m", "proto_splitter", "info", str(work / "graph.cpb"), "--json"],
-                               capture_output=True, text=True, timeout=60)
+    completed = subprocess.run(
+        [sys.executable, "-m", "proto_splitter", "info", str(work / "graph.cpb"), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert completed.returncode == 0, completed.stderr
     assert '"format": "cpb"' in completed.stdout
 
@@ -114,10 +129,16 @@ def user_proto(tmp_path_factory):
     pytest.importorskip("grpc_tools.protoc")
     folder = tmp_path_factory.mktemp("user_proto")
     (folder / "user_model.proto").write_text(textwrap.dedent(USER_PROTO))
-    for extra in ([f"--python_out={folder}"], [f"--descriptor_set_out={folder / 'full.desc'}", "--include_imports"],
-                  [f"--descriptor_set_out={folder / 'bare.desc'}"]):
-        subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{folder}", *extra, "user_model.proto"],
-                       check=True, cwd=folder)
+    for extra in (
+        [f"--python_out={folder}"],
+        [f"--descriptor_set_out={folder / 'full.desc'}", "--include_imports"],
+        [f"--descriptor_set_out={folder / 'bare.desc'}"],
+    ):
+        subprocess.run(
+            [sys.executable, "-m", "grpc_tools.protoc", f"-I{folder}", *extra, "user_model.proto"],
+            check=True,
+            cwd=folder,
+        )
     script = textwrap.dedent("""
         import user_model_pb2 as u
         model = u.Model()
@@ -132,8 +153,9 @@ def user_proto(tmp_path_factory):
 
 
 def test_module_colon_class_for_a_users_pb2(cli, user_proto):
-    result = cli("split", "model.pb", "model_split", "--type", "user_model_pb2:Model", "--max-chunk-size", "30k",
-                 cwd=user_proto)
+    result = cli(
+        "split", "model.pb", "model_split", "--type", "user_model_pb2:Model", "--max-chunk-size", "30k", cwd=user_proto
+    )
     assert result.code == 0, result.err
     info = cli("info", "model_split.cpb", "--type", "user_model_pb2:Model", "--json", cwd=user_proto).json()
     assert info["type"] == "user.models.Model"
@@ -149,8 +171,17 @@ def test_module_colon_class_for_a_users_pb2(cli, user_proto):
 @pytest.mark.parametrize("descriptor_set", ["full.desc", "bare.desc"])
 def test_descriptor_set(cli, user_proto, descriptor_set):
     desc = user_proto / descriptor_set
-    result = cli("split", user_proto / "model.pb", user_proto / f"from_{descriptor_set}", "--descriptor-set", desc,
-                 "--type", "user.models.Model", "--max-chunk-size", "30k")
+    result = cli(
+        "split",
+        user_proto / "model.pb",
+        user_proto / f"from_{descriptor_set}",
+        "--descriptor-set",
+        desc,
+        "--type",
+        "user.models.Model",
+        "--max-chunk-size",
+        "30k",
+    )
     assert result.code == 0, result.err
     cpb = user_proto / f"from_{descriptor_set}.cpb"
     extracted = cli("extract", cpb, "layer[3].name", "--descriptor-set", desc, "--type", "user.models.Model")

@@ -1,4 +1,5 @@
 """The command on TensorFlow's own files: a frozen Keras GraphDef and a SavedModel written by pstf.save."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,9 @@ import pytest
 import proto_splitter as ps
 
 tf = pytest.importorskip("tensorflow", reason="tensorflow-cpu is not installed (pip install -e '.[test,tf]')")
-from tensorflow.core.framework import graph_pb2  # noqa: E402
-from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
+from tensorflow.core.framework import graph_pb2
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 pytestmark = pytest.mark.tensorflow
 
@@ -20,9 +21,10 @@ def keras(tmp_path_factory):
     from proto_splitter import tensorflow as pstf
 
     folder = tmp_path_factory.mktemp("keras")
-    model = tf.keras.Sequential([tf.keras.Input(shape=(16,)), tf.keras.layers.Dense(256, activation="relu"),
-                                 tf.keras.layers.Dense(4)])
-    function = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec([None, 16], tf.float32))
+    model = tf.keras.Sequential(
+        [tf.keras.Input(shape=(16,)), tf.keras.layers.Dense(256, activation="relu"), tf.keras.layers.Dense(4)]
+    )
+    function = tf.function(model).get_concrete_function(tf.TensorSpec([None, 16], tf.float32))
     frozen = convert_variables_to_constants_v2(function).graph.as_graph_def()
     (folder / "frozen.pb").write_bytes(frozen.SerializeToString())
     pstf.save(model, folder / "export", max_chunk_size=8 << 10)
@@ -31,17 +33,36 @@ def keras(tmp_path_factory):
 
 def test_split_info_extract_merge_a_frozen_graph(cli, keras, tmp_path):
     folder, frozen = keras
-    split = cli("split", folder / "frozen.pb", tmp_path / "frozen", "--type", "tensorflow.GraphDef",
-                "--max-chunk-size", "20K", "--options", "zstd:3")
+    split = cli(
+        "split",
+        folder / "frozen.pb",
+        tmp_path / "frozen",
+        "--type",
+        "tensorflow.GraphDef",
+        "--max-chunk-size",
+        "20K",
+        "--options",
+        "zstd:3",
+    )
     assert split.code == 0, split.err
     info = cli("info", tmp_path / "frozen.cpb", "--type", "tensorflow.GraphDef", "--json").json()
     assert info["type"] == "tensorflow.GraphDef" and info["chunk_count"] > 1
     assert info["compression"] == {"zstd": info["chunk_count"]}
     assert all(chunk["size"] <= 20 << 10 for chunk in info["chunks"])
-    index, node = next((i, node) for i, node in enumerate(frozen.node)
-                       if node.op == "Const" and len(node.attr["value"].tensor.tensor_content) > 10_000)
-    extract = cli("extract", tmp_path / "frozen.cpb", f'node[{index}].attr["value"].tensor', "--type",
-                  "tensorflow.GraphDef", "--npy", tmp_path / "w.npy")
+    index, node = next(
+        (i, node)
+        for i, node in enumerate(frozen.node)
+        if node.op == "Const" and len(node.attr["value"].tensor.tensor_content) > 10_000
+    )
+    extract = cli(
+        "extract",
+        tmp_path / "frozen.cpb",
+        f'node[{index}].attr["value"].tensor',
+        "--type",
+        "tensorflow.GraphDef",
+        "--npy",
+        tmp_path / "w.npy",
+    )
     assert extract.code == 0, extract.err
     np.testing.assert_array_equal(np.load(tmp_path / "w.npy"), tf.make_ndarray(node.attr["value"].tensor))
     assert cli("verify", tmp_path / "frozen.cpb", "--type", "tensorflow.GraphDef").code == 0

@@ -1,4 +1,5 @@
 """`verify` on sound and damaged files (flipped bytes, truncation, forged metadata), and `verify --recover`."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,10 @@ from .cli_helpers import EVERYTHING, GRAPH, data_byte, flip_byte, one_line_error
 def rewrite_metadata(source, destination, edit) -> None:
     """Copies the isolated .cpb record by record (same options, so same positions), with its ChunkMetadata
     changed by `edit`."""
-    with ps.riegeli.RecordReader(str(source)) as reader, \
-            ps.riegeli.RecordWriter(str(destination), options="chunk_size:1") as writer:
+    with (
+        ps.riegeli.RecordReader(str(source)) as reader,
+        ps.riegeli.RecordWriter(str(destination), options="chunk_size:1") as writer,
+    ):
         records = list(reader.read_records())
         for record in records[:-1]:
             writer.write_record(record)
@@ -72,8 +75,9 @@ def test_truncated_file(cli, work):
     result = cli("verify", path, "--json")
     assert result.code == 1
     report = result.json()
-    assert any("truncated" in region["message"] and region["end"] == size - 1000
-               for region in report["damaged_regions"])
+    assert any(
+        "truncated" in region["message"] and region["end"] == size - 1000 for region in report["damaged_regions"]
+    )
     assert report["problems"][0]["kind"] == "metadata"
     text = cli("verify", path, "--recover", work / "saved.cpb")
     assert text.code == 1
@@ -93,11 +97,14 @@ def test_damaged_signature(cli, work):
     assert cli("verify", work / "fixed.cpb", "--type", GRAPH).code == 0
 
 
-@pytest.mark.parametrize("edit, expected", [
-    (lambda m: setattr(m.chunks[3], "size", m.chunks[3].size + 1), "its ChunkInfo says"),
-    (lambda m: setattr(m.chunks[3], "offset", m.chunks[3].offset + 7), "where the file holds no record"),
-    (lambda m: m.message.chunked_fields[0].message.__setattr__("chunk_index", 99), "refers to chunk 99"),
-])
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda m: setattr(m.chunks[3], "size", m.chunks[3].size + 1), "its ChunkInfo says"),
+        (lambda m: setattr(m.chunks[3], "offset", m.chunks[3].offset + 7), "where the file holds no record"),
+        (lambda m: m.message.chunked_fields[0].message.__setattr__("chunk_index", 99), "refers to chunk 99"),
+    ],
+)
 def test_metadata_inconsistent_with_the_chunks(cli, work, edit, expected):
     rewrite_metadata(work / "isolated.cpb", work / "forged.cpb", edit)
     result = cli("verify", work / "forged.cpb")

@@ -4,6 +4,7 @@ paths drawn from a generated message (for read_partial / project).
 Generation is kept fast: big bytes/strings are built by repeating a short random seed, long repeated fields
 by repeating a few random elements, and recursion is bounded by a per-message node budget.
 """
+
 from __future__ import annotations
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -39,7 +40,7 @@ colors = st.sampled_from([t.COLOR_UNSPECIFIED, t.RED, t.GREEN])
 
 _NON_ASCII = ["é", "ß", "日本語", "🙂", "Ω≈ç√", "\u0000", "ä\u0301", "𝔘𝔫𝔦"]
 _chars = st.characters(blacklist_categories=("Cs",))  # no lone surrogates: not valid UTF-8
-short_texts = st.one_of(st.text(_chars, max_size=12), st.sampled_from(_NON_ASCII + ["", "value", "a.b[0]"]))
+short_texts = st.one_of(st.text(_chars, max_size=12), st.sampled_from([*_NON_ASCII, "", "value", "a.b[0]"]))
 
 
 def _repeat(seed, size: int):
@@ -57,7 +58,7 @@ def big_bytes(max_size: int = 4000) -> st.SearchStrategy[bytes]:
 
 def big_texts(max_chars: int = 1500) -> st.SearchStrategy[str]:
     """Empty, short, or large strings (some non-ASCII: up to a few KB of UTF-8)."""
-    seeds = st.one_of(st.text(_chars, min_size=1, max_size=8), st.sampled_from(_NON_ASCII[:5] + ["abc"]))
+    seeds = st.one_of(st.text(_chars, min_size=1, max_size=8), st.sampled_from([*_NON_ASCII[:5], "abc"]))
     return st.one_of(short_texts, st.builds(_repeat, seeds, st.integers(0, max_chars)))
 
 
@@ -65,20 +66,28 @@ def long_lists(elements: st.SearchStrategy, short: int = 6, long: int = 600) -> 
     """Short random lists, or long ones made by repeating a few random elements."""
     return st.one_of(
         st.lists(elements, max_size=short),
-        st.builds(lambda items, n: (items * (n // len(items) + 1))[:n],
-                  st.lists(elements, min_size=1, max_size=4), st.integers(0, long)),
+        st.builds(
+            lambda items, n: (items * (n // len(items) + 1))[:n],
+            st.lists(elements, min_size=1, max_size=4),
+            st.integers(0, long),
+        ),
     )
 
 
 # ---- unknown fields ----------------------------------------------------------------------------------
 
+
 def _free_numbers(descriptor, count: int = 8) -> list[int]:
     """Field numbers that are neither fields nor inside extension ranges of `descriptor`."""
     taken = set(descriptor.fields_by_number)
     candidates = [15, 16, 20, 63, 64, 99, 300, 999, 2047, 2048, 5000, 99999, (1 << 29) - 1]
-    free = [n for n in candidates if n not in taken
-            and not any(low <= n < high for low, high in descriptor.extension_ranges)
-            and not 19000 <= n <= 19999]
+    free = [
+        n
+        for n in candidates
+        if n not in taken
+        and not any(low <= n < high for low, high in descriptor.extension_ranges)
+        and not 19000 <= n <= 19999
+    ]
     return free[:count]
 
 
@@ -112,10 +121,22 @@ def _maybe_unknown(draw, message) -> None:
 # ---- proto2: Everything -------------------------------------------------------------------------------
 
 SCALAR_FIELDS = {
-    "f_double": doubles, "f_float": floats32, "f_int32": int32s, "f_int64": int64s, "f_uint32": uint32s,
-    "f_uint64": uint64s, "f_sint32": int32s, "f_sint64": int64s, "f_fixed32": uint32s, "f_fixed64": uint64s,
-    "f_sfixed32": int32s, "f_sfixed64": int64s, "f_bool": bools, "f_string": big_texts(),
-    "f_bytes": big_bytes(), "f_enum": colors,
+    "f_double": doubles,
+    "f_float": floats32,
+    "f_int32": int32s,
+    "f_int64": int64s,
+    "f_uint32": uint32s,
+    "f_uint64": uint64s,
+    "f_sint32": int32s,
+    "f_sint64": int64s,
+    "f_fixed32": uint32s,
+    "f_fixed64": uint64s,
+    "f_sfixed32": int32s,
+    "f_sfixed64": int64s,
+    "f_bool": bools,
+    "f_string": big_texts(),
+    "f_bytes": big_bytes(),
+    "f_enum": colors,
 }
 
 
@@ -127,10 +148,22 @@ def scalars_messages(draw) -> t.Scalars:
 
 
 REPEATED_ELEMENTS = {
-    "r_double": doubles, "r_float": floats32, "r_int32": int32s, "r_int64": int64s, "r_uint32": uint32s,
-    "r_uint64": uint64s, "r_sint32": int32s, "r_sint64": int64s, "r_fixed32": uint32s, "r_fixed64": uint64s,
-    "r_sfixed32": int32s, "r_sfixed64": int64s, "r_bool": bools, "r_string": short_texts,
-    "r_bytes": st.binary(max_size=40), "r_enum": colors,
+    "r_double": doubles,
+    "r_float": floats32,
+    "r_int32": int32s,
+    "r_int64": int64s,
+    "r_uint32": uint32s,
+    "r_uint64": uint64s,
+    "r_sint32": int32s,
+    "r_sint64": int64s,
+    "r_fixed32": uint32s,
+    "r_fixed64": uint64s,
+    "r_sfixed32": int32s,
+    "r_sfixed64": int64s,
+    "r_bool": bools,
+    "r_string": short_texts,
+    "r_bytes": st.binary(max_size=40),
+    "r_enum": colors,
 }
 
 
@@ -150,9 +183,17 @@ def repeateds_messages(draw) -> t.Repeateds:
 
 
 MAP_KEYS = {
-    "bool_to_node": bools, "int32_to_node": int32s, "int64_to_node": int64s, "uint32_to_node": uint32s,
-    "uint64_to_node": uint64s, "sint32_to_node": int32s, "sint64_to_node": int64s, "fixed32_to_node": uint32s,
-    "fixed64_to_node": uint64s, "sfixed32_to_node": int32s, "sfixed64_to_node": int64s,
+    "bool_to_node": bools,
+    "int32_to_node": int32s,
+    "int64_to_node": int64s,
+    "uint32_to_node": uint32s,
+    "uint64_to_node": uint64s,
+    "sint32_to_node": int32s,
+    "sint64_to_node": int64s,
+    "fixed32_to_node": uint32s,
+    "fixed64_to_node": uint64s,
+    "sfixed32_to_node": int32s,
+    "sfixed64_to_node": int64s,
     "string_to_node": st.one_of(short_texts, st.builds(_repeat, st.just("k"), st.integers(100, 600))),
 }
 
@@ -292,6 +333,7 @@ def deep_chain(depth: int = 200, payload_size: int = 40, leaf_extras: bool = Tru
 
 # ---- proto3: Graph ------------------------------------------------------------------------------------
 
+
 @st.composite
 def tensors(draw) -> t3.Tensor:
     tensor = t3.Tensor(dtype=draw(st.sampled_from(["", "DT_FLOAT", "DT_STRING", "DT_INT64"])))
@@ -361,6 +403,7 @@ def any_messages() -> st.SearchStrategy:
 
 # ---- field paths ----------------------------------------------------------------------------------------
 
+
 def _render_key(key_field: FieldDescriptor, key) -> str | None:
     """The path text of a map key, or None when a key cannot be written in the path syntax."""
     if key_field.type == _T.TYPE_STRING:
@@ -377,10 +420,18 @@ def _render_key(key_field: FieldDescriptor, key) -> str | None:
 
 
 _MISSING_KEYS = {
-    _T.TYPE_STRING: st.sampled_from(["", "missing", "é"]), _T.TYPE_BOOL: bools,
-    _T.TYPE_INT32: int32s, _T.TYPE_SINT32: int32s, _T.TYPE_SFIXED32: int32s,
-    _T.TYPE_INT64: int64s, _T.TYPE_SINT64: int64s, _T.TYPE_SFIXED64: int64s,
-    _T.TYPE_UINT32: uint32s, _T.TYPE_FIXED32: uint32s, _T.TYPE_UINT64: uint64s, _T.TYPE_FIXED64: uint64s,
+    _T.TYPE_STRING: st.sampled_from(["", "missing", "é"]),
+    _T.TYPE_BOOL: bools,
+    _T.TYPE_INT32: int32s,
+    _T.TYPE_SINT32: int32s,
+    _T.TYPE_SFIXED32: int32s,
+    _T.TYPE_INT64: int64s,
+    _T.TYPE_SINT64: int64s,
+    _T.TYPE_SFIXED64: int64s,
+    _T.TYPE_UINT32: uint32s,
+    _T.TYPE_FIXED32: uint32s,
+    _T.TYPE_UINT64: uint64s,
+    _T.TYPE_FIXED64: uint64s,
 }
 
 
@@ -394,8 +445,11 @@ def draw_field_path(draw, message) -> str:
     descriptor, current = message.DESCRIPTOR, message
     while True:
         present = [f for f, _ in current.ListFields() if not f.is_extension] if current is not None else []
-        field = draw(st.sampled_from(present)) if present and draw(st.integers(0, 4)) else \
-            draw(st.sampled_from(list(descriptor.fields)))
+        field = (
+            draw(st.sampled_from(present))
+            if present and draw(st.integers(0, 4))
+            else draw(st.sampled_from(list(descriptor.fields)))
+        )
         text = field.name
         value = getattr(current, field.name) if current is not None else None
         next_descriptor = next_message = None
@@ -403,8 +457,11 @@ def draw_field_path(draw, message) -> str:
             key_field, value_field = field.message_type.fields_by_number[1], field.message_type.fields_by_number[2]
             if draw(st.integers(0, 3)):
                 existing = [k for k in (value or {}) if _render_key(key_field, k) is not None]
-                key = draw(st.sampled_from(existing)) if existing and draw(st.integers(0, 3)) else \
-                    draw(_MISSING_KEYS[key_field.type])
+                key = (
+                    draw(st.sampled_from(existing))
+                    if existing and draw(st.integers(0, 3))
+                    else draw(_MISSING_KEYS[key_field.type])
+                )
                 rendered = _render_key(key_field, key)
                 if rendered is not None:
                     text += f"[{rendered}]"
@@ -414,7 +471,7 @@ def draw_field_path(draw, message) -> str:
         elif ps_paths.is_repeated(field):
             size = len(value) if value is not None else 0
             if draw(st.integers(0, 4)):
-                index = draw(st.one_of(st.integers(0, size + 2), st.sampled_from([size, 10 ** 12])))
+                index = draw(st.one_of(st.integers(0, size + 2), st.sampled_from([size, 10**12])))
                 text += f"[{index}]"
                 if field.message_type is not None:
                     next_descriptor = field.message_type

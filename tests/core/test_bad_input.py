@@ -1,5 +1,6 @@
 """Hostile and broken input: every failure is a ProtoSplitterError subclass naming the problem; no hang, no
 crash, no huge allocation from a forged size, and a failed write leaves nothing under the final name."""
+
 from __future__ import annotations
 
 import io
@@ -67,15 +68,25 @@ ROOT = t3.Graph(version=1).SerializeToString()
 NODE = t3.Op(name="x").SerializeToString()
 
 
-@pytest.mark.parametrize("metadata_tree, match", [
-    (tree(5), "chunk index 5 is out of range"),
-    (tree(0, ([field(1), index(0)], tree(0))), "referenced more than once"),
-    (tree(0, ([field(99)], tree(1))), "99"),
-    (tree(0, ([field(3), key_s("k")], tree(1))), "version"),
-    (tree(0, ([field(2), index(0)], tree(1))), "library"),
-    (tree(0, ([field(1), index(10 ** 9)], tree(1))), "index"),
-], ids=["index out of range", "chunk used twice", "unknown field", "map key on a scalar", "index on a message",
-        "index far past the list"])
+@pytest.mark.parametrize(
+    "metadata_tree, match",
+    [
+        (tree(5), "chunk index 5 is out of range"),
+        (tree(0, ([field(1), index(0)], tree(0))), "referenced more than once"),
+        (tree(0, ([field(99)], tree(1))), "99"),
+        (tree(0, ([field(3), key_s("k")], tree(1))), "version"),
+        (tree(0, ([field(2), index(0)], tree(1))), "library"),
+        (tree(0, ([field(1), index(10**9)], tree(1))), "index"),
+    ],
+    ids=[
+        "index out of range",
+        "chunk used twice",
+        "unknown field",
+        "map key on a scalar",
+        "index on a message",
+        "index far past the list",
+    ],
+)
 def test_forged_trees(tmp_path, metadata_tree, match):
     path = forge(tmp_path / "f.cpb", [ROOT, NODE], chunk_pb2.ChunkMetadata(message=metadata_tree))
     with pytest.raises(ps.ChunkedProtoError, match=match):
@@ -122,7 +133,7 @@ def _varint(value: int) -> bytes:
 
 def test_offset_past_the_end_and_into_a_chunk(tmp_path, cpb):
     path, metadata = cpb
-    for offset, match in ((10 ** 12, "past the end"), (metadata.chunks[1].offset + 1, "chunk")):
+    for offset, match in ((10**12, "past the end"), (metadata.chunks[1].offset + 1, "chunk")):
         forged = chunk_pb2.ChunkMetadata()
         forged.CopyFrom(metadata)
         forged.chunks[1].offset = offset
@@ -188,12 +199,15 @@ def test_paths_that_do_not_exist(tmp_path):
 def test_truncated_files_always_fail_cleanly(tmp_path, cpb):
     path, _ = cpb
     data = open(path, "rb").read()
-    for cut in list(range(1, len(data), max(1, len(data) // 60))) + [len(data) - 1]:
+    for cut in [*list(range(1, len(data), max(1, len(data) // 60))), len(data) - 1]:
         target = tmp_path / "t.cpb"
         target.write_bytes(data[:cut])
-        for action in (lambda: ps.read(target, t3.Graph), lambda: ps.read_metadata(target),
-                       lambda: ps.read_partial(target, t3.Graph, ["node[2]"]),
-                       lambda: ps.read(io.BytesIO(data[:cut]), t3.Graph)):
+        for action in (
+            lambda: ps.read(target, t3.Graph),
+            lambda: ps.read_metadata(target),
+            lambda: ps.read_partial(target, t3.Graph, ["node[2]"]),
+            lambda: ps.read(io.BytesIO(data[:cut]), t3.Graph),
+        ):
             with pytest.raises(ps.ProtoSplitterError):
                 action()
 
@@ -239,5 +253,6 @@ def test_read_partial_equals_projection(cpb):
     path, _ = cpb
     original = graph()
     for fields in (["node[3]"], ["blobs[7]", "version"], ["node[1].attr['value']"], ["library"]):
-        assert ps.read_partial(path, t3.Graph, fields) == ps.project(original, [
-            ps.paths.parse(text, t3.Graph.DESCRIPTOR) for text in fields])
+        assert ps.read_partial(path, t3.Graph, fields) == ps.project(
+            original, [ps.paths.parse(text, t3.Graph.DESCRIPTOR) for text in fields]
+        )

@@ -1,9 +1,11 @@
 """Long repeated message fields, whose small elements the splitter serializes in runs: sizes, chunk limits and
 round trips, with big elements, extensions and groups among them."""
+
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import proto_splitter as ps
 from proto_splitter.splitter import object_size
@@ -22,8 +24,10 @@ def long_graph(sizes: list[int]) -> t3.Graph:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from([0, 1, 100, 127, 128, 300, 16383, 16384, 5000, 70000]), min_size=9,
-                max_size=60), st.sampled_from([256, 4096, 65536]))
+@given(
+    st.lists(st.sampled_from([0, 1, 100, 127, 128, 300, 16383, 16384, 5000, 70000]), min_size=9, max_size=60),
+    st.sampled_from([256, 4096, 65536]),
+)
 def test_long_lists_round_trip_with_every_chunk_in_the_limit(sizes, limit):
     graph = long_graph(sizes)
     assert object_size(graph) == graph.ByteSize()

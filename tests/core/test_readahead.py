@@ -1,4 +1,5 @@
 """ReadAhead: chunks come back in the merge's order from worker threads; anything else is read directly."""
+
 from __future__ import annotations
 
 import contextlib

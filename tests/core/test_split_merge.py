@@ -1,5 +1,6 @@
 """Round trips: split/merge in memory, write_to_bytes/read_from_bytes and files, for random messages of
 both test schemas, every writer option, tiny chunk limits, and a message nested 200 deep."""
+
 from __future__ import annotations
 
 import io
@@ -18,11 +19,27 @@ from proto_splitter.testing import test_message_pb2 as t
 
 from .strategies import any_messages, deep_chain, everything_messages, graph_messages
 
-OPTIONS = [None, "uncompressed", "brotli", "brotli:1", "zstd", "zstd:1", "snappy", "chunk_size:1000", "padding",
-           "zstd:1,chunk_size:1000", "snappy,padding", "brotli:1,chunk_size:1000,padding"]
+OPTIONS = [
+    None,
+    "uncompressed",
+    "brotli",
+    "brotli:1",
+    "zstd",
+    "zstd:1",
+    "snappy",
+    "chunk_size:1000",
+    "padding",
+    "zstd:1,chunk_size:1000",
+    "snappy,padding",
+    "brotli:1,chunk_size:1000,padding",
+]
 PROPERTY_OPTIONS = OPTIONS
-SETTINGS = settings(deadline=None, max_examples=40, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    deadline=None,
+    max_examples=40,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 chunk_limits = st.integers(64, 4096)
 
 
@@ -57,6 +74,7 @@ def check_metadata(path: str, limit: int) -> chunk_pb2.ChunkMetadata:
 
 
 # ---- properties -------------------------------------------------------------------------------------------
+
 
 @SETTINGS
 @given(message=everything_messages(), limit=chunk_limits)
@@ -111,7 +129,9 @@ def test_file_round_trip(message, limit, options):
 
 
 @settings(SETTINGS, max_examples=15)
-@given(message=any_messages(), limit=chunk_limits, options=st.sampled_from([None, "zstd:1", "brotli:1,chunk_size:1000"]))
+@given(
+    message=any_messages(), limit=chunk_limits, options=st.sampled_from([None, "zstd:1", "brotli:1,chunk_size:1000"])
+)
 def test_stream_writers_match(message, limit, options):
     """ps.write to a file object and ps.iter_chunks produce readable streams of the same format."""
     out = io.BytesIO()
@@ -123,6 +143,7 @@ def test_stream_writers_match(message, limit, options):
 
 
 # ---- a chain nested 200 deep ------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def chain():
@@ -176,6 +197,7 @@ def test_deep_chain_with_big_payloads(tmp_path):
 
 
 # ---- deterministic cases -----------------------------------------------------------------------------------
+
 
 def small_message() -> t.Everything:
     message = t.Everything()
@@ -269,7 +291,7 @@ class _NonSeekable(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         count = min(len(buffer), self._piece, len(self._data) - self._position)
-        buffer[:count] = self._data[self._position:self._position + count]
+        buffer[:count] = self._data[self._position : self._position + count]
         self._position += count
         return count
 
@@ -282,9 +304,14 @@ def test_read_accepts_every_source_kind(tmp_path, which):
     assert path.endswith(".pb" if which == "small" else ".cpb")
     data = Path(path).read_bytes()
     sources = {
-        "prefix str": str(prefix), "prefix Path": prefix, "path str": path, "path Path": Path(path),
+        "prefix str": str(prefix),
+        "prefix Path": prefix,
+        "path str": path,
+        "path Path": Path(path),
         "other extension": str(prefix) + (".cpb" if which == "small" else ".pb"),
-        "bytes": data, "bytearray": bytearray(data), "memoryview": memoryview(data),
+        "bytes": data,
+        "bytearray": bytearray(data),
+        "memoryview": memoryview(data),
     }
     for name, source in sources.items():
         assert ps.read(source, t.Everything) == message, name

@@ -1,5 +1,6 @@
 """A small HTTP server for tests: serves files from a folder, honours single `Range` requests (including
 suffix ranges), and counts requests and bytes served. Listens on 127.0.0.1 only."""
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,7 @@ class RangeServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "RangeServer":
+    def __enter__(self) -> RangeServer:
         self._thread.start()
         return self
 

@@ -1,16 +1,16 @@
 """Lazy remote reads over a real HTTP server on 127.0.0.1 (ranged GETs) and through fsspec."""
+
 from __future__ import annotations
 
 import shutil
 
 import pytest
+from range_server import RangeServer
 
 import proto_splitter as ps
 from proto_splitter.remote import RemoteReadError, open_remote
 from proto_splitter.testing.graphs import graph_def_like
 from proto_splitter.testing.test_message3_pb2 import Graph
-
-from range_server import RangeServer
 
 MIB = 1 << 20
 

@@ -1,4 +1,5 @@
 """Chunked protos streamed through non-seekable pipes and loopback TCP sockets between processes."""
+
 from __future__ import annotations
 
 import io
@@ -42,7 +43,7 @@ class NonSeekable(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         data = self._inner.read(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
     def write(self, data) -> int:
@@ -103,8 +104,11 @@ SENDER = textwrap.dedent("""
 def serve_once(options: str | None, stall: bool):
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    sender = subprocess.Popen([sys.executable, "-c", SENDER, str(port), options or "", "stall" if stall else "go"],
-                              stdout=subprocess.PIPE, text=True)
+    sender = subprocess.Popen(
+        [sys.executable, "-c", SENDER, str(port), options or "", "stall" if stall else "go"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     listener.settimeout(60)
     connection, _ = listener.accept()
     listener.close()

@@ -1,5 +1,6 @@
 """An independent walker over a Riegeli/records file's layout, written from the format specification (not from
 the codec), used by the tests to know where chunks, headers, data and padding lie."""
+
 from __future__ import annotations
 
 import struct
@@ -73,7 +74,17 @@ def walk(data: bytes) -> list[Chunk]:
         covered = set(all_content)
         covered.update(i for b in blocks for i in range(b, b + BLOCK_HEADER_SIZE))
         padding = [i for i in range(begin, end) if i not in covered]
-        chunks.append(Chunk(begin, end, chr(type_and_count & 0xFF), num_records, all_content[:CHUNK_HEADER_SIZE],
-                            all_content[CHUNK_HEADER_SIZE:], padding, blocks))
+        chunks.append(
+            Chunk(
+                begin,
+                end,
+                chr(type_and_count & 0xFF),
+                num_records,
+                all_content[:CHUNK_HEADER_SIZE],
+                all_content[CHUNK_HEADER_SIZE:],
+                padding,
+                blocks,
+            )
+        )
         begin = end
     return chunks

@@ -1,5 +1,6 @@
 """Damaged and truncated Riegeli files, recovery, and error handling: the codec must raise RiegeliError (or, for
 bytes the format does not protect, return the original records), never another exception, never hang."""
+
 from __future__ import annotations
 
 import io
@@ -15,8 +16,12 @@ from proto_splitter.riegeli import RecordPosition, RecordReader, RecordWriter, R
 
 from .layout import BLOCK_HEADER_SIZE, BLOCK_SIZE, SIGNATURE_SIZE, Chunk, walk
 
-CORPUS_OPTIONS = ["uncompressed,chunk_size:100000", "zstd:1,chunk_size:5000,padding",
-                  "snappy,chunk_size:64K,initial_padding", "brotli:1,chunk_size:80000,final_padding"]
+CORPUS_OPTIONS = [
+    "uncompressed,chunk_size:100000",
+    "zstd:1,chunk_size:5000,padding",
+    "snappy,chunk_size:64K,initial_padding",
+    "brotli:1,chunk_size:80000,final_padding",
+]
 SIZES = [70000, 0, 100, 200000, 5, 3000, 3000, 90000, 17]  # several chunks, records > 64 KiB, an empty one
 
 
@@ -36,7 +41,7 @@ class Corpus:
     chunks: list[Chunk]
 
     def records_in(self, chunk: Chunk) -> list[bytes]:
-        return [r for r, p in zip(RECORDS, self.positions) if p.chunk_begin == chunk.begin]
+        return [r for r, p in zip(RECORDS, self.positions, strict=False) if p.chunk_begin == chunk.begin]
 
 
 def _write(records, options: str) -> tuple[bytes, list[RecordPosition]]:
@@ -113,16 +118,19 @@ def _flipped(data: bytes, offset: int, mask: int = 0x5A) -> bytes:
 
 def _check_seeking(damaged: bytes, positions: list[RecordPosition], records: list[bytes]) -> None:
     """Seeking in a damaged file: each record either comes back intact or RiegeliError is raised."""
-    for position, record in zip(positions, records):
+    for position, record in zip(positions, records, strict=False):
+
         def seek_and_read(position=position):
             with RecordReader(damaged) as reader:
                 reader.seek_numeric(position.numeric)
                 return reader.read_record()
+
         assert _outcome(seek_and_read) in ("error", record)
 
     def last():
         with RecordReader(damaged) as reader:
             return reader.read_last_record()
+
     assert _outcome(last) in ("error", records[-1])
 
     def backwards():
@@ -133,6 +141,7 @@ def _check_seeking(damaged: bytes, positions: list[RecordPosition], records: lis
                 out.append(reader.read_record())
                 reader.seek_back()
             return out
+
     walked = _outcome(backwards)
     assert walked == "error" or walked == records[::-1]
 
@@ -170,8 +179,11 @@ def test_flipped_byte_other_sources(corpus, source, tmp_path):
         for offset in (offsets[0], offsets[-1]):
             damaged = _flipped(corpus.data, offset, 0x01)
             path.write_bytes(damaged)
-            src = {"path": lambda: path, "file object": lambda: io.BytesIO(damaged),
-                   "stream": lambda: _Stream(damaged)}[source]
+            src = {
+                "path": lambda: path,
+                "file object": lambda: io.BytesIO(damaged),
+                "stream": lambda: _Stream(damaged),
+            }[source]
             got = _outcome(lambda: _read_all(src()))
             if "unprotected" in name:
                 assert got in ("error", RECORDS), (name, offset)
@@ -181,7 +193,7 @@ def test_flipped_byte_other_sources(corpus, source, tmp_path):
 
 @pytest.mark.timeout(60)
 def test_flipped_byte_while_seeking(corpus):
-    for name, offsets in _regions(corpus.chunks).items():
+    for _name, offsets in _regions(corpus.chunks).items():
         for offset in (offsets[0], offsets[len(offsets) // 2]):
             _check_seeking(_flipped(corpus.data, offset), corpus.positions, RECORDS)
 
@@ -191,7 +203,7 @@ def test_unprotected_chunk_padding():
     """A compressed chunk of 66000 empty records ends at begin + 66000: its tail is zeros (with a block header)
     that no hash covers. Damage there is either ignored (records intact) or reported, never anything else."""
     records = [b"x" * 100] + [b""] * 66000 + [b"y"]
-    data, positions = _write(records, "zstd:1")
+    data, _positions = _write(records, "zstd:1")
     chunks = walk(data)
     regions = _regions(chunks)
     assert len(regions["chunk padding (unprotected)"]) > 60000
@@ -229,7 +241,7 @@ def test_truncation(corpus):
         got = _outcome(lambda: _read_all(truncated))
         if cut in chunk_ends:
             # A file cut at a chunk boundary is a valid, shorter file: the records of the chunks before the cut.
-            expected = [r for r, p in zip(RECORDS, corpus.positions) if p.chunk_begin < cut]
+            expected = [r for r, p in zip(RECORDS, corpus.positions, strict=False) if p.chunk_begin < cut]
             assert got == expected, (corpus.options, cut)
         else:
             assert got == "error", f"{corpus.options}: file cut at byte {cut} read without error"
@@ -240,19 +252,22 @@ def test_truncation_while_seeking(corpus):
     chunk_ends = {0} | {chunk.end for chunk in corpus.chunks}
     for cut in _cut_points(corpus)[::3]:
         truncated = corpus.data[:cut]
-        kept = [r for r, p in zip(RECORDS, corpus.positions) if p.chunk_begin < cut and cut in chunk_ends]
+        kept = [r for r, p in zip(RECORDS, corpus.positions, strict=False) if p.chunk_begin < cut and cut in chunk_ends]
 
         def last():
             with RecordReader(truncated) as reader:
                 return reader.read_last_record()
+
         assert _outcome(last) in (("error", kept[-1]) if kept else ("error",)), cut
         if cut not in chunk_ends:
             assert _outcome(last) == "error", cut
-        for position, record in zip(corpus.positions, RECORDS):
+        for position, record in zip(corpus.positions, RECORDS, strict=False):
+
             def seek(position=position):
                 with RecordReader(truncated) as reader:
                     reader.seek_numeric(position.numeric)
                     return reader.read_record()
+
             chunk = next(c for c in corpus.chunks if c.begin == position.chunk_begin)
             if chunk.end <= cut:  # the record's chunk is intact: seeking finds it
                 assert _outcome(seek) == record, (corpus.options, cut, position)
@@ -270,11 +285,14 @@ def test_truncation_other_sources(corpus, source, tmp_path):
     for cut in _cut_points(corpus)[::5]:
         truncated = corpus.data[:cut]
         path.write_bytes(truncated)
-        src = {"path": lambda: path, "file object": lambda: io.BytesIO(truncated),
-               "stream": lambda: _Stream(truncated)}[source]
+        src = {
+            "path": lambda: path,
+            "file object": lambda: io.BytesIO(truncated),
+            "stream": lambda: _Stream(truncated),
+        }[source]
         got = _outcome(lambda: _read_all(src()))
         if cut in chunk_ends:
-            assert got == [r for r, p in zip(RECORDS, corpus.positions) if p.chunk_begin < cut]
+            assert got == [r for r, p in zip(RECORDS, corpus.positions, strict=False) if p.chunk_begin < cut]
         else:
             assert got == "error", (corpus.options, cut)
 
@@ -307,7 +325,7 @@ def _recover(src) -> tuple[list[bytes], list[SkippedRegion]]:
 
 def _records_outside(chunks, positions, begin, end):
     inside = {c.begin for c in chunks if c.begin < end and c.end > begin}
-    return [r for r, p in zip(RECOVERY_RECORDS, positions) if p.chunk_begin not in inside]
+    return [r for r, p in zip(RECOVERY_RECORDS, positions, strict=False) if p.chunk_begin not in inside]
 
 
 def _source(kind: str, data: bytes, tmp_path):
@@ -348,8 +366,9 @@ def test_recovery_keeps_the_chunks_after_damaged_data_in_the_same_block(recovery
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("source", ["bytes", "path"])
-@pytest.mark.parametrize("damage", ["chunk header 0", "chunk header 3", "chunk header 7", "block header 65536",
-                                    "block header 131072"])
+@pytest.mark.parametrize(
+    "damage", ["chunk header 0", "chunk header 3", "chunk header 7", "block header 65536", "block header 131072"]
+)
 def test_recovery_around_damaged_headers(recovery_file, source, damage, tmp_path):
     """A damaged header hides where its chunk ends: the reader skips to a chunk found with block headers. The
     region starts at the damaged chunk, covers the damage, ends on a chunk boundary (or the file end), and every
@@ -390,7 +409,7 @@ def test_recovery_callback_returning_false_raises(recovery_file):
 
 @pytest.mark.timeout(60)
 def test_recovery_of_a_truncated_file(recovery_file):
-    data, positions, chunks = recovery_file
+    data, _positions, chunks = recovery_file
     cut = chunks[6].begin + 5000  # inside G, which crosses 131072
     got, skipped = _recover(data[:cut])
     assert [(s.begin, s.end) for s in skipped] == [(chunks[6].begin, cut)]
@@ -491,14 +510,18 @@ def test_path_that_is_a_directory(tmp_path):
             reader.read_record()
 
 
-@pytest.mark.parametrize("content", [
-    b"hello, this is a text file, not Riegeli\n" * 5,
-    b"\x89PNG\r\n\x1a\n" + bytes(200),
-    bytes(range(256)) * 3,
-    b"short",
-    bytes(SIGNATURE_SIZE),
-    bytes(100),
-], ids=["text", "png", "binary", "short", "zeros64", "zeros100"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"hello, this is a text file, not Riegeli\n" * 5,
+        b"\x89PNG\r\n\x1a\n" + bytes(200),
+        bytes(range(256)) * 3,
+        b"short",
+        bytes(SIGNATURE_SIZE),
+        bytes(100),
+    ],
+    ids=["text", "png", "binary", "short", "zeros64", "zeros100"],
+)
 def test_not_a_riegeli_file(tmp_path, content):
     path = tmp_path / "other.bin"
     path.write_bytes(content)
@@ -517,8 +540,7 @@ def test_not_a_riegeli_file(tmp_path, content):
             reader.read_record()
 
 
-@pytest.mark.parametrize("content", [b"hello, this is a text file, not Riegeli\n" * 5, b"short"],
-                         ids=["text", "short"])
+@pytest.mark.parametrize("content", [b"hello, this is a text file, not Riegeli\n" * 5, b"short"], ids=["text", "short"])
 def test_check_file_format_on_a_stream(content):
     with RecordReader(_Stream(content)) as reader:
         with pytest.raises(RiegeliError):
@@ -577,10 +599,14 @@ def test_negative_numeric_position(small_file, source, tmp_path):
         assert reader.read_record() == b"b" * 5  # the failed seek moved nothing
 
 
-@pytest.mark.parametrize("source", [
-    "bytes", "path",
-    "file object",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "bytes",
+        "path",
+        "file object",
+    ],
+)
 def test_negative_chunk_begin(small_file, source, tmp_path):
     data, _positions = small_file
     with RecordReader(_source(source, data, tmp_path)) as reader:
@@ -606,14 +632,21 @@ def test_seek_into_the_middle_of_a_chunk_header(small_file):
 def test_seeking_a_stream_is_an_error(small_file):
     data, positions = small_file
     with RecordReader(_Stream(data)) as reader:
-        for action in (lambda: reader.seek(positions[0]), lambda: reader.seek_numeric(64), reader.seek_back,
-                       reader.read_last_record, reader.size):
+        for action in (
+            lambda: reader.seek(positions[0]),
+            lambda: reader.seek_numeric(64),
+            reader.seek_back,
+            reader.read_last_record,
+            reader.size,
+        ):
             with pytest.raises(RiegeliError):
                 action()
         assert list(reader.read_records()) == [b"a" * 5, b"b" * 5, b"c" * 5, b"d" * 20]
 
 
-@pytest.mark.parametrize("options", ["transpose", "transpose:true", "zstd:1,transpose", "brotli,chunk_size:1M,transpose"])
+@pytest.mark.parametrize(
+    "options", ["transpose", "transpose:true", "zstd:1,transpose", "brotli,chunk_size:1M,transpose"]
+)
 def test_transposed_options_are_refused(tmp_path, options):
     with pytest.raises(RiegeliError, match="transpose"):
         RecordWriter(io.BytesIO(), options=options)
@@ -629,8 +662,20 @@ def test_transpose_false_is_accepted():
     assert _read_all(buffer.getvalue()) == [b"x"]
 
 
-@pytest.mark.parametrize("options", ["zstd:99", "brotli:12", "lz4", "chunk_size:0", "chunk_size:abc", "padding:x",
-                                     "uncompressed:1", "window_log:5", 42])
+@pytest.mark.parametrize(
+    "options",
+    [
+        "zstd:99",
+        "brotli:12",
+        "lz4",
+        "chunk_size:0",
+        "chunk_size:abc",
+        "padding:x",
+        "uncompressed:1",
+        "window_log:5",
+        42,
+    ],
+)
 def test_bad_options_are_refused(options):
     with pytest.raises(RiegeliError):
         RecordWriter(io.BytesIO(), options=options)
@@ -655,16 +700,33 @@ def test_brotli_window_log_failure_leaves_no_file(tmp_path):
     try:
         with RecordWriter(target, options="brotli,window_log:30") as writer:
             writer.write_record(b"x" * 1000)
-    except Exception:  # whatever the error (see test_brotli_window_log_beyond_24), no file is left
+    except Exception:  # noqa: BLE001 (whatever the error (see test_brotli_window_log_beyond_24), no file is left)
         assert list(tmp_path.iterdir()) == []
     else:
         assert _read_all(target) == [b"x" * 1000]
 
 
-@pytest.mark.parametrize("options", ["zstd:1,window_log:10", "zstd:-5", "zstd:22", "brotli:0", "brotli:11,window_log:10",
-                                     "brotli:1,window_log:24", "parallelism:4", "bucket_fraction:0.5",
-                                     "chunk_size:1.5K", "chunk_size:2e3", "pad_to_block_boundary:true", "default", "",
-                                     " zstd:1 , padding ", "padding:1000", "final_padding:4097"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        "zstd:1,window_log:10",
+        "zstd:-5",
+        "zstd:22",
+        "brotli:0",
+        "brotli:11,window_log:10",
+        "brotli:1,window_log:24",
+        "parallelism:4",
+        "bucket_fraction:0.5",
+        "chunk_size:1.5K",
+        "chunk_size:2e3",
+        "pad_to_block_boundary:true",
+        "default",
+        "",
+        " zstd:1 , padding ",
+        "padding:1000",
+        "final_padding:4097",
+    ],
+)
 def test_accepted_options_roundtrip(options):
     records = [random.Random(i).randbytes(n) for i, n in enumerate([0, 10, 70000, 3])]
     buffer = io.BytesIO()

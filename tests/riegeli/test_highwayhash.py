@@ -1,5 +1,6 @@
 """The AVX2 HighwayHash extension against highwayhash-cffi's portable C, the reference it replaces (test_vectors
 checks both against real files, byte for byte)."""
+
 from __future__ import annotations
 
 import platform
@@ -10,7 +11,9 @@ from hypothesis import strategies as st
 
 from proto_splitter.riegeli import highwayhash
 
-avx2 = pytest.mark.skipif(not highwayhash.AVX2_AVAILABLE, reason="the AVX2 extension is not built or this CPU lacks AVX2")
+avx2 = pytest.mark.skipif(
+    not highwayhash.AVX2_AVAILABLE, reason="the AVX2 extension is not built or this CPU lacks AVX2"
+)
 
 
 def cpu_has_avx2() -> bool:
@@ -57,4 +60,3 @@ def test_avx2_refuses_bad_arguments():
         highwayhash.highway_hash("text")
     with pytest.raises(TypeError):
         highwayhash._highwayhash_avx2.hash64(b"data")
-

@@ -1,8 +1,10 @@
 """Property tests of the Riegeli codec: random record lists and constructed block-boundary cases, every writer
 option, bytes and path destinations; records, positions, seeking and seek_back must all agree."""
+
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import random
 import tempfile
@@ -16,8 +18,16 @@ from proto_splitter.riegeli.varint import varint
 
 from .layout import BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, SIGNATURE_SIZE, chunk_end, walk
 
-OPTIONS = ["uncompressed", "brotli:1", "zstd:1", "snappy", "chunk_size:1000", "padding",
-           "zstd:1,chunk_size:5000,padding", "initial_padding,final_padding"]
+OPTIONS = [
+    "uncompressed",
+    "brotli:1",
+    "zstd:1",
+    "snappy",
+    "chunk_size:1000",
+    "padding",
+    "zstd:1,chunk_size:5000,padding",
+    "initial_padding,final_padding",
+]
 KIB = 1024
 MAX_TOTAL = 700 * KIB  # per example, to keep the suite fast
 
@@ -84,8 +94,8 @@ def _check_file(src_factory, records: list[bytes], positions: list[RecordPositio
     with RecordReader(src_factory()) as reader:
         assert [bytes(view) for view in reader.read_records(copy=False)] == records
     # Positions are strictly increasing, numerically too (they are unique and ordered like the records).
-    assert all(a < b for a, b in zip(positions, positions[1:]))
-    assert all(a.numeric < b.numeric for a, b in zip(positions, positions[1:]))
+    assert all(a < b for a, b in itertools.pairwise(positions))
+    assert all(a.numeric < b.numeric for a, b in itertools.pairwise(positions))
 
     with RecordReader(src_factory()) as reader:
         order = list(range(len(records)))
@@ -196,14 +206,17 @@ def test_geometry_helper_against_hand_computed_sizes():
         assert _record_size_ending_at(64, BLOCK_SIZE + offset) is None
 
 
-@pytest.mark.parametrize("case", [
-    "ends exactly on first boundary, next starts on it",
-    "ends exactly on second boundary",
-    "ends one byte before a boundary",
-    "ends one byte past a block header",
-    "starts on a boundary after initial padding",
-    "several chunks each ending on a boundary",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "ends exactly on first boundary, next starts on it",
+        "ends exactly on second boundary",
+        "ends one byte before a boundary",
+        "ends one byte past a block header",
+        "starts on a boundary after initial padding",
+        "several chunks each ending on a boundary",
+    ],
+)
 @pytest.mark.parametrize("destination", ["bytes", "path"])
 def test_constructed_block_boundaries(case, destination):
     options = "uncompressed,chunk_size:1"  # every non-empty record closes its own chunk
@@ -244,13 +257,15 @@ def test_constructed_block_boundaries(case, destination):
         assert target in chunk_begins
         if target % BLOCK_SIZE == 0:
             # A chunk beginning on a block boundary: the block header there says previous_chunk == 0.
-            assert int.from_bytes(data[target + 8:target + 16], "little") == 0
+            assert int.from_bytes(data[target + 8 : target + 16], "little") == 0
     _check_file(lambda: data, records, positions, len(data))
 
 
 @settings(deadline=None, max_examples=25)
-@given(st.lists(st.tuples(st.integers(1, 3), st.integers(-3, 30)), min_size=1, max_size=4),
-       st.sampled_from(["uncompressed,chunk_size:1", "uncompressed,chunk_size:1,padding"]))
+@given(
+    st.lists(st.tuples(st.integers(1, 3), st.integers(-3, 30)), min_size=1, max_size=4),
+    st.sampled_from(["uncompressed,chunk_size:1", "uncompressed,chunk_size:1,padding"]),
+)
 def test_random_chunks_ending_near_block_boundaries(steps, options):
     """Hypothesis picks, for each chunk, a block boundary 1-3 blocks ahead and an offset -3..30 around it."""
     first = BLOCK_SIZE if "padding" in options else SIGNATURE_SIZE
@@ -272,12 +287,15 @@ def test_random_chunks_ending_near_block_boundaries(steps, options):
 
 
 @pytest.mark.parametrize("options", ["zstd:1", "snappy", "brotli:1"])
-@pytest.mark.parametrize("count,expected_end", [
-    (BLOCK_SIZE - SIGNATURE_SIZE, BLOCK_SIZE),  # 64 + count lands exactly on the boundary
-    (BLOCK_SIZE - SIGNATURE_SIZE + 10, BLOCK_SIZE + BLOCK_HEADER_SIZE + 1),  # inside a block header: moved past it
-    (BLOCK_SIZE - SIGNATURE_SIZE + BLOCK_HEADER_SIZE, BLOCK_SIZE + BLOCK_HEADER_SIZE + 1),  # right after it: too
-    (BLOCK_SIZE - SIGNATURE_SIZE + 30, BLOCK_SIZE + 30),
-])
+@pytest.mark.parametrize(
+    "count,expected_end",
+    [
+        (BLOCK_SIZE - SIGNATURE_SIZE, BLOCK_SIZE),  # 64 + count lands exactly on the boundary
+        (BLOCK_SIZE - SIGNATURE_SIZE + 10, BLOCK_SIZE + BLOCK_HEADER_SIZE + 1),  # inside a block header: moved past it
+        (BLOCK_SIZE - SIGNATURE_SIZE + BLOCK_HEADER_SIZE, BLOCK_SIZE + BLOCK_HEADER_SIZE + 1),  # right after it: too
+        (BLOCK_SIZE - SIGNATURE_SIZE + 30, BLOCK_SIZE + 30),
+    ],
+)
 def test_many_empty_records_pad_the_chunk(options, count, expected_end):
     records = [b""] * count + [b"after"]
     buffer = io.BytesIO()
@@ -290,7 +308,9 @@ def test_many_empty_records_pad_the_chunk(options, count, expected_end):
     data = buffer.getvalue()
     chunks = walk(data)
     assert [(c.begin, c.end, c.num_records) for c in chunks if c.chunk_type == "r"] == [
-        (SIGNATURE_SIZE, expected_end, count), (expected_end, len(data), 1)]
+        (SIGNATURE_SIZE, expected_end, count),
+        (expected_end, len(data), 1),
+    ]
     with RecordReader(data) as reader:
         assert list(reader.read_records()) == records
         reader.seek_numeric(SIGNATURE_SIZE + count - 1)
@@ -394,8 +414,9 @@ def _first_record_walk(options: str, how: str) -> tuple[bytes, RecordPosition]:
 
 
 @pytest.mark.parametrize("how", ["file object, sequential", "bytes, seek", "bytes, sequential"])
-@pytest.mark.parametrize("options", ["uncompressed,initial_padding", "padding", "zstd:1,initial_padding",
-                                     "uncompressed", "snappy,padding"])
+@pytest.mark.parametrize(
+    "options", ["uncompressed,initial_padding", "padding", "zstd:1,initial_padding", "uncompressed", "snappy,padding"]
+)
 def test_seek_back_at_first_record_stays_put(options, how):
     """Regression (fixed in a1a6c9f): with 'uncompressed,initial_padding' or 'padding', the failing seek_back
     loaded the padding chunk into the scratch buffer the current (uncompressed) chunk's records still viewed,

@@ -1,6 +1,7 @@
 """proto_splitter.tensorflow with real TensorFlow: a Keras model saved as saved_model.cpb, read by TensorFlow's
 C++ Merger, fingerprinted and loaded by TensorFlow, run to the same outputs; frozen graphs read back and
 imported; constants read lazily as numpy arrays."""
+
 from __future__ import annotations
 
 import os
@@ -12,10 +13,10 @@ import proto_splitter as ps
 from proto_splitter import tensorflow as pstf
 
 tf = pytest.importorskip("tensorflow", reason="tensorflow-cpu is not installed (pip install -e '.[test,tf]')")
-from tensorflow.core.framework import graph_pb2  # noqa: E402
-from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
-from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting  # noqa: E402
+from tensorflow.core.framework import graph_pb2
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 
 pytestmark = pytest.mark.tensorflow
 CHUNK = 8 << 10  # the SavedModel proto (weights live in variables/) is larger: several chunks
@@ -25,8 +26,14 @@ FROZEN_CHUNK = 32 << 10  # every frozen weight fits one chunk (as TensorFlow's M
 @pytest.fixture(scope="module")
 def model():
     tf.keras.utils.set_random_seed(7)
-    return tf.keras.Sequential([tf.keras.Input(shape=(32,)), tf.keras.layers.Dense(96, activation="relu"),
-                                tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+    return tf.keras.Sequential(
+        [
+            tf.keras.Input(shape=(32,)),
+            tf.keras.layers.Dense(96, activation="relu"),
+            tf.keras.layers.Dense(64, activation="relu"),
+            tf.keras.layers.Dense(10),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +78,9 @@ def test_tensorflow_fingerprints_our_directory(exported):
 def test_loaded_model_computes_the_same_outputs(model, inputs, exported):
     export_dir, _ = exported
     loaded = pstf.load(export_dir)
-    np.testing.assert_allclose(loaded.signatures["serving_default"](tf.constant(inputs))["output_0"].numpy(),
-                               model(inputs).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.signatures["serving_default"](tf.constant(inputs))["output_0"].numpy(), model(inputs).numpy(), rtol=1e-6
+    )
 
 
 def test_convert_between_pb_and_cpb(model, inputs, exported, tmp_path):
@@ -80,8 +88,9 @@ def test_convert_between_pb_and_cpb(model, inputs, exported, tmp_path):
     as_pb = pstf.convert(export_dir, tmp_path / "pb", to="pb")
     assert as_pb.endswith("saved_model.pb") and not (tmp_path / "pb" / "saved_model.cpb").exists()
     plain = tf.saved_model.load(str(tmp_path / "pb"))  # TensorFlow's own loader
-    np.testing.assert_allclose(plain.signatures["serving_default"](tf.constant(inputs))["output_0"].numpy(),
-                               model(inputs).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        plain.signatures["serving_default"](tf.constant(inputs))["output_0"].numpy(), model(inputs).numpy(), rtol=1e-6
+    )
     back = pstf.convert(tmp_path / "pb", tmp_path / "cpb", to="cpb", max_chunk_size=CHUNK, options="zstd:1")
     assert back.endswith("saved_model.cpb")
     original = ps.read(path, saved_model_pb2.SavedModel)
@@ -104,7 +113,7 @@ def test_convert_refuses_an_existing_destination_and_bad_targets(exported, tmp_p
 @pytest.fixture(scope="module")
 def frozen(model, tmp_path_factory):
     """The model as a frozen GraphDef (weights as Const nodes), written chunked."""
-    function = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec([None, 32], tf.float32))
+    function = tf.function(model).get_concrete_function(tf.TensorSpec([None, 32], tf.float32))
     graph_def = convert_variables_to_constants_v2(function).graph.as_graph_def()
     path = ps.write(graph_def, tmp_path_factory.mktemp("frozen") / "graph", max_chunk_size=FROZEN_CHUNK)
     return graph_def, path
@@ -114,7 +123,7 @@ def test_read_graph_def_and_import_into_a_graph(frozen, model, inputs, tf_merger
     graph_def, path = frozen
     read = pstf.read_graph_def(path)
     assert isinstance(read, graph_pb2.GraphDef) and read == graph_def
-    assert tf_merger.read(path[:-len(".cpb")], graph_pb2.GraphDef) == graph_def
+    assert tf_merger.read(path[: -len(".cpb")], graph_pb2.GraphDef) == graph_def
     placeholder = next(node.name for node in read.node if node.op == "Placeholder")
     output = read.node[-1].input[0] if read.node[-1].op == "Identity" else read.node[-1].name
     graph = tf.Graph()
@@ -150,8 +159,24 @@ def test_read_tensor_from_a_saved_model_directory_and_a_plain_pb(frozen, tmp_pat
         pstf.read_tensor(plain, "nope")
 
 
-DTYPES = [tf.float32, tf.float64, tf.int32, tf.uint8, tf.int16, tf.int8, tf.int64, tf.bool, tf.complex64,
-          tf.complex128, tf.float16, tf.bfloat16, tf.uint16, tf.uint32, tf.uint64, tf.string]
+DTYPES = [
+    tf.float32,
+    tf.float64,
+    tf.int32,
+    tf.uint8,
+    tf.int16,
+    tf.int8,
+    tf.int64,
+    tf.bool,
+    tf.complex64,
+    tf.complex128,
+    tf.float16,
+    tf.bfloat16,
+    tf.uint16,
+    tf.uint32,
+    tf.uint64,
+    tf.string,
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda dtype: dtype.name)
@@ -209,7 +234,7 @@ def test_saved_model_layout_is_tensorflows(model, tmp_path, tf_merger):
     assert created.graph_def_program_hash and created.signature_def_hash and created.saved_object_graph_hash
     (tmp_path / "tiny").mkdir()
     tiny = ps.write(ps.read(path, saved_model_pb2.SavedModel), tmp_path / "tiny" / "saved_model", max_chunk_size=4096)
-    assert tf_merger.read(tiny[:-len(".cpb")], saved_model_pb2.SavedModel) == ps.read(path, saved_model_pb2.SavedModel)
+    assert tf_merger.read(tiny[: -len(".cpb")], saved_model_pb2.SavedModel) == ps.read(path, saved_model_pb2.SavedModel)
 
 
 def test_graph_export_past_the_parse_limit(tmp_path, monkeypatch):
@@ -228,7 +253,7 @@ def test_graph_export_past_the_parse_limit(tmp_path, monkeypatch):
     assert _comparable(ours.meta_graphs[0].graph_def) == _comparable(theirs.meta_graphs[0].graph_def)
     loaded = pstf.load(tmp_path / "ours")
     x = np.array([2.0, 3.0], dtype=np.float32)
-    for mine, want in zip(module.outputs(loaded, x), module.outputs(module, x)):
+    for mine, want in zip(module.outputs(loaded, x), module.outputs(module, x), strict=False):
         np.testing.assert_array_equal(mine, want)
 
 
@@ -237,8 +262,12 @@ def _comparable(graph_def) -> tuple:
     gives TensorFlow's saver functions anew), node counts, and every constant's bytes."""
     import re
 
-    functions = sorted((re.sub(r"_\d+$", "", function.signature.name), len(function.node_def),
-                        sorted(node.attr["value"].tensor.tensor_content for node in function.node_def
-                               if node.op == "Const"))
-                       for function in graph_def.library.function)
+    functions = sorted(
+        (
+            re.sub(r"_\d+$", "", function.signature.name),
+            len(function.node_def),
+            sorted(node.attr["value"].tensor.tensor_content for node in function.node_def if node.op == "Const"),
+        )
+        for function in graph_def.library.function
+    )
     return sorted(node.name for node in graph_def.node), functions

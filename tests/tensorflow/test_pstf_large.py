@@ -5,6 +5,7 @@ The model is saved small by pstf.save and its constants are grown to 2.1 GiB in 
 (see proto_splitter.testing.tf_models.grow_constants for why). The path pstf.save takes past 2 GiB is tested
 at small scale in test_pstf.py::test_graph_export_past_the_parse_limit.
 About 3 minutes and 19 GiB of memory (TensorFlow's loader holds several copies of the graph)."""
+
 from __future__ import annotations
 
 import gc
@@ -24,10 +25,11 @@ CONSTANT_BYTES = 240 << 20
 
 @pytest.mark.timeout(1800)
 def test_saved_model_past_two_gib_loads_and_runs_in_tensorflow(tmp_path, tf_merger):
-    from proto_splitter import tensorflow as pstf
-    from proto_splitter.testing.tf_models import BigConstantsModule, grow_constants
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+
+    from proto_splitter import tensorflow as pstf
+    from proto_splitter.testing.tf_models import BigConstantsModule, grow_constants
 
     export_dir = tmp_path / "model"
     module = BigConstantsModule(9 * 4096, piece_bytes=4096)

@@ -1,6 +1,7 @@
 """TensorFlow's own C++ Merger (and Google's Riegeli reader inside it) reads the `.cpb` files we write.
 
 Runs where tensorflow-cpu is installed (`pip install -e '.[test,tf]'`, as CI does); skipped otherwise."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,18 @@ from proto_splitter.testing import test_message_pb2 as tm
 
 pytestmark = pytest.mark.tensorflow
 
-OPTIONS = [None, "uncompressed", "brotli", "brotli:1,window_log:18", "zstd", "zstd:1", "snappy",
-           "chunk_size:4096", "padding", "uncompressed,initial_padding,final_padding"]
+OPTIONS = [
+    None,
+    "uncompressed",
+    "brotli",
+    "brotli:1,window_log:18",
+    "zstd",
+    "zstd:1",
+    "snappy",
+    "chunk_size:4096",
+    "padding",
+    "uncompressed,initial_padding,final_padding",
+]
 
 
 def graph_with_constants(count: int = 12, size: int = 1500) -> t3.Graph:
@@ -96,9 +107,10 @@ def keras_artifacts(tmp_path_factory):
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    model = tf.keras.Sequential([tf.keras.Input(shape=(32,)), tf.keras.layers.Dense(128, activation="relu"),
-                                 tf.keras.layers.Dense(10)])
-    function = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec([None, 32], tf.float32))
+    model = tf.keras.Sequential(
+        [tf.keras.Input(shape=(32,)), tf.keras.layers.Dense(128, activation="relu"), tf.keras.layers.Dense(10)]
+    )
+    function = tf.function(model).get_concrete_function(tf.TensorSpec([None, 32], tf.float32))
     frozen = convert_variables_to_constants_v2(function).graph.as_graph_def()
     export_dir = tmp_path_factory.mktemp("saved_model")
     tf.saved_model.save(model, str(export_dir))

@@ -1,5 +1,6 @@
 """The shipped copies of TensorFlow's protos (proto_splitter.tf) match TensorFlow's own, field by field, so
 bytes written with one parse with the other."""
+
 from __future__ import annotations
 
 import importlib
@@ -20,8 +21,11 @@ PAIRS = [
 
 def _shape(descriptor, seen: dict) -> None:
     """Collects (field number -> name, type, label, map-ness, nested type name) for a type and all it reaches."""
-    name = descriptor.full_name.split(".", 1)[1] if descriptor.full_name.startswith("tensorflow.") else \
-        descriptor.full_name.removeprefix("proto_splitter.tf.")
+    name = (
+        descriptor.full_name.split(".", 1)[1]
+        if descriptor.full_name.startswith("tensorflow.")
+        else descriptor.full_name.removeprefix("proto_splitter.tf.")
+    )
     if name in seen:
         return
     fields = {}
