@@ -5,10 +5,8 @@ Marked `large` (a minute or two, ~10 GiB of memory): deselect locally with `-m "
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
-import sys
 import threading
 import time
 
@@ -46,7 +44,7 @@ def rss_growth(figures: dict, name: str):
         figures[name] = max(peak, process.memory_info().rss) - start
 
 
-def test_round_trip_past_two_gib(tmp_path, capsys):
+def test_round_trip_past_two_gib(tmp_path, capsys, tf_merger):
     graph = graph_def_like(CONSTANTS, small_nodes=20000)  # about 2.45 GiB
     size = object_size(graph)
     assert size > PROTOBUF_LIMIT
@@ -75,15 +73,9 @@ def test_round_trip_past_two_gib(tmp_path, capsys):
     assert_graphs_equal(restored, graph)
     del restored
 
-    if importlib.util.find_spec("tensorflow") is not None:
-        from conftest import SHARED
-
-        sys.path.insert(0, str(SHARED / "tf_oracle"))
-        import tf_merger
-
-        start = time.perf_counter()
-        assert tf_merger.read_size(str(tmp_path / "big"), t3.Graph) == size
-        figures["tensorflow_merger_read_seconds"] = time.perf_counter() - start
+    start = time.perf_counter()
+    assert tf_merger.read_size(tmp_path / "big", t3.Graph) == size
+    figures["tensorflow_merger_read_seconds"] = time.perf_counter() - start
 
     with capsys.disabled():
         print("\n> 2 GiB round trip:", json.dumps(figures))
