@@ -18,14 +18,14 @@ from typing import BinaryIO
 
 from google.protobuf.message import DecodeError, Message
 
-from . import oversized, paths, remote, riegeli
+from . import extensions, oversized, paths, remote, riegeli
 from .chunks import Chunk, chunk_type_of
-from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
+from .errors import ChunkedProtoError, ProtoSplitterError, RiegeliError, SplitError
 from .merger import Merger, check_version, needed_chunks
 from .proto import chunk_pb2, versions_pb2
 from .readahead import ReadAhead
 from .registry import splitter_for
-from .splitter import PROTOBUF_LIMIT, object_size
+from .splitter import PROTOBUF_LIMIT, has_required_fields, object_size
 
 PathLike = str | os.PathLike
 Source = PathLike | BinaryIO | bytes | bytearray | memoryview
@@ -37,9 +37,10 @@ class ChunkedFileNotFoundError(ProtoSplitterError, FileNotFoundError):
     """Neither `<prefix>.cpb` nor `<prefix>.pb` (nor the path itself) exists."""
 
 
-def version_def() -> versions_pb2.VersionDef:
-    """The version stamp written into every ChunkMetadata (TensorFlow's splitter writes 1 / 0)."""
-    return versions_pb2.VersionDef(splitter_version=SPLITTER_VERSION, join_version=0)
+def version_def(join_version: int = 0) -> versions_pb2.VersionDef:
+    """The version stamp written into every ChunkMetadata (TensorFlow's splitter writes 1 / 0; 1 / 1 marks
+    proto-splitter's value pieces, see extensions.py)."""
+    return versions_pb2.VersionDef(splitter_version=SPLITTER_VERSION, join_version=join_version)
 
 
 # ---- writing -------------------------------------------------------------------------------------------
@@ -73,7 +74,8 @@ class RecordSink:
         """The ChunkMetadata describing everything written so far."""
         if any(info is None for info in self.infos):
             raise ChunkedProtoError("a reserved chunk was never filled")
-        return chunk_pb2.ChunkMetadata(version=version_def(), chunks=self.infos, message=chunked_message)
+        version = version_def(extensions.join_version(chunked_message))
+        return chunk_pb2.ChunkMetadata(version=version, chunks=self.infos, message=chunked_message)
 
 
 def write_chunks(
@@ -100,9 +102,11 @@ def _needs_split(message: Message, max_chunk_size: int | None) -> bool:
     return object_size(message) > _limit_for(max_chunk_size)
 
 
-def write_chunked(message: Message, dest, max_chunk_size: int | None = None, options: str | None = None) -> None:
+def write_chunked(
+    message: Message, dest, max_chunk_size: int | None = None, options: str | None = None, cut_values: bool = False
+) -> None:
     """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`."""
-    splitter = splitter_for(message, max_chunk_size)
+    splitter = splitter_for(message, max_chunk_size, cut_values)
     with riegeli.RecordWriter(dest, options=options) as writer:
         sink = RecordSink(writer)
         chunked_message = splitter.split(message, sink)
@@ -122,23 +126,38 @@ def _atomic_write_bytes(path: str, data: bytes) -> None:
 
 
 def write(
-    message: Message, prefix: PathLike | BinaryIO, max_chunk_size: int | None = None, options: str | None = None
+    message: Message,
+    prefix: PathLike | BinaryIO,
+    max_chunk_size: int | None = None,
+    options: str | None = None,
+    *,
+    cut_values: bool = False,
 ) -> str:
     """Writes `message` to `<prefix>.pb` when it fits, else to `<prefix>.cpb`; returns the path written.
 
     The file appears atomically under its final name; a stale sibling (`.cpb` after writing `.pb` or the
     reverse) from an earlier write of the same prefix is removed, so readers never pick an old version.
     `prefix` may also be a writable binary file object, seekable or not (a pipe, a socket's makefile("wb")):
-    the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which format was written."""
+    the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which format was written.
+
+    `max_chunk_size` bounds message chunks; a single bytes/string value larger than it is a chunk of its own,
+    as in TensorFlow. Every file written is read by TensorFlow's Merger into exactly `message`, except with
+    `cut_values=True`, which cuts such values into pieces that only proto-splitter joins (TensorFlow refuses
+    those files with an error). A value over 2 GiB needs `cut_values=True` (SplitError otherwise).
+
+    Raises:
+        SplitError: the message cannot be written (missing required fields, a value too large, a bad limit).
+        ChunkedFileNotFoundError: the directory of `prefix` does not exist.
+        RiegeliError: bad writer `options`, or the file cannot be written."""
     _check_message(message)
     if hasattr(prefix, "write"):
-        return _write_stream(message, prefix, max_chunk_size, options)
+        return _write_stream(message, prefix, max_chunk_size, options, cut_values)
     prefix = _strip_extension(os.fspath(prefix))
     if not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
         raise ChunkedFileNotFoundError(f"directory of {prefix!r} does not exist")
     if _needs_split(message, max_chunk_size):
         path, stale = prefix + ".cpb", prefix + ".pb"
-        write_chunked(message, path, max_chunk_size, options)
+        write_chunked(message, path, max_chunk_size, options, cut_values)
     else:
         path, stale = prefix + ".pb", prefix + ".cpb"
         _atomic_write_bytes(path, message.SerializeToString(deterministic=True))
@@ -147,9 +166,11 @@ def write(
     return path
 
 
-def _write_stream(message: Message, out: BinaryIO, max_chunk_size: int | None, options: str | None) -> str:
+def _write_stream(
+    message: Message, out: BinaryIO, max_chunk_size: int | None, options: str | None, cut_values: bool
+) -> str:
     if _needs_split(message, max_chunk_size):
-        write_chunked(message, out, max_chunk_size, options)
+        write_chunked(message, out, max_chunk_size, options, cut_values)
         return ".cpb"
     out.write(message.SerializeToString(deterministic=True))
     out.flush()
@@ -184,7 +205,12 @@ class _QueueWriter(io.RawIOBase):
 
 
 def iter_chunks(
-    message: Message, max_chunk_size: int | None = None, options: str | None = None, queue_size: int = 4
+    message: Message,
+    max_chunk_size: int | None = None,
+    options: str | None = None,
+    queue_size: int = 4,
+    *,
+    cut_values: bool = False,
 ) -> Iterator[bytes]:
     """Yields the bytes of the `.cpb` (or `.pb`) stream of `message` piece by piece, for chunked uploads
     and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead."""
@@ -196,7 +222,7 @@ def iter_chunks(
 
     def produce() -> None:
         try:
-            _write_stream(message, _QueueWriter(pieces, stop), max_chunk_size, options)
+            _write_stream(message, _QueueWriter(pieces, stop), max_chunk_size, options, cut_values)
         except BaseException as error:  # noqa: BLE001 (re-raised in the consumer)
             failure.append(error)
         finally:
@@ -215,20 +241,25 @@ def iter_chunks(
 
 
 def write_to_bytes(
-    message: Message, max_chunk_size: int | None = None, options: str | None = None
+    message: Message, max_chunk_size: int | None = None, options: str | None = None, *, cut_values: bool = False
 ) -> tuple[bytes, bool]:
     """Serializes like write(): returns (data, is_chunked); chunked data is a `.cpb` byte string."""
     _check_message(message)
     if not _needs_split(message, max_chunk_size):
         return message.SerializeToString(deterministic=True), False
     out = io.BytesIO()
-    write_chunked(message, out, max_chunk_size, options)
+    write_chunked(message, out, max_chunk_size, options, cut_values)
     return out.getvalue(), True
 
 
 def _check_message(message) -> None:
+    """Refuses what cannot be written: not a message, or a message missing required fields (TensorFlow's
+    Merger, like protobuf's parsers, would refuse to read it back)."""
     if not isinstance(message, Message):
         raise ProtoSplitterError(f"expected a protobuf message, got {type(message).__name__}")
+    if has_required_fields(message.DESCRIPTOR) and not message.IsInitialized():
+        missing = ", ".join(message.FindInitializationErrors()[:10])
+        raise SplitError(f"the {message.DESCRIPTOR.full_name} is missing required fields: {missing}")
 
 
 # ---- reading -------------------------------------------------------------------------------------------
@@ -286,8 +317,15 @@ def resolve(path_or_prefix: PathLike) -> tuple[str, bool]:
 
 
 def _is_riegeli_file(path: str) -> bool:
+    """Whether the file starts with Riegeli's signature; a `.cpb` must (an empty or cut one is damaged)."""
     with open(path, "rb") as handle:
-        return handle.read(len(RIEGELI_SIGNATURE)) == RIEGELI_SIGNATURE
+        head = handle.read(len(RIEGELI_SIGNATURE))
+    if head == RIEGELI_SIGNATURE:
+        return True
+    if path.endswith(".cpb"):
+        found = "it is empty" if not head else f"it starts with {head.hex()}, not Riegeli's file signature"
+        raise RiegeliError(f"{path} is not a Riegeli/records file: {found}")
+    return False
 
 
 class _Opened:

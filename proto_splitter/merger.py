@@ -4,7 +4,9 @@ Semantics follow TensorFlow's C++ Merger: a ChunkedMessage merges its own chunk 
 chunked fields in TensorFlow's order (by field numbers, indices and keys step by step, shorter paths first,
 then by chunk index). A chunk at a message path is merged (repeated fields append), at a bytes/string path it
 sets the value; several chunks at the same bytes path concatenate (our extension for values larger than a
-chunk). Chunks are fetched lazily from a ChunkSource, so partial reads touch only the chunks they need.
+chunk, see extensions.py, whose guard fields are skipped). Chunks are fetched lazily from a ChunkSource, so
+partial reads touch only the chunks they need; a list element that only a skipped chunk would create stays
+empty, so that the elements after it keep their indices.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from google.protobuf import unknown_fields
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from . import paths
+from . import extensions, paths
 from .chunks import BYTES, MESSAGE, Chunk, chunk_type_of
 from .errors import ChunkedProtoError
 from .paths import FIELD, INDEX, KEY, Path
@@ -25,7 +27,7 @@ from .splitter import merge_order_key
 
 _T = FieldDescriptor
 _MESSAGE_TYPES = (_T.TYPE_MESSAGE, _T.TYPE_GROUP)
-SUPPORTED_JOIN_VERSION = 0
+SUPPORTED_JOIN_VERSION = extensions.VALUE_PIECES_JOIN_VERSION
 
 
 class ChunkSource(Protocol):
@@ -65,16 +67,20 @@ def _keep_all(path: Path) -> bool:
 
 
 class Merger:
-    """Merges chunks from a ChunkSource into a target message, following ChunkedMessage trees."""
+    """Merges chunks from a ChunkSource into a target message, following ChunkedMessage trees. One Merger may
+    merge any number of times; each merge uses each chunk at most once."""
 
     def __init__(self, source: ChunkSource):
         self._source = source
         self._used: set[int] = set()
+        self._partial = False
 
     def merge(
         self, chunked_message: chunk_pb2.ChunkedMessage, target: Message, wanted: Sequence[Path] | None = None
     ) -> None:
         """Merges the tree into target; with `wanted`, only chunks on or below those paths (lazy reads)."""
+        self._used = set()
+        self._partial = wanted is not None
         self._merge(chunked_message, target, list(wanted) if wanted is not None else None)
 
     def _chunk(self, index: int, expected_type: int):
@@ -111,25 +117,27 @@ class Merger:
         if chunked_message.HasField("chunk_index"):
             self._merge_chunk(chunked_message.chunk_index, target)
         fields = _ordered_fields(chunked_message, target.DESCRIPTOR, wanted)
+        # A partial merge may skip chunked fields that create list elements (one each): that many may be padded.
+        pad = len(chunked_message.chunked_fields) if self._partial else 0
         position = 0
         while position < len(fields):
             path, _sub = fields[position]
             run = position + 1
             while run < len(fields) and fields[run][0] == path and path:
                 run += 1
-            self._apply(path, [item[1] for item in fields[position:run]], target, _below(wanted, path))
+            self._apply(path, [item[1] for item in fields[position:run]], target, _below(wanted, path), pad)
             position = run
 
-    def _apply(self, path: Path, subs: list, target: Message, wanted: list[Path] | None) -> None:
+    def _apply(self, path: Path, subs: list, target: Message, wanted: list[Path] | None, pad: int) -> None:
         """Applies the chunked messages attached at one path (several only for concatenated pieces)."""
         if not path:
             for sub in subs:
                 self._merge(sub, target, wanted)
             return
-        parent, field, last = _navigate(target, path)
+        parent, field, last = _navigate(target, path, pad)
         value_field = field.message_type.fields_by_number[2] if paths.is_map(field) else field
         if value_field.type in _MESSAGE_TYPES:
-            holder = _message_at(parent, field, last)
+            holder = _message_at(parent, field, last, pad)
             for sub in subs:
                 self._merge(sub, holder, wanted)
             return
@@ -165,6 +173,8 @@ def _ordered_fields(
     """The chunked fields to merge (those related to a wanted path), as (path, ChunkedMessage), in merge order."""
     fields = []
     for chunked_field in chunked_message.chunked_fields:
+        if extensions.is_guard_field(chunked_field):
+            continue
         path = paths.normalize(chunked_field.field_tag, descriptor)
         if wanted is None or not path or any(_related(path, want) for want in wanted):
             fields.append((path, chunked_field.message))
@@ -186,7 +196,7 @@ def _below(wanted: list[Path] | None, path: Path) -> list[Path] | None:
     return None if any(not rest for rest in relative) or not relative else relative
 
 
-def _navigate(target: Message, path: Path):
+def _navigate(target: Message, path: Path, pad: int):
     """Walks `path` from target, creating intermediate messages; returns (parent, last field, last subscript)."""
     message = target
     position = 0
@@ -199,11 +209,12 @@ def _navigate(target: Message, path: Path):
             position += 1
         if position == len(path):
             return message, field, subscript
-        message = _message_at(message, field, subscript)
+        message = _message_at(message, field, subscript, pad)
 
 
-def _message_at(parent: Message, field: FieldDescriptor, subscript) -> Message:
-    """The sub-message at field[subscript] of parent, created if missing (one new list element at most)."""
+def _message_at(parent: Message, field: FieldDescriptor, subscript, pad: int) -> Message:
+    """The sub-message at field[subscript] of parent, created if missing: one new list element, as in
+    TensorFlow's Merger, plus up to `pad` empty ones before it (a partial merge skips the chunks creating them)."""
     if field.type not in _MESSAGE_TYPES:
         raise ChunkedProtoError(f"path descends into non-message field {field.full_name}")
     if paths.is_map(field):
@@ -215,10 +226,10 @@ def _message_at(parent: Message, field: FieldDescriptor, subscript) -> Message:
             raise ChunkedProtoError(f"repeated field {field.full_name} needs an index in the path")
         elements = paths.container(parent, field)
         index = subscript[1]
-        if index == len(elements):
-            elements.add()
-        elif index > len(elements):
+        if index > len(elements) + pad:
             raise ChunkedProtoError(f"index {index} is out of range for {field.full_name} ({len(elements)} elements)")
+        while index >= len(elements):
+            elements.add()
         return elements[index]
     sub = paths.container(parent, field)
     sub.SetInParent()

@@ -37,7 +37,8 @@ def cut(descriptor, data) -> tuple[list, chunk_pb2.ChunkedMessage]:
     """Cuts a serialized message of any size or depth into chunks that protobuf parses, and their tree."""
     chunks = ChunkList()
     try:
-        chunked_message = GenericSplitter(DEFAULT_MAX_CHUNK_SIZE).split_serialized(descriptor, data, chunks)
+        splitter = GenericSplitter(DEFAULT_MAX_CHUNK_SIZE, cut_values=True)  # in memory: our merger joins pieces
+        chunked_message = splitter.split_serialized(descriptor, data, chunks)
     except (ProtoSplitterError, ValueError, IndexError) as error:
         raise _invalid(descriptor, data, error) from None
     return chunks.chunks, chunked_message

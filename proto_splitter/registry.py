@@ -3,7 +3,6 @@ the generic descriptor-driven splitter for everything else."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from google.protobuf.message import Message
@@ -20,17 +19,23 @@ class Splitter(Protocol):
         """Splits `message` into `sink`."""
 
 
-SplitterFactory = Callable[[int], Splitter]
+class SplitterFactory(Protocol):
+    """Makes a splitter for a chunk limit; `cut_values` allows proto-splitter's value pieces (extensions.py)."""
+
+    def __call__(self, max_chunk_size: int, *, cut_values: bool = False) -> Splitter: ...
+
+
 _FACTORIES: dict[str, SplitterFactory] = {}
 
 
 def register(full_name: str, factory: SplitterFactory) -> None:
-    """Makes `factory(max_chunk_size)` the splitter for messages named `full_name` (e.g. tensorflow.GraphDef)."""
+    """Makes `factory(max_chunk_size, cut_values=...)` the splitter for messages named `full_name` (e.g.
+    tensorflow.GraphDef)."""
     _FACTORIES[full_name] = factory
 
 
-def splitter_for(message: Message, max_chunk_size: int | None) -> Splitter:
+def splitter_for(message: Message, max_chunk_size: int | None, cut_values: bool = False) -> Splitter:
     """The splitter registered for the message's type, or the generic one."""
     limit = DEFAULT_MAX_CHUNK_SIZE if max_chunk_size is None else max_chunk_size
     factory = _FACTORIES.get(message.DESCRIPTOR.full_name, GenericSplitter)
-    return factory(limit)
+    return factory(limit, cut_values=cut_values)

@@ -19,14 +19,16 @@ from .splitter import _Owner
 FieldTags = str | int | Sequence[str | int | bool] | Sequence[chunk_pb2.FieldIndex]
 
 
-def split(message: Message, max_chunk_size: int | None = None) -> tuple[list[Chunk], chunk_pb2.ChunkedMessage]:
+def split(
+    message: Message, max_chunk_size: int | None = None, *, cut_values: bool = False
+) -> tuple[list[Chunk], chunk_pb2.ChunkedMessage]:
     """Splits a message into chunks (Messages or bytes) and the ChunkedMessage tree that merges them.
 
     A message that fits the limit comes back whole: ([message], ChunkedMessage(chunk_index=0))."""
     if not _needs_split(message, max_chunk_size):
         return [message], chunk_pb2.ChunkedMessage(chunk_index=0)
     chunks = ChunkList()
-    chunked_message = splitter_for(message, max_chunk_size).split(message, chunks)
+    chunked_message = splitter_for(message, max_chunk_size, cut_values).split(message, chunks)
     return chunks.chunks, chunked_message
 
 

@@ -1,40 +1,46 @@
-"""The generic, descriptor-driven splitter: cuts any message into chunks no larger than max_chunk_size.
+"""The generic, descriptor-driven splitter: cuts any message into chunks that TensorFlow's C++ Merger merges back
+into exactly that message.
 
-How a message is cut (every layout below is one TensorFlow's C++ Merger reads, except where noted):
+How a message is cut:
 - A `bytes`/`string` value of at least `value_threshold` bytes becomes a BYTES chunk at its field path
-  (`[field]`, `[field, index i]` with an empty placeholder element left behind). A value larger than
-  max_chunk_size is cut into pieces merged back by concatenation (our extension: TensorFlow's Merger sets
-  rather than appends, so it cannot read such files; with the default limit this only happens past 2 GiB).
-- A sub-message of at least `value_threshold` bytes is walked recursively; its remaining skeleton stays inline
-  when small, otherwise it is moved to fragment chunks merged into the message at its path. Under a map key
-  the sub-message becomes a nested ChunkedMessage instead, because TensorFlow's Merger orders chunked fields
-  under map keys arbitrarily.
-- Packed repeated scalars, unknown fields and scalar-valued map entries that are too big become fragments
-  (serialized pieces of the parent merged by MergeFromString); all occurrences of such a field move together,
-  so repeated fields keep their order.
-- A skeleton still larger than max_chunk_size is sliced at field boundaries; the tail goes to fragments.
+  (`[field]`). A value larger than `max_chunk_size` stays one chunk, as in TensorFlow's splitters:
+  `max_chunk_size` bounds message chunks, not single values. A value over 2 GiB, which TensorFlow cannot hold,
+  is refused with a SplitError unless `cut_values=True`, which cuts every value larger than a chunk into pieces
+  joined by concatenation (proto-splitter's extension: see `extensions.py`, TensorFlow refuses such files).
+- A sub-message of at least `value_threshold` bytes is walked; its skeleton stays inline when small, otherwise
+  it moves to fragment chunks merged into the message at its path. Under a map key, and for a singular group
+  (TensorFlow's Merger cannot walk a path through one), the value becomes a nested ChunkedMessage.
+- What TensorFlow's Merger cannot address by path moves, when big, to fragments (serialized pieces of the
+  parent merged by MergeFromString): packed repeated scalars, repeated `bytes`/`string` elements, scalar map
+  values, extensions, unknown fields, and map entries whose 64-bit key TensorFlow would truncate to 32 bits.
+  All occurrences of such a field move together, so repeated fields keep their order. An occurrence larger
+  than `max_chunk_size` is a fragment of its own (packed scalars are cut at element boundaries instead).
+- A skeleton still larger than `max_chunk_size` is sliced at field boundaries; the tail goes to fragments.
+- proto2 required fields: TensorFlow's MergeFromString refuses to leave a message uninitialized, so wherever a
+  required field moves out of a chunk that creates its message, a minimal placeholder stays (empty bytes, a
+  message of defaults) and the merge then overwrites it.
 - No chunk holds messages nested deeper than MAX_CHUNK_DEPTH, so every chunk parses within protobuf's
   recursion limit even for messages nested hundreds deep.
 
-The top levels of the message are walked as Python objects (serializing list elements one by one), the
-rest at the wire level: upb's ByteSize()/SerializeToString() of a multi-GiB message is slow and doubles
-memory, while per-element serialization costs one pass and bounded memory. Chunks stream into a ChunkSink.
+The top levels of the message are walked as Python objects (serializing list elements one by one), the rest
+at the wire level: upb's ByteSize()/SerializeToString() of a multi-GiB message is slow and doubles memory,
+while per-element serialization costs one pass and bounded memory. Chunks stream into a ChunkSink.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
 import numpy as np
-from google.protobuf import unknown_fields
+from google.protobuf import message_factory, unknown_fields
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from . import paths, wire
+from . import extensions, paths, wire
 from .chunks import BYTES, MESSAGE, ChunkSink
 from .errors import SplitError
 from .paths import FIELD, INDEX, KEY, Path
@@ -48,10 +54,12 @@ MAX_NESTING = 24
 _OBJECT_DEPTH = 6
 _FEW_ELEMENTS = 8
 _RUN_BYTES = 1 << 20  # small elements of a long repeated field are serialized together, this much at a time
+_INT32_KEYS = range(-(1 << 31), 1 << 31)  # map keys TensorFlow's Merger keeps exact (it converts keys to int)
 
 _T = FieldDescriptor
 _MESSAGE_TYPES = (_T.TYPE_MESSAGE, _T.TYPE_GROUP)
 _BYTES_TYPES = (_T.TYPE_BYTES, _T.TYPE_STRING)
+_WIDE_KEYS = (_T.TYPE_INT64, _T.TYPE_SINT64, _T.TYPE_SFIXED64, _T.TYPE_UINT64, _T.TYPE_FIXED64)
 _FIXED_WIDTH = {
     _T.TYPE_DOUBLE: 8,
     _T.TYPE_FIXED64: 8,
@@ -64,15 +72,23 @@ _FIXED_WIDTH = {
 
 @dataclass
 class _Owner:
-    """A ChunkedMessage under construction: the chunked fields attached to one message, by relative path."""
+    """A ChunkedMessage under construction: the chunked fields attached to one message, by relative path.
+
+    `prefix` is the owner's own path from the root message, of type `root` (for error messages)."""
 
     descriptor: Descriptor
     nesting: int
+    prefix: Path = ()
+    root: Descriptor | None = None
     items: list = dataclass_field(default_factory=list)
     fragment_chunks: int = 0
 
     def attach(self, path: Path, chunked_message: chunk_pb2.ChunkedMessage) -> None:
         self.items.append((path, chunked_message))
+
+    def nested(self, descriptor: Descriptor, path: Path) -> _Owner:
+        """The owner of a nested ChunkedMessage for the message of type `descriptor` at `path`."""
+        return _Owner(descriptor, self.nesting + 1, self.prefix + path, self.root or self.descriptor)
 
     def chunked_message(self, chunk_index: int | None) -> chunk_pb2.ChunkedMessage:
         """The finished ChunkedMessage, its fields in the order TensorFlow's Merger applies them."""
@@ -91,6 +107,25 @@ def merge_order_key(path: Path, chunked_message: chunk_pb2.ChunkedMessage) -> tu
     return steps, chunked_message.chunk_index
 
 
+@dataclass(frozen=True)
+class _At:
+    """Where the walk is: a path below `owner`, and the nesting depth (within its chunk) of the message there,
+    or of the message holding the value there."""
+
+    path: Path
+    owner: _Owner
+    depth: int
+
+    def to(self, steps: Path, levels: int = 0) -> _At:
+        """The place `steps` further down, `levels` messages deeper."""
+        return _At(self.path + steps, self.owner, self.depth + levels)
+
+    def describe(self) -> str:
+        """The absolute path as text, for error messages."""
+        owner = self.owner
+        return paths.format_path(owner.prefix + self.path, owner.root or owner.descriptor) or "the message"
+
+
 @dataclass
 class _Skeleton:
     """What remains of a message once its big parts are cut out: pieces, one per kept field occurrence."""
@@ -105,84 +140,86 @@ class _Skeleton:
 
 
 class GenericSplitter:
-    """Splits one message into chunks of at most max_chunk_size bytes, streaming them into a ChunkSink."""
+    """Splits one message into chunks of at most max_chunk_size bytes (single values excepted, see the module
+    docstring), streaming them into a ChunkSink. `cut_values=True` also cuts values larger than a chunk."""
 
-    def __init__(self, max_chunk_size: int = DEFAULT_MAX_CHUNK_SIZE, value_threshold: int | None = None):
+    def __init__(
+        self, max_chunk_size: int = DEFAULT_MAX_CHUNK_SIZE, value_threshold: int | None = None, *, cut_values=False
+    ):
         if max_chunk_size < 64:
             raise SplitError(f"max_chunk_size must be at least 64 bytes, got {max_chunk_size}")
         self.max_chunk_size = max_chunk_size
         self.value_threshold = min(max_chunk_size - 32, value_threshold or VALUE_THRESHOLD)
-        self._sink: ChunkSink | None = None
+        self.cut_values = cut_values
 
     def split(self, message: Message, sink: ChunkSink) -> chunk_pb2.ChunkedMessage:
         """Cuts `message` into chunks added to `sink`; returns the root ChunkedMessage (root chunk index 0)."""
-        return self._split_root(
-            message.DESCRIPTOR, sink, lambda owner: self._walk_object(message, (), owner, depth=0, object_depth=0)
-        )
+        walk = _Walk(self, sink)
+        return walk.root(message.DESCRIPTOR, lambda at: walk.walk_object(message, at, object_depth=0))
 
     def split_serialized(self, descriptor: Descriptor, data, sink: ChunkSink) -> chunk_pb2.ChunkedMessage:
         """Like split(), for a message given by its serialization: works on messages nested too deep for
         protobuf's parser, since every chunk is cut at most MAX_CHUNK_DEPTH deep."""
-        return self._split_root(
-            descriptor,
-            sink,
-            lambda owner: self._walk_wire(descriptor, memoryview(data).cast("B"), 0, len(data), (), owner, 0),
-        )
+        view = memoryview(data).cast("B")
+        walk = _Walk(self, sink)
+        return walk.root(descriptor, lambda at: walk.walk_wire(descriptor, view, 0, len(view), at))
 
-    def _split_root(self, descriptor: Descriptor, sink: ChunkSink, walk) -> chunk_pb2.ChunkedMessage:
-        self._sink = sink
-        root_index = sink.reserve()
+
+class _Walk:
+    """One split: walks a message under a GenericSplitter's limits, adding chunks to `sink`."""
+
+    def __init__(self, config: GenericSplitter, sink: ChunkSink):
+        self.limit = config.max_chunk_size
+        self.threshold = config.value_threshold
+        self.cut_values = config.cut_values
+        self.sink = sink
+        self.pieces_used = False
+
+    def root(self, descriptor: Descriptor, walk: Callable[[_At], _Skeleton]) -> chunk_pb2.ChunkedMessage:
+        """Walks the root message; returns its ChunkedMessage, guarded when values were cut into pieces."""
+        root_index = self.sink.reserve()
         owner = _Owner(descriptor, nesting=0)
-        skeleton = walk(owner)
-        self._emit_owner_chunk(owner, skeleton, root_index)
-        return owner.chunked_message(root_index)
+        self.emit_owner_chunk(owner, walk(_At((), owner, 0)), root_index)
+        chunked_message = owner.chunked_message(root_index)
+        if self.pieces_used:
+            extensions.add_guard(chunked_message)
+        return chunked_message
 
     # ---- walking -------------------------------------------------------------------------------------
 
-    def _walk_object(self, message: Message, path: Path, owner: _Owner, depth: int, object_depth: int) -> _Skeleton:
+    def walk_object(self, message: Message, at: _At, object_depth: int) -> _Skeleton:
         """Walks a message held as a Python object: big message fields object by object, the rest as wire."""
         if object_depth >= _OBJECT_DEPTH or len(unknown_fields.UnknownFieldSet(message)):
-            data = message.SerializeToString(deterministic=True)
-            return self._walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), path, owner, depth)
+            data = message.SerializePartialToString(deterministic=True)
+            return self.walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), at)
         rest = type(message)()
         object_fields = []
         for field, value in message.ListFields():
-            if field.type in _MESSAGE_TYPES and not paths.is_map(field):
+            if field.type == _T.TYPE_MESSAGE and not paths.is_map(field) and not field.is_extension:
                 object_fields.append((field, value))
             else:
                 paths.copy_field(rest, field, value)
-        data = rest.SerializeToString(deterministic=True)
-        skeleton = self._walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), path, owner, depth)
+        data = rest.SerializePartialToString(deterministic=True)
+        skeleton = self.walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), at)
         for field, value in object_fields:
-            step = ((FIELD, field.number),)
+            place = at.to(((FIELD, field.number),))
             if not paths.is_repeated(field):
-                self._place_object(field, value, path + step, skeleton, owner, depth, object_depth + 1)
+                self.place_object(field, value, place, skeleton, object_depth + 1)
             elif len(value) <= _FEW_ELEMENTS:
                 for index, element in enumerate(value):
-                    self._place_object(
-                        field, element, path + step + ((INDEX, index),), skeleton, owner, depth, object_depth + 1
-                    )
+                    self.place_object(field, element, place.to(((INDEX, index),)), skeleton, object_depth + 1)
             else:
-                self._place_many(type(message), field, value, path + step, skeleton, owner, depth)
+                self.place_many(type(message), field, value, place, skeleton)
         return skeleton
 
-    def _place_many(
-        self,
-        holder_class: type,
-        field: FieldDescriptor,
-        elements,
-        path: Path,
-        parent: _Skeleton,
-        owner: _Owner,
-        depth: int,
-    ) -> None:
+    def place_many(self, holder_class: type, field: FieldDescriptor, elements, at: _At, parent: _Skeleton) -> None:
         """A long repeated message field: each run of elements small enough to stay inline is serialized in one
         call (through a `holder_class` message holding just that run), the others are placed one by one."""
-        budget = max(1, min(_RUN_BYTES, self.max_chunk_size // 4))
+        budget = max(1, min(_RUN_BYTES, self.limit // 4))
         run_start, run_bytes = 0, 0
         for index, element in enumerate(elements):
             size = element.ByteSize()
-            inline = self._stays_inline(size, depth)
+            inline = self.stays_inline(size, at.depth)
             if inline and run_bytes + size + 16 <= budget:
                 run_bytes += size + 16  # 16: more than the tag and length (or group tags) of an element
                 continue
@@ -190,68 +227,59 @@ class GenericSplitter:
             if inline:
                 run_start, run_bytes = index, size + 16
             else:
-                self._place_object(field, element, (*path, (INDEX, index)), parent, owner, depth, _OBJECT_DEPTH)
+                self.place_object(field, element, at.to(((INDEX, index),)), parent, _OBJECT_DEPTH)
                 run_start, run_bytes = index + 1, 0
         parent.add(_serialize_run(holder_class, field, elements[run_start:]))
 
-    def _stays_inline(self, size: int, depth: int) -> bool:
+    def stays_inline(self, size: int, depth: int) -> bool:
         """Whether a sub-message of `size` bytes below a message at `depth` is copied inline: small, and too
         small to nest past MAX_CHUNK_DEPTH (each nesting level costs at least two bytes)."""
-        return size < self.value_threshold and depth + 1 + size // 2 < MAX_CHUNK_DEPTH
+        return size < self.threshold and depth + 1 + size // 2 < MAX_CHUNK_DEPTH
 
-    def _place_object(
-        self,
-        field: FieldDescriptor,
-        value: Message,
-        path: Path,
-        parent: _Skeleton,
-        owner: _Owner,
-        depth: int,
-        object_depth: int,
-    ) -> None:
+    def place_object(self, field: FieldDescriptor, value: Message, at: _At, parent: _Skeleton, object_depth: int):
+        """Places a sub-message held as a Python object at `at` (the depth there is its parent's)."""
         if object_depth >= _OBJECT_DEPTH:
-            data = value.SerializeToString(deterministic=True)
-            self._place_message(field, memoryview(data), 0, len(data), path, parent, owner, depth)
+            data = value.SerializePartialToString(deterministic=True)
+            self.place_message(field, memoryview(data), 0, len(data), at, parent)
             return
-        inner = self._walk_object(value, path, owner, depth + 1, object_depth)
-        self._settle_message(field, inner, path, parent, owner)
+        inner = self.walk_object(value, at.to((), levels=1), object_depth)
+        self.settle_message(field, inner, at, parent)
 
-    def _walk_wire(
-        self, descriptor: Descriptor, buf, start: int, end: int, path: Path, owner: _Owner, depth: int
-    ) -> _Skeleton:
-        """Walks the serialized message buf[start:end] of type `descriptor` found at `path` below `owner`."""
+    def walk_wire(self, descriptor: Descriptor, buf, start: int, end: int, at: _At) -> _Skeleton:
+        """Walks the serialized message buf[start:end] of type `descriptor` found at `at`."""
         occurrences = list(wire.scan(buf, start, end))
         skeleton = _Skeleton()
-        fragment_fields = self._fragment_bound_fields(descriptor, occurrences)
+        unaddressable = self.fragment_bound_fields(descriptor, occurrences, at.depth)
         fragments: list = []
         counts: dict[int, int] = {}
         for occ in occurrences:
             field = paths.find_field(descriptor, occ.field_number)
             index = counts.get(occ.field_number, 0)
             counts[occ.field_number] = index + 1
-            oversized_entry = _is_scalar_map(field) and occ.end - occ.start > self.max_chunk_size
-            if occ.field_number in fragment_fields and not oversized_entry:
-                fragments.extend(self._fragment_pieces(field, buf, occ))
+            if occ.field_number in unaddressable:
+                fragments.extend(self.fragment_pieces(field, buf, occ, at, index))
                 skeleton.changed = True
             elif (
                 field is None
                 or occ.wire_type not in (wire.LEN, wire.START_GROUP)
-                or (occ.payload_size < self.value_threshold and not self._may_be_too_deep(field, occ, depth))
+                or (occ.payload_size < self.threshold and not self.may_be_too_deep(field, occ, at.depth))
             ):
                 skeleton.add(bytes(buf[occ.start : occ.end]))
             else:
-                step = (*path, (FIELD, field.number))
+                place = at.to(((FIELD, field.number),))
                 if paths.is_map(field):
-                    self._place_map_entry(field, buf, occ, step, skeleton, owner, depth)
+                    self.place_map_entry(field, buf, occ, place, skeleton, fragments)
                 elif paths.is_repeated(field):
-                    self._place_value(field, buf, occ, (*step, (INDEX, index)), skeleton, owner, depth)
+                    self.place_value(field, buf, occ, place.to(((INDEX, index),)), skeleton)
+                elif field.type == _T.TYPE_GROUP:
+                    self.place_group(field, buf, occ, place, skeleton, fragments)
                 else:
-                    self._place_value(field, buf, occ, step, skeleton, owner, depth)
+                    self.place_value(field, buf, occ, place, skeleton)
         if fragments:
-            self._emit_fragments(fragments, path, owner)
+            self.emit_fragments(fragments, at)
         return skeleton
 
-    def _may_be_too_deep(self, field: FieldDescriptor, occ: wire.Occurrence, depth: int) -> bool:
+    def may_be_too_deep(self, field: FieldDescriptor, occ: wire.Occurrence, depth: int) -> bool:
         """Whether an inline copy of this occurrence could nest messages past MAX_CHUNK_DEPTH in a chunk.
 
         A non-recursive type has a fixed maximum depth; otherwise each nesting level costs at least two
@@ -259,187 +287,234 @@ class GenericSplitter:
         if field.type not in _MESSAGE_TYPES:
             return False
         bound = static_depth(field.message_type)
-        return (
-            depth + 1 + min(bound if bound is not None else occ.payload_size, occ.payload_size // 2) >= MAX_CHUNK_DEPTH
-        )
+        levels = min(bound if bound is not None else occ.payload_size, occ.payload_size // 2)
+        return depth + 1 + levels >= MAX_CHUNK_DEPTH
 
-    def _fragment_bound_fields(self, descriptor: Descriptor, occurrences: list) -> set[int]:
-        """Field numbers whose occurrences all move to fragments (too big and not addressable by path)."""
+    def fragment_bound_fields(self, descriptor: Descriptor, occurrences: list, depth: int) -> set[int]:
+        """Field numbers whose occurrences all move to fragments: big (or possibly too deep) occurrences of
+        fields that TensorFlow's Merger cannot address by path."""
         bound = set()
         for occ in occurrences:
-            if occ.payload_size < self.value_threshold or occ.field_number in bound:
+            if occ.field_number in bound:
                 continue
             field = paths.find_field(descriptor, occ.field_number)
-            if (
-                field is None
-                or (field.type not in _MESSAGE_TYPES + _BYTES_TYPES)
-                or (_is_scalar_map(field) and occ.end - occ.start <= self.max_chunk_size)
+            if not _addressable(field) and (
+                occ.payload_size >= self.threshold or (field is not None and self.may_be_too_deep(field, occ, depth))
             ):
                 bound.add(occ.field_number)
         return bound
 
-    def _fragment_pieces(self, field: FieldDescriptor | None, buf, occ: wire.Occurrence) -> list:
-        """The occurrence as fragment pieces, each a valid serialized occurrence of at most max_chunk_size."""
-        if occ.end - occ.start <= self.max_chunk_size:
-            return [bytes(buf[occ.start : occ.end])]
-        if (
-            field is None
-            or occ.wire_type != wire.LEN
-            or not paths.is_repeated(field)
-            or (field.type in _MESSAGE_TYPES + _BYTES_TYPES)
-        ):
+    def fragment_pieces(self, field: FieldDescriptor | None, buf, occ: wire.Occurrence, at: _At, index: int) -> list:
+        """A fragment-bound occurrence as fragment pieces: itself, or parts of a packed repeated scalar larger
+        than a chunk, or (cutting values) a placeholder for pieces attached by path."""
+        if occ.end - occ.start <= self.limit:
+            return [self.whole(field, buf, occ, at)]
+        if field is not None and occ.wire_type == wire.LEN and _is_packed_scalar(field):
+            payload = buf[occ.payload_start : occ.end]
+            return [
+                wire.length_delimited(occ.field_number, len(part)) + bytes(part)
+                for part in _packed_parts(field, payload, self.limit - 16)
+            ]
+        if self.cut_values and field is not None and not field.is_extension:
+            if _is_scalar_map(field):
+                key, value_occ, _ = _read_map_entry(field.message_type, buf, occ)
+                value = buf[value_occ.payload_start : value_occ.payload_end] if value_occ else b""
+                self.emit_bytes(value, at.to(((FIELD, field.number), (KEY, key))))
+                return []
+            if field.type in _BYTES_TYPES:
+                self.emit_bytes(buf[occ.payload_start : occ.end], at.to(((FIELD, field.number), (INDEX, index))))
+                return [wire.length_delimited(field.number, 0)]
+        return [self.whole(field, buf, occ, at)]
+
+    def whole(self, field: FieldDescriptor | None, buf, occ: wire.Occurrence, at: _At) -> bytes:
+        """An occurrence kept whole in a fragment (a chunk of its own when larger than max_chunk_size): refused
+        when protobuf could not parse that fragment (over 2 GiB, or nested past MAX_CHUNK_DEPTH)."""
+        size = occ.end - occ.start
+        name = f"field {occ.field_number}" if field is None else field.full_name
+        if size > PROTOBUF_LIMIT - 16:
             raise SplitError(
-                f"field {occ.field_number} has an occurrence of {occ.end - occ.start} bytes that "
-                f"cannot be cut and exceeds max_chunk_size {self.max_chunk_size}"
+                f"{name} in {at.describe()} has an occurrence of {size} bytes that cannot be cut (TensorFlow's "
+                "Merger cannot address it by path) and does not fit protobuf's 2 GiB limit"
             )
-        budget = self.max_chunk_size - 16
-        payload = buf[occ.payload_start : occ.end]
-        return [
-            wire.length_delimited(occ.field_number, len(part)) + bytes(part)
-            for part in _packed_parts(field, payload, budget)
-        ]
+        if field is not None and field.type in _MESSAGE_TYPES and self.may_be_too_deep(field, occ, 0):
+            limit = MAX_CHUNK_DEPTH - 1
+            if _nesting_depth(field.message_type, buf, occ.payload_start, occ.payload_end, limit) >= limit:
+                raise SplitError(
+                    f"{name} in {at.describe()} nests messages more than {limit} deep and cannot be cut "
+                    "(TensorFlow's Merger cannot address it by path): protobuf could not parse its chunk"
+                )
+        return bytes(buf[occ.start : occ.end])
 
     # ---- placing big values ------------------------------------------------------------------------------
 
-    def _place_value(
-        self,
-        field: FieldDescriptor,
-        buf,
-        occ: wire.Occurrence,
-        path: Path,
-        parent: _Skeleton,
-        owner: _Owner,
-        depth: int,
-    ) -> None:
-        """Handles a big bytes/string value or a big or deep sub-message at `path`."""
+    def place_value(self, field: FieldDescriptor, buf, occ: wire.Occurrence, at: _At, parent: _Skeleton) -> None:
+        """Handles a big bytes/string value or a big or deep sub-message at `at`."""
         if field.type in _BYTES_TYPES:
-            self._emit_bytes(buf[occ.payload_start : occ.payload_end], path, owner)
-            if paths.is_repeated(field):
-                parent.add(_empty_element(field))
+            self.emit_bytes(buf[occ.payload_start : occ.payload_end], at)
+            if field.is_required:
+                parent.add(wire.length_delimited(field.number, 0))
             parent.changed = True
             return
-        self._place_message(field, buf, occ.payload_start, occ.payload_end, path, parent, owner, depth, occ=occ)
+        self.place_message(field, buf, occ.payload_start, occ.payload_end, at, parent, occ=occ)
 
-    def _place_message(
-        self,
-        field: FieldDescriptor,
-        buf,
-        start: int,
-        end: int,
-        path: Path,
-        parent: _Skeleton,
-        owner: _Owner,
-        depth: int,
-        occ: wire.Occurrence | None = None,
+    def place_message(
+        self, field: FieldDescriptor, buf, start: int, end: int, at: _At, parent: _Skeleton, occ=None
     ) -> None:
         """Walks a serialized sub-message and keeps it inline or moves it out, as its size and depth demand.
 
         A sub-message that would sit at MAX_CHUNK_DEPTH starts a chunk of its own (walked from depth 0)."""
-        if self._stays_inline(end - start, depth):
+        if self.stays_inline(end - start, at.depth):
             parent.add(bytes(buf[occ.start : occ.end]) if occ else _wrap(field, [buf[start:end]], end - start))
             return
-        own_chunk = depth + 1 >= MAX_CHUNK_DEPTH
-        inner = self._walk_wire(field.message_type, buf, start, end, path, owner, 0 if own_chunk else depth + 1)
-        self._settle_message(field, inner, path, parent, owner, own_chunk)
+        own_chunk = at.depth + 1 >= MAX_CHUNK_DEPTH
+        inside = _At(at.path, at.owner, 0 if own_chunk else at.depth + 1)
+        inner = self.walk_wire(field.message_type, buf, start, end, inside)
+        self.settle_message(field, inner, at, parent, own_chunk)
 
-    def _settle_message(
-        self,
-        field: FieldDescriptor,
-        inner: _Skeleton,
-        path: Path,
-        parent: _Skeleton,
-        owner: _Owner,
-        own_chunk: bool = False,
+    def settle_message(
+        self, field: FieldDescriptor, inner: _Skeleton, at: _At, parent: _Skeleton, own_chunk: bool = False
     ) -> None:
-        """Puts a walked sub-message's skeleton inline in its parent, or into fragment chunks at its path."""
-        if not own_chunk and inner.size + 16 < self.value_threshold:
+        """Puts a walked sub-message's skeleton inline in its parent, or into fragment chunks at its path (the
+        parent keeps a placeholder: an element holding the list index, or the required fields' defaults)."""
+        if not own_chunk and inner.size + 16 < self.threshold:
             parent.add(_wrap(field, inner.pieces, inner.size))
             parent.changed = parent.changed or inner.changed
             return
         parent.changed = True
-        if paths.is_repeated(field):
-            parent.add(_empty_element(field))
-        self._emit_fragments(inner.pieces or [b""], path, owner)
+        if paths.is_repeated(field) or field.is_required or _minimal_message(field.message_type):
+            parent.add(_placeholder(field))
+        self.emit_fragments(inner.pieces or [b""], at)
 
-    def _place_map_entry(
-        self,
-        field: FieldDescriptor,
-        buf,
-        occ: wire.Occurrence,
-        path: Path,
-        parent: _Skeleton,
-        owner: _Owner,
-        depth: int,
+    def place_map_entry(
+        self, field: FieldDescriptor, buf, occ: wire.Occurrence, at: _At, parent: _Skeleton, fragments: list
     ) -> None:
-        """A big map entry: its value goes to chunks addressed by the map key.
+        """A big entry of a map with message values: its value goes to chunks addressed by the map key.
 
-        When what was cut out of a message value are independent leaves and the rest of the entry (key
-        included) is small, the entry stays inline and the leaves get flat paths through the key (TensorFlow's
-        layout for constants). Otherwise the value becomes a nested ChunkedMessage, because TensorFlow's Merger
+        When what was cut out of the value are independent leaves and the rest of the entry (key included)
+        is small, the entry stays inline and the leaves get flat paths through the key (TensorFlow's layout
+        for constants). Otherwise the value becomes a nested ChunkedMessage, because TensorFlow's Merger
         applies chunked fields under a map key in arbitrary order; the key then lives only in the metadata, so
-        a key larger than max_chunk_size is no obstacle."""
+        a key larger than max_chunk_size is no obstacle. An entry whose key TensorFlow's Merger would not keep
+        exactly stays whole, in `fragments`."""
         entry = field.message_type
         value_field = entry.fields_by_number[2]
         key, value_occ, other_pieces = _read_map_entry(entry, buf, occ)
-        key_path = (*path, (KEY, key))
-        parent.changed = True
-        if value_field.type not in _MESSAGE_TYPES:
-            # Too big to be a fragment (smaller ones were moved to fragments as a whole field):
-            # pieces by key, our extension.
-            self._emit_bytes(
-                buf[value_occ.payload_start : value_occ.payload_end] if value_occ else b"", key_path, owner
-            )
+        if not _addressable_key(entry.fields_by_number[1], key) or at.owner.nesting >= MAX_NESTING:
+            fragments.append(self.whole(field, buf, occ, at))
+            parent.changed = True
             return
+        key_at = at.to(((KEY, key),), levels=2)
         start = value_occ.payload_start if value_occ else occ.end
         end = value_occ.payload_end if value_occ else occ.end
+        owner = at.owner
         mark, fragments_before = len(owner.items), owner.fragment_chunks
-        inner = self._walk_wire(value_field.message_type, buf, start, end, key_path, owner, depth + 2)
+        inner = self.walk_wire(value_field.message_type, buf, start, end, key_at)
         added = owner.items[mark:]
         independent = owner.fragment_chunks == fragments_before and len({p for p, _ in added}) == len(added)
         others_size = sum(len(piece) for piece in other_pieces)
-        if independent and others_size + inner.size + 32 < self.value_threshold and depth + 2 < MAX_CHUNK_DEPTH:
+        parent.changed = True
+        if independent and others_size + inner.size + 32 < self.threshold and key_at.depth < MAX_CHUNK_DEPTH:
             value_piece = _wrap(value_field, inner.pieces, inner.size)
             parent.add(_wrap(field, [*other_pieces, value_piece], others_size + len(value_piece)))
             return
-        if owner.nesting >= MAX_NESTING:
-            # Too many nested ChunkedMessages for protobuf's recursion limit: fragments at the key path.
-            self._emit_fragments(inner.pieces or [b""], key_path, owner)
-            return
         del owner.items[mark:]
-        nested = _Owner(
-            value_field.message_type, owner.nesting + 1, [(item_path[len(key_path) :], sub) for item_path, sub in added]
-        )
-        chunk_index = self._sink.reserve()
-        self._emit_owner_chunk(nested, inner, chunk_index)
-        owner.attach(key_path, nested.chunked_message(chunk_index))
+        nested = owner.nested(value_field.message_type, key_at.path)
+        nested.items = [(item_path[len(key_at.path) :], sub) for item_path, sub in added]
+        self.nest(nested, inner, key_at)
+
+    def place_group(
+        self, field: FieldDescriptor, buf, occ: wire.Occurrence, at: _At, parent: _Skeleton, fragments: list
+    ) -> None:
+        """A big singular group: a nested ChunkedMessage at its path, since TensorFlow's Merger cannot walk a
+        path through a singular group (it does not step into it); whole when nesting would go too deep."""
+        if at.owner.nesting >= MAX_NESTING:
+            fragments.append(self.whole(field, buf, occ, at))
+            parent.changed = True
+            return
+        nested = at.owner.nested(field.message_type, at.path)
+        inner = self.walk_wire(field.message_type, buf, occ.payload_start, occ.payload_end, _At((), nested, 0))
+        parent.changed = True
+        if field.is_required:
+            parent.add(_placeholder(field))
+        self.nest(nested, inner, at)
+
+    def nest(self, nested: _Owner, inner: _Skeleton, at: _At) -> None:
+        """Emits a nested owner's chunk and attaches its ChunkedMessage at `at`."""
+        chunk_index = self.sink.reserve()
+        self.emit_owner_chunk(nested, inner, chunk_index)
+        at.owner.attach(at.path, nested.chunked_message(chunk_index))
 
     # ---- emitting chunks -----------------------------------------------------------------------------------
 
-    def _emit_bytes(self, data, path: Path, owner: _Owner) -> None:
-        """A big bytes/string value: one BYTES chunk, or pieces merged back by concatenation."""
-        step = self.max_chunk_size
-        for begin in range(0, max(len(data), 1), step):
-            index = self._sink.add(data[begin : begin + step], BYTES)
-            owner.attach(path, chunk_pb2.ChunkedMessage(chunk_index=index))
+    def emit_bytes(self, data, at: _At) -> None:
+        """A big bytes/string value: one BYTES chunk, or (cutting values) pieces joined by concatenation."""
+        if self.cut_values and len(data) > self.limit:
+            self.pieces_used = True
+            for begin in range(0, len(data), self.limit):
+                index = self.sink.add(data[begin : begin + self.limit], BYTES)
+                at.owner.attach(at.path, chunk_pb2.ChunkedMessage(chunk_index=index))
+            return
+        if len(data) > PROTOBUF_LIMIT:
+            raise SplitError(
+                f"{at.describe()} holds a value of {len(data)} bytes, over protobuf's 2 GiB limit, which "
+                "TensorFlow cannot hold; write with cut_values=True to cut it into pieces that only "
+                "proto-splitter reads"
+            )
+        index = self.sink.add(data, BYTES)
+        at.owner.attach(at.path, chunk_pb2.ChunkedMessage(chunk_index=index))
 
-    def _emit_fragments(self, pieces: list, path: Path, owner: _Owner) -> None:
-        """Packs serialized field occurrences into MESSAGE chunks merged into the message at `path`."""
-        for group in _pack(pieces, self.max_chunk_size):
-            index = self._sink.add(b"".join(group), MESSAGE)
-            owner.attach(path, chunk_pb2.ChunkedMessage(chunk_index=index))
-            owner.fragment_chunks += 1
+    def emit_fragments(self, pieces: list, at: _At) -> None:
+        """Packs serialized field occurrences into MESSAGE chunks merged into the message at `at`."""
+        for group in _pack(pieces, self.limit):
+            index = self.sink.add(b"".join(group), MESSAGE)
+            at.owner.attach(at.path, chunk_pb2.ChunkedMessage(chunk_index=index))
+            at.owner.fragment_chunks += 1
 
-    def _emit_owner_chunk(self, owner: _Owner, skeleton: _Skeleton, chunk_index: int) -> None:
-        """Fills an owner's own chunk with its skeleton, slicing the tail into fragments when too big."""
+    def emit_owner_chunk(self, owner: _Owner, skeleton: _Skeleton, chunk_index: int) -> None:
+        """Fills an owner's own chunk with its skeleton, slicing the tail into fragments when too big. The
+        chunk creates its message, so it keeps a placeholder for each required field sliced off."""
+        if skeleton.size <= self.limit:
+            self.sink.fill(chunk_index, b"".join(skeleton.pieces), MESSAGE)
+            return
+        reserve = len(_minimal_message(owner.descriptor))
+        if reserve > self.limit:
+            raise SplitError(
+                f"the required fields of {owner.descriptor.full_name} need {reserve} bytes even at their defaults, "
+                f"more than max_chunk_size {self.limit}"
+            )
         kept, size = [], 0
-        pieces = skeleton.pieces
-        for position, piece in enumerate(pieces):
-            if size + len(piece) > self.max_chunk_size:
-                self._emit_fragments(pieces[position:], (), owner)
+        for position, piece in enumerate(skeleton.pieces):
+            if size + len(piece) > self.limit - reserve:
+                self.emit_fragments(skeleton.pieces[position:], _At((), owner, 0))
                 break
             kept.append(piece)
             size += len(piece)
-        self._sink.fill(chunk_index, b"".join(kept), MESSAGE)
+        kept.extend(_missing_required(owner.descriptor, kept))
+        self.sink.fill(chunk_index, b"".join(kept), MESSAGE)
+
+
+# ---- what TensorFlow's Merger can address ---------------------------------------------------------------
+
+
+def _addressable(field: FieldDescriptor | None) -> bool:
+    """Whether chunks may be attached at this field's path: a known, non-extension field holding a message or
+    a singular bytes/string (TensorFlow's Merger finds fields by number, steps only into messages, and sets
+    only singular values)."""
+    if field is None or field.is_extension:
+        return False
+    if field.type in _MESSAGE_TYPES:
+        return not _is_scalar_map(field)
+    return field.type in _BYTES_TYPES and not paths.is_repeated(field)
+
+
+def _addressable_key(key_field: FieldDescriptor, key) -> bool:
+    """TensorFlow's Merger converts integer map keys to a C int: a 64-bit key outside that range would name
+    another entry."""
+    return key_field.type not in _WIDE_KEYS or key in _INT32_KEYS
+
+
+def _is_packed_scalar(field: FieldDescriptor) -> bool:
+    return paths.is_repeated(field) and field.type not in _MESSAGE_TYPES + _BYTES_TYPES
 
 
 @functools.cache
@@ -461,6 +536,93 @@ def _static_depth(descriptor: Descriptor, visiting: frozenset) -> int | None:
     return deepest + 1
 
 
+def _nesting_depth(descriptor: Descriptor, buf, start: int, end: int, stop: int) -> int:
+    """How deep the serialized message buf[start:end] nests messages (1 without sub-messages), counting no
+    further than `stop`."""
+    if stop <= 1:
+        return 1
+    deepest = 0
+    for occ in wire.scan(buf, start, end):
+        field = paths.find_field(descriptor, occ.field_number)
+        if field is not None and field.type in _MESSAGE_TYPES and occ.wire_type in (wire.LEN, wire.START_GROUP):
+            entry = field.message_type
+            deepest = max(deepest, _nesting_depth(entry, buf, occ.payload_start, occ.payload_end, stop - 1))
+            if deepest + 1 >= stop:
+                break
+    return deepest + 1
+
+
+# ---- required fields -----------------------------------------------------------------------------------
+
+
+@functools.cache
+def _minimal_message(descriptor: Descriptor) -> bytes:
+    """The serialization of the smallest initialized message of this type: its required fields (recursively)
+    at their defaults. Empty for a type without required fields."""
+    message = message_factory.GetMessageClass(descriptor)()
+    _fill_required(message, levels=0)
+    return message.SerializePartialToString()
+
+
+def _fill_required(message: Message, levels: int) -> None:
+    if levels > MAX_CHUNK_DEPTH:
+        raise SplitError(f"the required fields of {message.DESCRIPTOR.full_name} form a cycle")
+    for field in message.DESCRIPTOR.fields:
+        if not field.is_required:
+            continue
+        if field.message_type is not None:
+            sub = getattr(message, field.name)
+            sub.SetInParent()
+            _fill_required(sub, levels + 1)
+        else:
+            setattr(message, field.name, field.default_value)
+
+
+@functools.cache
+def _required_placeholder(descriptor: Descriptor, number: int) -> bytes:
+    """A serialized occurrence of required field `number` of `descriptor` holding its minimal value."""
+    field = descriptor.fields_by_number[number]
+    if field.message_type is not None:
+        return _placeholder(field)
+    message = message_factory.GetMessageClass(descriptor)()
+    setattr(message, field.name, field.default_value)
+    return message.SerializePartialToString()
+
+
+def _placeholder(field: FieldDescriptor) -> bytes:
+    """An occurrence of a message field holding the smallest initialized message: keeps a list index in place,
+    or a required field set, until a chunk merges the real value into it."""
+    minimal = _minimal_message(field.message_type)
+    return _wrap(field, [minimal], len(minimal))
+
+
+def _missing_required(descriptor: Descriptor, pieces: list) -> list[bytes]:
+    """Placeholders for the required fields of `descriptor` that none of `pieces` (each one or more whole
+    occurrences of one field) holds."""
+    required = [field.number for field in descriptor.fields if field.is_required]
+    if not required:
+        return []
+    present = {wire.decode_varint(piece, 0, len(piece))[0] >> 3 for piece in pieces if piece}
+    return [_required_placeholder(descriptor, number) for number in required if number not in present]
+
+
+@functools.cache
+def has_required_fields(descriptor: Descriptor) -> bool:
+    """Whether messages of this type can hold required fields (here or in any message type they contain)."""
+    seen, pending = {descriptor}, [descriptor]
+    while pending:
+        for field in pending.pop().fields:
+            if field.is_required:
+                return True
+            if field.message_type is not None and field.message_type not in seen:
+                seen.add(field.message_type)
+                pending.append(field.message_type)
+    return False
+
+
+# ---- serialization helpers ------------------------------------------------------------------------------
+
+
 def _wrap(field: FieldDescriptor, pieces: Iterable, size: int) -> bytes:
     """Serializes an occurrence of a message field from its payload pieces (groups get start/end tags)."""
     if field.type == _T.TYPE_GROUP:
@@ -476,12 +638,7 @@ def _serialize_run(holder_class: type, field: FieldDescriptor, elements) -> byte
         return b""
     holder = holder_class()
     (holder.Extensions[field] if field.is_extension else getattr(holder, field.name)).extend(elements)
-    return holder.SerializeToString(deterministic=True)
-
-
-def _empty_element(field: FieldDescriptor) -> bytes:
-    """An empty element keeping a list index in place for a value merged from a chunk."""
-    return _wrap(field, [], 0)
+    return holder.SerializePartialToString(deterministic=True)
 
 
 def _is_scalar_map(field: FieldDescriptor | None) -> bool:
@@ -494,7 +651,7 @@ def _is_scalar_map(field: FieldDescriptor | None) -> bool:
 
 
 def _pack(pieces: list, limit: int) -> Iterable[list]:
-    """Groups consecutive pieces into runs whose total size stays within limit."""
+    """Groups consecutive pieces into runs whose total size stays within limit (a larger piece alone)."""
     group, size = [], 0
     for piece in pieces:
         if group and size + len(piece) > limit:
@@ -585,7 +742,9 @@ def object_size(message: Message, object_depth: int = 0) -> int:
                 total += _varint_lengths(sizes)
         else:
             paths.copy_field(rest, field, value)
-    return total + rest.ByteSize()
+    # upb's ByteSize() refuses a message missing required fields, as `rest` is when one was a message field
+    rest_size = len(rest.SerializePartialToString()) if _minimal_message(message.DESCRIPTOR) else rest.ByteSize()
+    return total + rest_size
 
 
 def _varint_lengths(values: list[int]) -> int:

@@ -12,6 +12,7 @@ import time
 
 import psutil
 import pytest
+from tf_oracle import TensorFlowMergerError
 
 import proto_splitter as ps
 from proto_splitter.splitter import PROTOBUF_LIMIT, object_size
@@ -79,3 +80,24 @@ def test_round_trip_past_two_gib(tmp_path, capsys, tf_merger):
 
     with capsys.disabled():
         print("\n> 2 GiB round trip:", json.dumps(figures))
+
+
+def test_a_single_value_past_two_gib(tmp_path, tf_merger):
+    """One bytes value TensorFlow cannot hold: refused by default, written in pieces with cut_values=True (and
+    then refused by TensorFlow's Merger with an error, never read wrong)."""
+    message = t3.Graph(version=3)
+    node = message.node.add(name="huge", op="Const")
+    node.attr["value"].tensor.content = b"\x07" * (PROTOBUF_LIMIT + (64 << 20))
+    message.node.add(name="after", op="Identity", input=["huge"])
+    with pytest.raises(ps.SplitError, match=r"node\[0\]\.attr\['value'\]\.tensor\.content holds a value"):
+        ps.write(message, tmp_path / "big")
+    assert list(tmp_path.iterdir()) == []
+    path = ps.write(message, tmp_path / "big", cut_values=True)
+    metadata = ps.read_metadata(path)
+    assert metadata.version.join_version == 1 and max(info.size for info in metadata.chunks) < PROTOBUF_LIMIT
+    restored = ps.read(path, t3.Graph)
+    assert restored.node[1] == message.node[1]
+    assert restored.node[0].attr["value"].tensor.content == node.attr["value"].tensor.content
+    del restored
+    with pytest.raises(TensorFlowMergerError, match="Field tag mismatch"):
+        tf_merger.read_size(tmp_path / "big", t3.Graph)

@@ -39,6 +39,7 @@ def register(subparsers) -> None:
         metavar="SIZE",
         help="re-chunk to this largest chunk size (merges and re-splits; needs --type)",
     )
+    split.add_cut_values_option(parser)
     parser.set_defaults(run=run)
 
 

@@ -6,6 +6,7 @@ import json
 import os
 from collections import Counter
 
+from .. import extensions
 from ..errors import RiegeliError
 from ..proto import chunk_pb2
 from . import common, message_types, tree
@@ -97,6 +98,7 @@ def describe(path: str, message_class=None) -> dict:
             "join_version": version.join_version,
             "bad_consumers": list(version.bad_consumers),
         },
+        "extensions": ["value pieces"] if extensions.has_guard(metadata.message) else [],
         "chunk_count": len(metadata.chunks),
         "chunk_bytes": sum(info.size for info in metadata.chunks),
         "compression": dict(Counter(entry["compression"] or "?" for entry in chunks)),
@@ -112,6 +114,11 @@ def print_report(report: dict) -> None:
     print(f"type:         {report['type'] or 'unknown (field numbers shown; pass --type for names)'}")
     version = report["version"]
     print(f"version:      splitter {version['splitter_version']}, join {version['join_version']}")
+    if report["extensions"]:
+        print(
+            "extensions:   values cut into pieces (written with cut_values=True): only proto-splitter reads this "
+            "file, TensorFlow's Merger refuses it"
+        )
     compression = ", ".join(f"{name} ({count})" for name, count in sorted(report["compression"].items()))
     print(
         f"chunks:       {report['chunk_count']}, {common.human(report['chunk_bytes'])} of chunk data; "

@@ -38,8 +38,19 @@ def register(subparsers) -> None:
         metavar="SIZE",
         help="largest chunk, e.g. 64M (default: just under protobuf's 2 GiB limit)",
     )
+    add_cut_values_option(parser)
     common.options_option(parser, "the output")
     parser.set_defaults(run=run)
+
+
+def add_cut_values_option(parser) -> None:
+    """--cut-values: proto-splitter's value pieces (TensorFlow's Merger refuses such files)."""
+    parser.add_argument(
+        "--cut-values",
+        action="store_true",
+        help="cut bytes/string values larger than a chunk into pieces (needed past 2 GiB); only proto-splitter "
+        "reads such files: TensorFlow's Merger refuses them",
+    )
 
 
 def output_path(prefix: str) -> str:
@@ -85,7 +96,7 @@ class _CountingSink(files.RecordSink):
 def write_cpb(args, message, destination: str, max_chunk_size: int | None, options: str | None) -> tuple[int, int]:
     """Splits `message` into a `.cpb` at `destination` (always chunked); returns (chunks, message size)."""
     size = object_size(message)
-    splitter = splitter_for(message, max_chunk_size)
+    splitter = splitter_for(message, max_chunk_size, args.cut_values)
     with progress(args, "splitting", size) as bar:
         with riegeli.RecordWriter(destination, options=options) as writer:
             sink = _CountingSink(writer, bar)

@@ -8,7 +8,7 @@ from dataclasses import field as dataclass_field
 
 from google.protobuf.descriptor import Descriptor
 
-from .. import paths
+from .. import extensions, paths
 from ..proto import chunk_pb2
 
 
@@ -84,6 +84,8 @@ def build(
 ) -> Node:
     node = Node(chunked_message.chunk_index if chunked_message.HasField("chunk_index") else None, prefix, relative)
     for chunked_field in chunked_message.chunked_fields:
+        if extensions.is_guard_field(chunked_field):
+            continue
         text, target = format_tags(chunked_field.field_tag, descriptor)
         node.children.append(build(chunked_field.message, target, join(prefix, text), text))
     return node

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from .. import paths, registry
+from .. import extensions, paths, registry
 from ..chunks import ChunkSink
 from ..proto import chunk_pb2
 from ..splitter import GenericSplitter
@@ -23,8 +23,8 @@ _META_GRAPHS, _GRAPH_DEF = 2, 2  # SavedModel.meta_graphs, MetaGraphDef.graph_de
 class SavedModelSplitter:
     """Splits a SavedModel the way TensorFlow's C++ SavedModelSplitter does (see the module docstring)."""
 
-    def __init__(self, max_chunk_size: int):
-        self._generic = GenericSplitter(max_chunk_size)
+    def __init__(self, max_chunk_size: int, *, cut_values: bool = False):
+        self._generic = GenericSplitter(max_chunk_size, cut_values=cut_values)
 
     def split(self, message: Message, sink: ChunkSink) -> chunk_pb2.ChunkedMessage:
         if not message.meta_graphs or not message.meta_graphs[0].HasField("graph_def"):
@@ -36,6 +36,7 @@ class SavedModelSplitter:
             chunk_pb2.FieldIndex(index=0),
             chunk_pb2.FieldIndex(field=_GRAPH_DEF),
         ]
+        extensions.move_guard(graph, root)
         root.chunked_fields.add(field_tag=tags, message=graph)
         return root
 

@@ -53,8 +53,8 @@ def one_line_error(result: Result, command: str) -> str:
 
 
 def make_graph() -> t3.Graph:
-    """Six 300 kB constants (three 100 kB pieces each at max_chunk_size=100_000), 600 small nodes, a function
-    library and a blob."""
+    """Six 300 kB constants (three 100 kB pieces each at max_chunk_size=100_000 with cut_values=True), 600 small
+    nodes, a function library and a blob."""
     graph = graph_def_like(6, constant_size=300_000, small_nodes=600, seed=bytes(range(256)) * 1200)
     function = graph.library.function.add(name="f")
     function.ops.add(name="inner", op="Const").attr["value"].tensor.content = b"\x01" * 1900
@@ -94,8 +94,11 @@ class Files:
         graph = make_graph()
         graph_pb = root / "plain_graph.pb"
         graph_pb.write_bytes(graph.SerializeToString(deterministic=True))
-        graph_cpb = Path(ps.write(graph, root / "graph", max_chunk_size=100_000))
-        isolated_cpb = Path(ps.write(graph, root / "isolated", max_chunk_size=100_000, options="chunk_size:1"))
+        # Values cut into pieces (proto-splitter's extension) make many chunks of a small file.
+        graph_cpb = Path(ps.write(graph, root / "graph", max_chunk_size=100_000, cut_values=True))
+        isolated_cpb = Path(
+            ps.write(graph, root / "isolated", max_chunk_size=100_000, options="chunk_size:1", cut_values=True)
+        )
         everything = make_everything()
         everything_cpb = Path(ps.write(everything, root / "everything", max_chunk_size=3000))
         return cls(root, graph, graph_pb, graph_cpb, isolated_cpb, everything, everything_cpb)

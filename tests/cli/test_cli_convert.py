@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from chunk_limits import assert_file_chunks_within_limit
 
 import proto_splitter as ps
 from proto_splitter.testing import test_message3_pb2 as t3
@@ -41,11 +42,19 @@ def test_rechunk_needs_the_type(cli, work, files):
     refused = cli("convert", work / "graph.cpb", work / "r.cpb", "--max-chunk-size", "32k")
     assert refused.code == 2 and "needs the message type" in one_line_error(refused, "convert")
     result = cli(
-        "convert", work / "graph.cpb", work / "r.cpb", "--max-chunk-size", "32k", "--type", GRAPH, "--options", "snappy"
+        "convert",
+        work / "graph.cpb",
+        work / "r.cpb",
+        "--max-chunk-size",
+        "32k",
+        "--type",
+        GRAPH,
+        "--options",
+        "snappy",
+        "--cut-values",
     )
     assert result.code == 0, result.err
-    metadata = ps.read_metadata(str(work / "r.cpb"))
-    assert max(c.size for c in metadata.chunks) <= 32 << 10
+    metadata = assert_file_chunks_within_limit(str(work / "r.cpb"), 32 << 10)
     assert len(metadata.chunks) > len(ps.read_metadata(str(work / "graph.cpb")).chunks)
     assert ps.read(str(work / "r.cpb"), t3.Graph) == files.graph
     plain = cli("convert", work / "plain_graph.pb", work / "p.cpb")

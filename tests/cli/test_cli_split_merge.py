@@ -27,6 +27,7 @@ def test_split_then_merge_round_trips(cli, work, files):
         GRAPH,
         "--max-chunk-size",
         "64k",
+        "--cut-values",
         "--options",
         "zstd:3",
     )

@@ -14,6 +14,7 @@ from proto_splitter import paths as ps_paths
 from proto_splitter import wire
 from proto_splitter.testing import test_message3_pb2 as t3
 from proto_splitter.testing import test_message_pb2 as t
+from proto_splitter.testing import test_required_pb2 as tr
 
 _T = FieldDescriptor
 
@@ -398,7 +399,8 @@ def graph_messages(draw) -> t3.Graph:
 
 
 def any_messages() -> st.SearchStrategy:
-    return st.one_of(everything_messages(), graph_messages())
+    """Messages of every test schema: proto2 (Everything), proto3 (Graph), proto2 with required fields (Holder)."""
+    return st.one_of(everything_messages(), graph_messages(), holders())
 
 
 # ---- field paths ----------------------------------------------------------------------------------------
@@ -488,3 +490,40 @@ def draw_field_path(draw, message) -> str:
 def draw_field_paths(draw, message, max_paths: int = 4) -> list[str]:
     """One to max_paths paths for `message` (see draw_field_path)."""
     return [draw_field_path(draw, message) for _ in range(draw(st.integers(1, max_paths)))]
+
+
+# ---- proto2 with required fields: Holder ----------------------------------------------------------------
+
+
+@st.composite
+def blobs(draw) -> tr.Blob:
+    """A Blob: a required (often big) bytes value and a required Stamp."""
+    blob = tr.Blob(main=draw(big_bytes(6000)))
+    blob.stamp.seconds = draw(int64s)
+    if draw(bools):
+        blob.stamp.zone = draw(big_texts(400))
+    if draw(bools):
+        blob.id = draw(int32s)
+    return blob
+
+
+@st.composite
+def holders(draw, depth: int = 0) -> tr.Holder:
+    """A Holder: required fields at every level (message, string, group, bytes), lists and maps of Blobs,
+    and nested Holders, so that placeholders are needed wherever a required field moves out."""
+    holder = tr.Holder(label=draw(big_texts(700)), payload=draw(big_bytes(5000)))
+    holder.blob.CopyFrom(draw(blobs()))
+    holder.header.stamp = draw(int64s)
+    if draw(bools):
+        holder.header.note = draw(big_bytes(5000))
+    holder.blobs.extend(draw(st.lists(blobs(), max_size=4)))
+    for key in draw(st.lists(short_texts, max_size=3, unique=True)):
+        holder.named[key].CopyFrom(draw(blobs()))
+    if draw(bools):
+        holder.spare.CopyFrom(draw(blobs()))
+    if depth < 2 and draw(bools):
+        holder.child.CopyFrom(draw(holders(depth + 1)))
+    if depth < 2:
+        for key in draw(st.lists(int64s, max_size=2, unique=True)):
+            holder.nested[key].CopyFrom(draw(holders(depth + 1)))
+    return holder

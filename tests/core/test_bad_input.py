@@ -9,7 +9,8 @@ import os
 import pytest
 
 import proto_splitter as ps
-from proto_splitter import riegeli
+from proto_splitter import paths, riegeli
+from proto_splitter.merger import InMemoryChunks
 from proto_splitter.proto import chunk_pb2
 from proto_splitter.testing import test_message3_pb2 as t3
 
@@ -179,6 +180,35 @@ def test_riegeli_file_without_records_and_last_record_not_metadata(tmp_path):
         writer.write_record(b"\xff" * 40)
     with pytest.raises(ps.ChunkedProtoError):
         ps.read_metadata(tmp_path / "junk.cpb")
+
+
+@pytest.mark.parametrize("cut", [0, 1, 15])
+def test_an_empty_or_cut_cpb_is_a_damaged_riegeli_file(tmp_path, cpb, cut):
+    """Not an empty message (a zero-byte .pb is one; a .cpb must hold Riegeli's signature and the metadata)."""
+    path, _ = cpb
+    target = tmp_path / "cut.cpb"
+    target.write_bytes(open(path, "rb").read()[:cut])
+    for source in (target, tmp_path / "cut"):
+        with pytest.raises(ps.RiegeliError, match="not a Riegeli/records file"):
+            ps.read(source, t3.Graph)
+    with pytest.raises(ps.RiegeliError):
+        ps.read_metadata(target)
+    with pytest.raises(ps.RiegeliError):
+        ps.read_partial(target, t3.Graph, ["node[0]"])
+
+
+def test_a_merger_merges_again(cpb):
+    path, _ = cpb
+    whole = ps.read(path, t3.Graph)
+    chunks, chunked_message = ps.split(whole, 2048)
+    merger = ps.Merger(InMemoryChunks(chunks))
+    for _ in range(2):
+        again = t3.Graph()
+        merger.merge(chunked_message, again)
+        assert again == whole
+    part = t3.Graph()
+    merger.merge(chunked_message, part, [paths.parse("node[2]", t3.Graph.DESCRIPTOR)])
+    assert part.node[2] == whole.node[2]
 
 
 def test_neither_pb_nor_cpb(tmp_path):

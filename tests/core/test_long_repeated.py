@@ -4,6 +4,7 @@ round trips, with big elements, extensions and groups among them."""
 from __future__ import annotations
 
 import pytest
+from chunk_limits import assert_chunks_within_limit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,9 +36,7 @@ def test_long_lists_round_trip_with_every_chunk_in_the_limit(sizes, limit):
     assert ps.merge(chunks, chunked_message, t3.Graph) == graph
     data, _ = ps.write_to_bytes(graph, limit)
     assert ps.read_from_bytes(data, t3.Graph) == graph
-    for chunk in chunks:
-        size = chunk.ByteSize() if hasattr(chunk, "ByteSize") else len(chunk)
-        assert size <= limit
+    assert_chunks_within_limit(chunks, limit)
 
 
 def test_big_elements_among_many_small_ones_keep_their_indices():

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from chunk_limits import assert_chunks_within_limit, assert_file_chunks_within_limit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -43,11 +44,6 @@ SETTINGS = settings(
 chunk_limits = st.integers(64, 4096)
 
 
-def chunk_size(chunk) -> int:
-    """Size of a chunk from ps.split: bytes-like chunks by length, a whole message by its serialization."""
-    return len(chunk) if isinstance(chunk, (bytes, bytearray, memoryview)) else chunk.ByteSize()
-
-
 def check_split(message, limit: int | None):
     """ps.split + ps.merge round trip; every chunk within the limit; returns (chunks, chunked_message)."""
     chunks, chunked_message = ps.split(message, limit)
@@ -57,19 +53,15 @@ def check_split(message, limit: int | None):
         assert chunked_message == chunk_pb2.ChunkedMessage(chunk_index=0)
     else:
         assert len(chunks) > 1 or chunked_message.chunked_fields
-        sizes = [chunk_size(chunk) for chunk in chunks]
-        assert max(sizes) <= limit, (limit, sizes)
+        assert_chunks_within_limit(chunks, limit)
     merged = ps.merge(chunks, chunked_message, type(message))
     assert merged == message
     return chunks, chunked_message
 
 
-def check_metadata(path: str, limit: int) -> chunk_pb2.ChunkMetadata:
-    metadata = ps.read_metadata(path)
-    assert len(metadata.chunks) >= 1
-    for info in metadata.chunks:
-        assert info.size <= limit, (limit, info)
-        assert info.type in (chunk_pb2.ChunkInfo.MESSAGE, chunk_pb2.ChunkInfo.BYTES)
+def check_metadata(path, limit: int) -> chunk_pb2.ChunkMetadata:
+    metadata = assert_file_chunks_within_limit(path, limit)
+    assert metadata == ps.read_metadata(path)
     return metadata
 
 
