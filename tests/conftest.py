@@ -1,16 +1,18 @@
-"""Shared fixtures: the test data kept in tests/data/ and TensorFlow's C++ Merger as an oracle; under CI, a skip
-is a failure (tests/strict_ci.py)."""
+"""Shared fixtures: the test data kept in tests/data/ and TensorFlow's C++ Merger as an oracle. Also loads the
+hypothesis profile (tests/hypothesis_profiles.py) and, under CI, makes a skip a failure (tests/strict_ci.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis_profiles
 import pytest
 from strict_ci import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401  (hooks)
 from tf_oracle import TensorFlowMerger, unavailable_reason
 
 DATA = Path(__file__).resolve().parent / "data"
+hypothesis_profiles.load()
 
 
 @pytest.fixture(scope="session")
