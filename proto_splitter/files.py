@@ -10,7 +10,6 @@ import contextlib
 import io
 import os
 import queue
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path as FsPath
@@ -18,7 +17,7 @@ from typing import BinaryIO
 
 from google.protobuf.message import DecodeError, Message
 
-from . import oversized, paths, remote, riegeli
+from . import _atomic, oversized, paths, remote, riegeli
 from .chunks import Chunk, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
 from .merger import Merger, check_version, needed_chunks
@@ -109,18 +108,6 @@ def write_chunked(message: Message, dest, max_chunk_size: int | None = None, opt
         writer.write_message(sink.metadata(chunked_message))
 
 
-def _atomic_write_bytes(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-
-
 def write(
     message: Message, prefix: PathLike | BinaryIO, max_chunk_size: int | None = None, options: str | None = None
 ) -> str:
@@ -141,7 +128,7 @@ def write(
         write_chunked(message, path, max_chunk_size, options)
     else:
         path, stale = prefix + ".pb", prefix + ".cpb"
-        _atomic_write_bytes(path, message.SerializeToString(deterministic=True))
+        _atomic.write_bytes(path, message.SerializeToString(deterministic=True))
     if os.path.exists(stale):
         os.unlink(stale)
     return path

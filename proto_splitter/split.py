@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 from google.protobuf.message import Message
 
-from . import paths
+from . import _atomic, paths
 from .chunks import Chunk, ChunkList
 from .errors import FieldPathError, SplitError
-from .files import _atomic_write_bytes, _needs_split, _strip_extension, version_def, write_chunks
+from .files import _needs_split, _strip_extension, version_def, write_chunks
 from .proto import chunk_pb2, versions_pb2
 from .registry import splitter_for
 from .splitter import _Owner
@@ -140,7 +140,7 @@ class ComposableSplitter:
         prefix = _strip_extension(os.fspath(file_prefix))
         if not chunked_message.chunked_fields:
             path = prefix + ".pb"
-            _atomic_write_bytes(path, self._proto.SerializeToString(deterministic=True))
+            _atomic.write_bytes(path, self._proto.SerializeToString(deterministic=True))
             return path
         path = prefix + ".cpb"
         write_chunks(chunks, chunked_message, path, writer_options)

@@ -7,11 +7,10 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 
 from google.protobuf.message import DecodeError
 
-from .. import files, riegeli
+from .. import _atomic, files, riegeli
 from ..errors import ProtoSplitterError
 from ..proto import chunk_pb2
 
@@ -93,27 +92,7 @@ def write_atomically(path: str, data) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise CliError(f"folder {directory} does not exist")
-    handle, temp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temp, 0o666 & ~current_umask())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def fix_permissions(path: str) -> None:
-    """Riegeli writers create files through mkstemp (mode 0600); give them the usual umask-based mode."""
-    os.chmod(path, 0o666 & ~current_umask())
+    _atomic.write_bytes(path, data)
 
 
 def check_output_folder(path: str) -> None:
