@@ -20,7 +20,7 @@ from google.protobuf.message import DecodeError, Message
 from . import _atomic, oversized, paths, remote, riegeli
 from .chunks import Chunk, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
-from .merger import Merger, check_version, needed_chunks
+from .merger import Merger, MessageT, check_version, needed_chunks
 from .proto import chunk_pb2, versions_pb2
 from .readahead import ReadAhead
 from .registry import splitter_for
@@ -379,7 +379,7 @@ class _ReceivedChunks:
         return record
 
 
-def _read_stream(stream: BinaryIO, message_class: type) -> Message:
+def _read_stream(stream: BinaryIO, message_class: type[MessageT]) -> MessageT:
     """Reads a message from a non-seekable stream (pipe, socket): the records are kept as they arrive,
     the last one is the ChunkMetadata, and each chunk is released as soon as it is merged."""
     head = stream.read(len(RIEGELI_SIGNATURE))
@@ -404,7 +404,7 @@ def _is_stream(source) -> bool:
     return hasattr(source, "read") and not (hasattr(source, "seekable") and source.seekable())
 
 
-def _parse_plain(data, message_class: type) -> Message:
+def _parse_plain(data, message_class: type[MessageT]) -> MessageT:
     try:
         return oversized.parse(message_class, data)
     except ChunkedProtoError as error:
@@ -441,7 +441,7 @@ def _check_class(message_class) -> None:
         raise ProtoSplitterError(f"expected a protobuf message class, got {message_class!r}")
 
 
-def read(source: Source, message_class: type) -> Message:
+def read(source: Source, message_class: type[MessageT]) -> MessageT:
     """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a binary file object or bytes."""
     _check_class(message_class)
     if _is_stream(source):
@@ -457,7 +457,7 @@ def read(source: Source, message_class: type) -> Message:
         return result
 
 
-def read_from_bytes(data: bytes, message_class: type) -> Message:
+def read_from_bytes(data: bytes, message_class: type[MessageT]) -> MessageT:
     """Reads a message from the output of write_to_bytes (chunked or plain)."""
     return read(data if isinstance(data, (bytes, bytearray, memoryview)) else bytes(data), message_class)
 
@@ -465,7 +465,7 @@ def read_from_bytes(data: bytes, message_class: type) -> Message:
 FieldSpec = str | Iterable[str] | chunk_pb2.ChunkMetadata
 
 
-def read_partial(source: Source, message_class: type, fields: FieldSpec) -> Message:
+def read_partial(source: Source, message_class: type[MessageT], fields: FieldSpec) -> MessageT:
     """Reads only the given fields (paths like ``node[3]``, ``attr['value']``), touching only their chunks.
 
     Returns a message of the same type in which only those fields are filled (list elements before a
@@ -493,7 +493,7 @@ def read_partial(source: Source, message_class: type, fields: FieldSpec) -> Mess
     return merged if wanted is None else project(merged, wanted)
 
 
-def project(message: Message, wanted: Sequence[paths.Path]) -> Message:
+def project(message: MessageT, wanted: Sequence[paths.Path]) -> MessageT:
     """A new message holding only the fields of `message` at the given paths."""
     result = type(message)()
     for path in wanted:

@@ -10,7 +10,7 @@ chunk). Chunks are fetched lazily from a ChunkSource, so partial reads touch onl
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from google.protobuf import unknown_fields
 from google.protobuf.descriptor import FieldDescriptor
@@ -26,6 +26,7 @@ from .splitter import merge_order_key
 _T = FieldDescriptor
 _MESSAGE_TYPES = (_T.TYPE_MESSAGE, _T.TYPE_GROUP)
 SUPPORTED_JOIN_VERSION = 0
+MessageT = TypeVar("MessageT", bound=Message)  # the message class a caller passes is the type it gets back
 
 
 class ChunkSource(Protocol):
@@ -267,7 +268,9 @@ def _leaf_value(field: FieldDescriptor, data: bytes):
         raise ChunkedProtoError(f"chunk value is not a valid {field.full_name}") from None
 
 
-def merge(chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, message_class: type) -> Message:
+def merge(
+    chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, message_class: type[MessageT]
+) -> MessageT:
     """Rebuilds a message from in-memory chunks (the output of ps.split)."""
     result = message_class()
     Merger(InMemoryChunks(chunks)).merge(chunked_message, result)
