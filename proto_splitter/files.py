@@ -116,7 +116,16 @@ def write(
     The file appears atomically under its final name; a stale sibling (`.cpb` after writing `.pb` or the
     reverse) from an earlier write of the same prefix is removed, so readers never pick an old version.
     `prefix` may also be a writable binary file object, seekable or not (a pipe, a socket's makefile("wb")):
-    the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which format was written."""
+    the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which format was written.
+
+    Raises:
+        ProtoSplitterError: `message` is not a protobuf message.
+        ChunkedFileNotFoundError: the folder `prefix` names does not exist.
+        SplitError: `max_chunk_size` is not None or an integer of at least 64, or a part of the message cannot be
+            cut to fit it (an unknown field, or a value that is neither bytes nor a message, larger than the limit).
+        RiegeliError: `options` is not a valid options string, or writing the `.cpb` failed.
+        OSError: writing the `.pb` (or to the file object) failed. The final name never holds a half-written file.
+    """
     _check_message(message)
     if hasattr(prefix, "write"):
         return _write_stream(message, prefix, max_chunk_size, options)
@@ -174,7 +183,15 @@ def iter_chunks(
     message: Message, max_chunk_size: int | None = None, options: str | None = None, queue_size: int = 4
 ) -> Iterator[bytes]:
     """Yields the bytes of the `.cpb` (or `.pb`) stream of `message` piece by piece, for chunked uploads
-    and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead."""
+    and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead. Errors come while
+    iterating, not at the call.
+
+    Raises:
+        ProtoSplitterError: `message` is not a protobuf message.
+        SplitError: `max_chunk_size` is not None or an integer of at least 64, or a part of the message cannot be
+            cut to fit it (an unknown field, or a value that is neither bytes nor a message, larger than the limit).
+        RiegeliError: `options` is not a valid options string.
+    """
     _check_message(message)
     pieces: queue.Queue = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
@@ -204,7 +221,14 @@ def iter_chunks(
 def write_to_bytes(
     message: Message, max_chunk_size: int | None = None, options: str | None = None
 ) -> tuple[bytes, bool]:
-    """Serializes like write(): returns (data, is_chunked); chunked data is a `.cpb` byte string."""
+    """Serializes like write(): returns (data, is_chunked); chunked data is a `.cpb` byte string.
+
+    Raises:
+        ProtoSplitterError: `message` is not a protobuf message.
+        SplitError: `max_chunk_size` is not None or an integer of at least 64, or a part of the message cannot be
+            cut to fit it (an unknown field, or a value that is neither bytes nor a message, larger than the limit).
+        RiegeliError: `options` is not a valid options string.
+    """
     _check_message(message)
     if not _needs_split(message, max_chunk_size):
         return message.SerializeToString(deterministic=True), False
@@ -428,7 +452,15 @@ def _parse_metadata(record: bytes) -> chunk_pb2.ChunkMetadata:
 
 
 def read_metadata(source: Source) -> chunk_pb2.ChunkMetadata:
-    """The ChunkMetadata of a `.cpb` file, read from its last record only."""
+    """The ChunkMetadata of a `.cpb` file, read from its last record only.
+
+    Raises:
+        ChunkedFileNotFoundError: `source` is a path or prefix and no such file exists.
+        RiegeliError: the file is truncated or damaged where its last record lies.
+        ChunkedProtoError: the data is not a Riegeli file (it is taken for a plain `.pb`), or its last record is
+            not a ChunkMetadata, or it needs a newer merger than this library's.
+        ProtoSplitterError: a remote read failed (`proto_splitter.remote.RemoteReadError`, also an OSError).
+    """
     opened = _open_reader(source)
     if opened.reader is None:
         raise ChunkedProtoError("not a chunked proto: it is a plain serialized message (.pb)")
@@ -442,7 +474,17 @@ def _check_class(message_class) -> None:
 
 
 def read(source: Source, message_class: type[MessageT]) -> MessageT:
-    """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a binary file object or bytes."""
+    """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a URL, a binary file object or bytes.
+
+    Raises:
+        ProtoSplitterError: `message_class` is not a protobuf message class, or a remote read failed
+            (`proto_splitter.remote.RemoteReadError`, also an OSError).
+        ChunkedFileNotFoundError: `source` is a path or prefix and neither `.cpb` nor `.pb` exists.
+        RiegeliError: the `.cpb` is truncated, damaged (a hash mismatch) or not a valid Riegeli file.
+        ChunkedProtoError: the data is neither a valid chunked proto nor a valid serialized `message_class`
+            (metadata and chunks that disagree, chunks that do not parse, a newer merger needed).
+        OSError: a local file exists but cannot be opened.
+    """
     _check_class(message_class)
     if _is_stream(source):
         return _read_stream(source, message_class)
@@ -458,7 +500,14 @@ def read(source: Source, message_class: type[MessageT]) -> MessageT:
 
 
 def read_from_bytes(data: bytes, message_class: type[MessageT]) -> MessageT:
-    """Reads a message from the output of write_to_bytes (chunked or plain)."""
+    """Reads a message from the output of write_to_bytes (chunked or plain).
+
+    Raises:
+        ProtoSplitterError: `message_class` is not a protobuf message class.
+        RiegeliError: chunked data is truncated or damaged.
+        ChunkedProtoError: the data is neither a valid chunked proto nor a valid serialized `message_class`.
+        TypeError: `data` is not bytes-like.
+    """
     return read(data if isinstance(data, (bytes, bytearray, memoryview)) else bytes(data), message_class)
 
 
@@ -470,7 +519,14 @@ def read_partial(source: Source, message_class: type[MessageT], fields: FieldSpe
 
     Returns a message of the same type in which only those fields are filled (list elements before a
     requested index stay empty). `fields` may also be a ChunkMetadata whose tree lists the chunks to merge,
-    as TensorFlow's Merger::ReadPartial takes; then the merged result is returned as is."""
+    as TensorFlow's Merger::ReadPartial takes; then the merged result is returned as is.
+
+    Raises:
+        FieldPathError: a path is malformed or does not name a field of `message_class`.
+        ChunkedProtoError: `fields` is a ChunkMetadata but the source is a plain `.pb`; or, as for read(), the
+            data is not a valid chunked proto or serialized `message_class`.
+        ProtoSplitterError, ChunkedFileNotFoundError, RiegeliError, OSError: as for read().
+    """
     _check_class(message_class)
     if isinstance(fields, chunk_pb2.ChunkMetadata):
         metadata, wanted = fields, None
@@ -494,7 +550,11 @@ def read_partial(source: Source, message_class: type[MessageT], fields: FieldSpe
 
 
 def project(message: MessageT, wanted: Sequence[paths.Path]) -> MessageT:
-    """A new message holding only the fields of `message` at the given paths."""
+    """A new message holding only the fields of `message` at the given paths.
+
+    The paths are those `proto_splitter.paths.parse` returns for the message's type; they are not checked
+    again, so project() raises nothing of its own (a path that selects nothing adds nothing).
+    """
     result = type(message)()
     for path in wanted:
         paths.copy_path(message, result, path)

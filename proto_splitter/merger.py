@@ -271,7 +271,13 @@ def _leaf_value(field: FieldDescriptor, data: bytes):
 def merge(
     chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, message_class: type[MessageT]
 ) -> MessageT:
-    """Rebuilds a message from in-memory chunks (the output of ps.split)."""
+    """Rebuilds a message from in-memory chunks (the output of ps.split).
+
+    Raises:
+        ChunkedProtoError: the tree and the chunks disagree (a chunk index out of range, a chunk of the wrong
+            kind for its place, a chunk that does not parse, a field path that does not fit `message_class`).
+        TypeError: `message_class` is not a protobuf message class.
+    """
     result = message_class()
     Merger(InMemoryChunks(chunks)).merge(chunked_message, result)
     return result

@@ -22,7 +22,13 @@ FieldTags = str | int | Sequence[str | int | bool] | Sequence[chunk_pb2.FieldInd
 def split(message: Message, max_chunk_size: int | None = None) -> tuple[list[Chunk], chunk_pb2.ChunkedMessage]:
     """Splits a message into chunks (Messages or bytes) and the ChunkedMessage tree that merges them.
 
-    A message that fits the limit comes back whole: ([message], ChunkedMessage(chunk_index=0))."""
+    A message that fits the limit comes back whole: ([message], ChunkedMessage(chunk_index=0)).
+
+    Raises:
+        SplitError: `max_chunk_size` is not None or an integer of at least 64, or a part of the message cannot be
+            cut to fit it (an unknown field, or a value that is neither bytes nor a message, larger than the limit).
+        TypeError: `message` is not a protobuf message.
+    """
     if not _needs_split(message, max_chunk_size):
         return [message], chunk_pb2.ChunkedMessage(chunk_index=0)
     chunks = ChunkList()
