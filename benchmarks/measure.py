@@ -24,9 +24,9 @@ class Measurement:
 
 
 @contextmanager
-def measure(interval: float = 0.005):
-    """Times the block and samples this process's RSS in a thread to find its peak."""
-    process = psutil.Process()
+def measure(interval: float = 0.005, pid: int | None = None):
+    """Times the block and samples the RSS of this process (or of process `pid`) in a thread to find its peak."""
+    process = psutil.Process(pid)
     result = Measurement(start_rss=process.memory_info().rss)
     result.peak_rss = result.start_rss
     done = threading.Event()

@@ -7,7 +7,7 @@ For each size and message shape ("graph": 2 MiB constants plus small nodes; "sma
 operation runs in a fresh process (benchmarks/workloads.py), which builds its input unmeasured and measures only
 the operation: wall time and the process's peak RSS. Operations, in this order within each repeat:
   ps.write / ps.read for each --options (max_chunk_size --chunk forces .cpb at any size), each followed by
-  TensorFlow's C++ Merger on the same file (when TensorFlow and shared/tf_oracle are there); ps.read_partial of
+  TensorFlow's C++ Merger on the same file (tests/tf_oracle, when TensorFlow and g++ are there); ps.read_partial of
   one node of the uncompressed file; shutil.copyfile of that file; SerializeToString+write and
   read+ParseFromString (messages < 2 GiB); onnx.save/load with external data and safetensors save/load of the
   constants as float32 tensors (shape "graph").
@@ -20,7 +20,6 @@ prints the table.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -33,7 +32,10 @@ from pathlib import Path
 
 import psutil
 import report
-from workloads import estimated_rss
+from workloads import ORACLE_PARENT, estimated_rss
+
+sys.path.insert(0, str(ORACLE_PARENT))
+from tf_oracle import unavailable_reason as oracle_unavailable_reason
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -49,13 +51,11 @@ def parse_size(text: str) -> int:
 
 
 def find_oracle() -> tuple[str | None, str]:
-    """shared/tf_oracle beside the repository (or $PROTO_SPLITTER_SHARED), when TensorFlow is installed."""
-    shared = Path(os.environ.get("PROTO_SPLITTER_SHARED", REPO.parent / "shared"))
-    if importlib.util.find_spec("tensorflow") is None:
-        return None, "TensorFlow's Merger not measured: tensorflow is not installed (pip install -e '.[tf]')"
-    if not (shared / "tf_oracle" / "tf_merger.py").is_file():
-        return None, f"TensorFlow's Merger not measured: no tf_oracle/tf_merger.py in {shared}"
-    return str(shared / "tf_oracle"), ""
+    """The folder holding the project's TensorFlow oracle (tests/tf_oracle), when it can run here."""
+    reason = oracle_unavailable_reason()
+    if reason is not None:
+        return None, f"TensorFlow's Merger not measured: {reason}"
+    return str(ORACLE_PARENT), ""
 
 
 class Progress:

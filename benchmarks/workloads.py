@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from measure import measure
 
+ORACLE_PARENT = Path(__file__).resolve().parents[1] / "tests"  # the project's TensorFlow oracle: tests/tf_oracle
 MIB = 1 << 20
 CONSTANT = 2 * MIB
 SMALL_NODE_BYTES = 61  # serialized size of one add_small_nodes node with 7-digit indices (about)
@@ -176,20 +177,21 @@ def op_parse_read(args, work: Path) -> dict:
 
 
 def op_tf_merger(args, work: Path) -> dict:
-    """TensorFlow's C++ Merger::Read of our file (returns the merged size only); TensorFlow is loaded and the
-    shim compiled by a warm-up merge of a tiny file first."""
+    """TensorFlow's C++ Merger::Read of our file (returns the merged size only) in the oracle's child process,
+    whose peak RSS is measured; TensorFlow is loaded and the shim compiled by a warm-up merge of a tiny file first."""
     import proto_splitter as ps
     from proto_splitter.testing.graphs import graph_def_like
     from proto_splitter.testing.test_message3_pb2 import Graph
 
     sys.path.insert(0, args.oracle)
-    import tf_merger
+    from tf_oracle import TensorFlowMerger
 
     ps.write(graph_def_like(2, constant_size=256, small_nodes=4), work / "warmup", max_chunk_size=256)
-    tf_merger.read_size(str(work / "warmup"), Graph)
     prefix = cpb_prefix(work, args.options)
-    with measure() as taken:
-        merged = tf_merger.read_size(str(prefix), Graph)
+    with TensorFlowMerger() as merger:
+        merger.read_size(work / "warmup", Graph)
+        with measure(pid=merger.pid) as taken:  # the merge runs in the oracle's child process
+            merged = merger.read_size(prefix, Graph)
     return {"measure": taken, "bytes": merged, "file_bytes": os.path.getsize(f"{prefix}.cpb")}
 
 
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk", type=int, default=64 * MIB, help="max_chunk_size of ps.write")
     parser.add_argument("--nodes", type=int, default=0, help="node count to check reads against")
     parser.add_argument("--constants", type=int, default=0, help="constant count to check tensor loads against")
-    parser.add_argument("--oracle", default="", help="folder of tf_merger.py (for tf_merger)")
+    parser.add_argument("--oracle", default="", help="folder holding the tf_oracle package (for tf_merger)")
     args = parser.parse_args(argv)
     print(json.dumps(run(args)))
 

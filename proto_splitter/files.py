@@ -10,7 +10,6 @@ import contextlib
 import io
 import os
 import queue
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path as FsPath
@@ -18,10 +17,10 @@ from typing import BinaryIO
 
 from google.protobuf.message import DecodeError, Message
 
-from . import extensions, oversized, paths, remote, riegeli
+from . import _atomic, extensions, oversized, paths, remote, riegeli
 from .chunks import Chunk, chunk_type_of
-from .errors import ChunkedProtoError, ProtoSplitterError, RiegeliError, SplitError
-from .merger import Merger, check_version, needed_chunks
+from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
+from .merger import Merger, MessageT, check_version, needed_chunks
 from .proto import chunk_pb2, versions_pb2
 from .readahead import ReadAhead
 from .registry import splitter_for
@@ -113,18 +112,6 @@ def write_chunked(
         writer.write_message(sink.metadata(chunked_message))
 
 
-def _atomic_write_bytes(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-
-
 def write(
     message: Message,
     prefix: PathLike | BinaryIO,
@@ -143,12 +130,17 @@ def write(
     `max_chunk_size` bounds message chunks; a single bytes/string value larger than it is a chunk of its own,
     as in TensorFlow. Every file written is read by TensorFlow's Merger into exactly `message`, except with
     `cut_values=True`, which cuts such values into pieces that only proto-splitter joins (TensorFlow refuses
-    those files with an error). A value over 2 GiB needs `cut_values=True` (SplitError otherwise).
+    those files with an error). A value over 2 GiB needs `cut_values=True`.
 
     Raises:
-        SplitError: the message cannot be written (missing required fields, a value too large, a bad limit).
-        ChunkedFileNotFoundError: the directory of `prefix` does not exist.
-        RiegeliError: bad writer `options`, or the file cannot be written."""
+        ProtoSplitterError: `message` is not a protobuf message.
+        ChunkedFileNotFoundError: the folder `prefix` names does not exist.
+        SplitError: `max_chunk_size` is not None or an integer of at least 64; the message misses required
+            fields; a value is over 2 GiB without `cut_values`; or an occurrence that cannot be cut (an unknown
+            field, an extension) is over 2 GiB.
+        RiegeliError: `options` is not a valid options string, or writing the `.cpb` failed.
+        OSError: writing the `.pb` (or to the file object) failed. The final name never holds a half-written file.
+    """
     _check_message(message)
     if hasattr(prefix, "write"):
         return _write_stream(message, prefix, max_chunk_size, options, cut_values)
@@ -160,7 +152,7 @@ def write(
         write_chunked(message, path, max_chunk_size, options, cut_values)
     else:
         path, stale = prefix + ".pb", prefix + ".cpb"
-        _atomic_write_bytes(path, message.SerializeToString(deterministic=True))
+        _atomic.write_bytes(path, message.SerializeToString(deterministic=True))
     if os.path.exists(stale):
         os.unlink(stale)
     return path
@@ -213,7 +205,15 @@ def iter_chunks(
     cut_values: bool = False,
 ) -> Iterator[bytes]:
     """Yields the bytes of the `.cpb` (or `.pb`) stream of `message` piece by piece, for chunked uploads
-    and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead."""
+    and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead. Errors come while
+    iterating, not at the call.
+
+    Raises:
+        ProtoSplitterError: `message` is not a protobuf message.
+        SplitError: `max_chunk_size` is not None or an integer of at least 64, or a part of the message cannot be
+            cut to fit it (an unknown field, or a value that is neither bytes nor a message, larger than the limit).
+        RiegeliError: `options` is not a valid options string.
+    """
     _check_message(message)
     pieces: queue.Queue = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
@@ -243,7 +243,14 @@ def iter_chunks(
 def write_to_bytes(
     message: Message, max_chunk_size: int | None = None, options: str | None = None, *, cut_values: bool = False
 ) -> tuple[bytes, bool]:
-    """Serializes like write(): returns (data, is_chunked); chunked data is a `.cpb` byte string."""
+    """Serializes like write(): returns (data, is_chunked); chunked data is a `.cpb` byte string.
+
+    Raises:
+        ProtoSplitterError: `message` is not a protobuf message.
+        SplitError: `max_chunk_size` is not None or an integer of at least 64, or a part of the message cannot be
+            cut to fit it (an unknown field, or a value that is neither bytes nor a message, larger than the limit).
+        RiegeliError: `options` is not a valid options string.
+    """
     _check_message(message)
     if not _needs_split(message, max_chunk_size):
         return message.SerializeToString(deterministic=True), False
@@ -317,15 +324,12 @@ def resolve(path_or_prefix: PathLike) -> tuple[str, bool]:
 
 
 def _is_riegeli_file(path: str) -> bool:
-    """Whether the file starts with Riegeli's signature; a `.cpb` must (an empty or cut one is damaged)."""
-    with open(path, "rb") as handle:
-        head = handle.read(len(RIEGELI_SIGNATURE))
-    if head == RIEGELI_SIGNATURE:
-        return True
+    """Whether the file holds a chunked proto: a `.cpb` always does (an empty or damaged one is a damaged
+    Riegeli file, never an empty message), another file when it starts with Riegeli's signature."""
     if path.endswith(".cpb"):
-        found = "it is empty" if not head else f"it starts with {head.hex()}, not Riegeli's file signature"
-        raise RiegeliError(f"{path} is not a Riegeli/records file: {found}")
-    return False
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(len(RIEGELI_SIGNATURE)) == RIEGELI_SIGNATURE
 
 
 class _Opened:
@@ -430,7 +434,7 @@ class _ReceivedChunks:
         return record
 
 
-def _read_stream(stream: BinaryIO, message_class: type) -> Message:
+def _read_stream(stream: BinaryIO, message_class: type[MessageT]) -> MessageT:
     """Reads a message from a non-seekable stream (pipe, socket): the records are kept as they arrive,
     the last one is the ChunkMetadata, and each chunk is released as soon as it is merged."""
     head = stream.read(len(RIEGELI_SIGNATURE))
@@ -455,7 +459,7 @@ def _is_stream(source) -> bool:
     return hasattr(source, "read") and not (hasattr(source, "seekable") and source.seekable())
 
 
-def _parse_plain(data, message_class: type) -> Message:
+def _parse_plain(data, message_class: type[MessageT]) -> MessageT:
     try:
         return oversized.parse(message_class, data)
     except ChunkedProtoError as error:
@@ -479,7 +483,15 @@ def _parse_metadata(record: bytes) -> chunk_pb2.ChunkMetadata:
 
 
 def read_metadata(source: Source) -> chunk_pb2.ChunkMetadata:
-    """The ChunkMetadata of a `.cpb` file, read from its last record only."""
+    """The ChunkMetadata of a `.cpb` file, read from its last record only.
+
+    Raises:
+        ChunkedFileNotFoundError: `source` is a path or prefix and no such file exists.
+        RiegeliError: the file is truncated or damaged where its last record lies.
+        ChunkedProtoError: the data is not a Riegeli file (it is taken for a plain `.pb`), or its last record is
+            not a ChunkMetadata, or it needs a newer merger than this library's.
+        ProtoSplitterError: a remote read failed (`proto_splitter.remote.RemoteReadError`, also an OSError).
+    """
     opened = _open_reader(source)
     if opened.reader is None:
         raise ChunkedProtoError("not a chunked proto: it is a plain serialized message (.pb)")
@@ -492,8 +504,18 @@ def _check_class(message_class) -> None:
         raise ProtoSplitterError(f"expected a protobuf message class, got {message_class!r}")
 
 
-def read(source: Source, message_class: type) -> Message:
-    """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a binary file object or bytes."""
+def read(source: Source, message_class: type[MessageT]) -> MessageT:
+    """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a URL, a binary file object or bytes.
+
+    Raises:
+        ProtoSplitterError: `message_class` is not a protobuf message class, or a remote read failed
+            (`proto_splitter.remote.RemoteReadError`, also an OSError).
+        ChunkedFileNotFoundError: `source` is a path or prefix and neither `.cpb` nor `.pb` exists.
+        RiegeliError: the `.cpb` is truncated, damaged (a hash mismatch) or not a valid Riegeli file.
+        ChunkedProtoError: the data is neither a valid chunked proto nor a valid serialized `message_class`
+            (metadata and chunks that disagree, chunks that do not parse, a newer merger needed).
+        OSError: a local file exists but cannot be opened.
+    """
     _check_class(message_class)
     if _is_stream(source):
         return _read_stream(source, message_class)
@@ -508,20 +530,34 @@ def read(source: Source, message_class: type) -> Message:
         return result
 
 
-def read_from_bytes(data: bytes, message_class: type) -> Message:
-    """Reads a message from the output of write_to_bytes (chunked or plain)."""
+def read_from_bytes(data: bytes, message_class: type[MessageT]) -> MessageT:
+    """Reads a message from the output of write_to_bytes (chunked or plain).
+
+    Raises:
+        ProtoSplitterError: `message_class` is not a protobuf message class.
+        RiegeliError: chunked data is truncated or damaged.
+        ChunkedProtoError: the data is neither a valid chunked proto nor a valid serialized `message_class`.
+        TypeError: `data` is not bytes-like.
+    """
     return read(data if isinstance(data, (bytes, bytearray, memoryview)) else bytes(data), message_class)
 
 
 FieldSpec = str | Iterable[str] | chunk_pb2.ChunkMetadata
 
 
-def read_partial(source: Source, message_class: type, fields: FieldSpec) -> Message:
+def read_partial(source: Source, message_class: type[MessageT], fields: FieldSpec) -> MessageT:
     """Reads only the given fields (paths like ``node[3]``, ``attr['value']``), touching only their chunks.
 
     Returns a message of the same type in which only those fields are filled (list elements before a
     requested index stay empty). `fields` may also be a ChunkMetadata whose tree lists the chunks to merge,
-    as TensorFlow's Merger::ReadPartial takes; then the merged result is returned as is."""
+    as TensorFlow's Merger::ReadPartial takes; then the merged result is returned as is.
+
+    Raises:
+        FieldPathError: a path is malformed or does not name a field of `message_class`.
+        ChunkedProtoError: `fields` is a ChunkMetadata but the source is a plain `.pb`; or, as for read(), the
+            data is not a valid chunked proto or serialized `message_class`.
+        ProtoSplitterError, ChunkedFileNotFoundError, RiegeliError, OSError: as for read().
+    """
     _check_class(message_class)
     if isinstance(fields, chunk_pb2.ChunkMetadata):
         metadata, wanted = fields, None
@@ -544,8 +580,12 @@ def read_partial(source: Source, message_class: type, fields: FieldSpec) -> Mess
     return merged if wanted is None else project(merged, wanted)
 
 
-def project(message: Message, wanted: Sequence[paths.Path]) -> Message:
-    """A new message holding only the fields of `message` at the given paths."""
+def project(message: MessageT, wanted: Sequence[paths.Path]) -> MessageT:
+    """A new message holding only the fields of `message` at the given paths.
+
+    The paths are those `proto_splitter.paths.parse` returns for the message's type; they are not checked
+    again, so project() raises nothing of its own (a path that selects nothing adds nothing).
+    """
     result = type(message)()
     for path in wanted:
         paths.copy_path(message, result, path)

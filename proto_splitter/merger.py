@@ -12,7 +12,7 @@ empty, so that the elements after it keep their indices.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from google.protobuf import unknown_fields
 from google.protobuf.descriptor import FieldDescriptor
@@ -28,6 +28,7 @@ from .splitter import merge_order_key
 _T = FieldDescriptor
 _MESSAGE_TYPES = (_T.TYPE_MESSAGE, _T.TYPE_GROUP)
 SUPPORTED_JOIN_VERSION = extensions.VALUE_PIECES_JOIN_VERSION
+MessageT = TypeVar("MessageT", bound=Message)  # the message class a caller passes is the type it gets back
 
 
 class ChunkSource(Protocol):
@@ -278,8 +279,16 @@ def _leaf_value(field: FieldDescriptor, data: bytes):
         raise ChunkedProtoError(f"chunk value is not a valid {field.full_name}") from None
 
 
-def merge(chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, message_class: type) -> Message:
-    """Rebuilds a message from in-memory chunks (the output of ps.split)."""
+def merge(
+    chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, message_class: type[MessageT]
+) -> MessageT:
+    """Rebuilds a message from in-memory chunks (the output of ps.split).
+
+    Raises:
+        ChunkedProtoError: the tree and the chunks disagree (a chunk index out of range, a chunk of the wrong
+            kind for its place, a chunk that does not parse, a field path that does not fit `message_class`).
+        TypeError: `message_class` is not a protobuf message class.
+    """
     result = message_class()
     Merger(InMemoryChunks(chunks)).merge(chunked_message, result)
     return result

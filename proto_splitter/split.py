@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 from google.protobuf.message import Message
 
-from . import paths
+from . import _atomic, paths
 from .chunks import Chunk, ChunkList
 from .errors import FieldPathError, SplitError
-from .files import _atomic_write_bytes, _needs_split, _strip_extension, version_def, write_chunks
+from .files import _needs_split, _strip_extension, version_def, write_chunks
 from .proto import chunk_pb2, versions_pb2
 from .registry import splitter_for
 from .splitter import _Owner
@@ -24,7 +24,13 @@ def split(
 ) -> tuple[list[Chunk], chunk_pb2.ChunkedMessage]:
     """Splits a message into chunks (Messages or bytes) and the ChunkedMessage tree that merges them.
 
-    A message that fits the limit comes back whole: ([message], ChunkedMessage(chunk_index=0))."""
+    A message that fits the limit comes back whole: ([message], ChunkedMessage(chunk_index=0)).
+
+    Raises:
+        SplitError: `max_chunk_size` is not None or an integer of at least 64, or a part of the message cannot be
+            cut to fit it (an unknown field, or a value that is neither bytes nor a message, larger than the limit).
+        TypeError: `message` is not a protobuf message.
+    """
     if not _needs_split(message, max_chunk_size):
         return [message], chunk_pb2.ChunkedMessage(chunk_index=0)
     chunks = ChunkList()
@@ -142,7 +148,7 @@ class ComposableSplitter:
         prefix = _strip_extension(os.fspath(file_prefix))
         if not chunked_message.chunked_fields:
             path = prefix + ".pb"
-            _atomic_write_bytes(path, self._proto.SerializeToString(deterministic=True))
+            _atomic.write_bytes(path, self._proto.SerializeToString(deterministic=True))
             return path
         path = prefix + ".cpb"
         write_chunks(chunks, chunked_message, path, writer_options)

@@ -38,7 +38,7 @@ from dataclasses import field as dataclass_field
 import numpy as np
 from google.protobuf import message_factory, unknown_fields
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import EncodeError, Message
 
 from . import extensions, paths, wire
 from .chunks import BYTES, MESSAGE, ChunkSink
@@ -193,14 +193,22 @@ class _Walk:
             data = message.SerializePartialToString(deterministic=True)
             return self.walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), at)
         rest = type(message)()
-        object_fields = []
+        object_fields, values, maps = [], [], []
         for field, value in message.ListFields():
-            if field.type == _T.TYPE_MESSAGE and not paths.is_map(field) and not field.is_extension:
-                object_fields.append((field, value))
-            else:
+            kind = _object_kind(field, value, self.threshold)
+            if kind is None:
                 paths.copy_field(rest, field, value)
+            else:
+                {"message": object_fields, "value": values, "map": maps}[kind].append((field, value))
         data = rest.SerializePartialToString(deterministic=True)
         skeleton = self.walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), at)
+        for field, value in values:  # a big value straight from the object: never serialized with its message
+            self.emit_bytes(value.encode("utf-8") if isinstance(value, str) else value, at.to(((FIELD, field.number),)))
+            if field.is_required:
+                skeleton.add(wire.length_delimited(field.number, 0))
+            skeleton.changed = True
+        for field, entries in maps:
+            self.place_map_objects(type(message), field, entries, at, skeleton, object_depth + 1)
         for field, value in object_fields:
             place = at.to(((FIELD, field.number),))
             if not paths.is_repeated(field):
@@ -218,7 +226,7 @@ class _Walk:
         budget = max(1, min(_RUN_BYTES, self.limit // 4))
         run_start, run_bytes = 0, 0
         for index, element in enumerate(elements):
-            size = element.ByteSize()
+            size = _size_of(element)
             inline = self.stays_inline(size, at.depth)
             if inline and run_bytes + size + 16 <= budget:
                 run_bytes += size + 16  # 16: more than the tag and length (or group tags) of an element
@@ -397,18 +405,62 @@ class _Walk:
         a key larger than max_chunk_size is no obstacle. An entry whose key TensorFlow's Merger would not keep
         exactly stays whole, in `fragments`."""
         entry = field.message_type
-        value_field = entry.fields_by_number[2]
+        value_type = entry.fields_by_number[2].message_type
         key, value_occ, other_pieces = _read_map_entry(entry, buf, occ)
         if not _addressable_key(entry.fields_by_number[1], key) or at.owner.nesting >= MAX_NESTING:
             fragments.append(self.whole(field, buf, occ, at))
             parent.changed = True
             return
-        key_at = at.to(((KEY, key),), levels=2)
         start = value_occ.payload_start if value_occ else occ.end
         end = value_occ.payload_end if value_occ else occ.end
+        self.place_map_value(
+            field, key, other_pieces, at, parent, lambda key_at: self.walk_wire(value_type, buf, start, end, key_at)
+        )
+
+    def place_map_objects(
+        self, holder_class: type, field: FieldDescriptor, entries, at: _At, parent: _Skeleton, object_depth: int
+    ) -> None:
+        """A map with message values held as objects (`at`: the message holding it): small entries serialized
+        together, big ones placed by key like place_map_entry (whole when TensorFlow could not find the key)."""
+        holder = holder_class()
+        small = holder.Extensions[field] if field.is_extension else getattr(holder, field.name)
+        place = at.to(((FIELD, field.number),))
+        key_field = field.message_type.fields_by_number[1]
+        for key in sorted(entries):
+            value = entries[key]
+            size = _size_of(value, object_depth)
+            if self.stays_inline(size + 16, at.depth + 1):
+                small[key].CopyFrom(value)
+                continue
+            key_piece = _encode_key(key_field, key)
+            if not _addressable_key(key_field, key) or at.owner.nesting >= MAX_NESTING:
+                value_piece = wire.length_delimited(2, size) + value.SerializePartialToString(deterministic=True)
+                entry = _wrap(field, [key_piece, value_piece], len(key_piece) + len(value_piece))
+                self.emit_fragments([self.whole(field, memoryview(entry), _occurrence(field, entry), place)], at)
+                parent.changed = True
+                continue
+            self.place_map_value(
+                field,
+                key,
+                [key_piece],
+                place,
+                parent,
+                lambda key_at, v=value: self.walk_object(v, key_at, object_depth),
+            )
+        data = memoryview(holder.SerializePartialToString(deterministic=True))
+        budget = max(1, min(_RUN_BYTES, self.limit // 4))
+        for run in _pack([data[occ.start : occ.end] for occ in wire.scan(data)], budget):
+            parent.add(b"".join(run))
+
+    def place_map_value(
+        self, field: FieldDescriptor, key, other_pieces: list, at: _At, parent: _Skeleton, walk_value
+    ) -> None:
+        """Places a big map value at `at` + its key, walked by `walk_value(place)` (see place_map_entry)."""
+        value_field = field.message_type.fields_by_number[2]
+        key_at = at.to(((KEY, key),), levels=2)
         owner = at.owner
         mark, fragments_before = len(owner.items), owner.fragment_chunks
-        inner = self.walk_wire(value_field.message_type, buf, start, end, key_at)
+        inner = walk_value(key_at)
         added = owner.items[mark:]
         independent = owner.fragment_chunks == fragments_before and len({p for p, _ in added}) == len(added)
         others_size = sum(len(piece) for piece in other_pieces)
@@ -724,27 +776,86 @@ def _decode_key(key_field: FieldDescriptor, buf, occ: wire.Occurrence):
 
 
 def object_size(message: Message, object_depth: int = 0) -> int:
-    """The serialized size of `message`, computed field by field so that no multi-GiB buffer is built."""
+    """The serialized size of `message`, computed field by field so that no multi-GiB buffer is built (upb's
+    ByteSize() refuses a message past 2 GiB)."""
     if object_depth >= _OBJECT_DEPTH or len(unknown_fields.UnknownFieldSet(message)):
         return message.ByteSize()
     rest = type(message)()
     total = 0
     for field, value in message.ListFields():
+        tag = len(wire.encode_tag(field.number, wire.LEN))
         if field.type in _MESSAGE_TYPES and not paths.is_map(field):
             elements = value if paths.is_repeated(field) else [value]
             if len(elements) <= _FEW_ELEMENTS:
                 sizes = [object_size(element, object_depth + 1) for element in elements]
             else:
-                sizes = [element.ByteSize() for element in elements]
-            tag = len(wire.encode_tag(field.number, wire.LEN))
+                sizes = [_size_of(element) for element in elements]
             total += sum(sizes) + len(sizes) * (2 * tag if field.type == _T.TYPE_GROUP else tag)
             if field.type != _T.TYPE_GROUP:
                 total += _varint_lengths(sizes)
+        elif _object_kind(field, value, 0) == "map":
+            key_field = field.message_type.fields_by_number[1]
+            sizes = []
+            for key, entry_value in value.items():
+                value_size = object_size(entry_value, object_depth + 1)
+                sizes.append(len(_encode_key(key_field, key)) + 1 + len(wire.encode_varint(value_size)) + value_size)
+            total += sum(sizes) + len(sizes) * tag + _varint_lengths(sizes)
+        elif _object_kind(field, value, 0) == "value":
+            size = len(value.encode("utf-8") if isinstance(value, str) else value)
+            total += tag + len(wire.encode_varint(size)) + size
         else:
             paths.copy_field(rest, field, value)
     # upb's ByteSize() refuses a message missing required fields, as `rest` is when one was a message field
     rest_size = len(rest.SerializePartialToString()) if _minimal_message(message.DESCRIPTOR) else rest.ByteSize()
     return total + rest_size
+
+
+def _size_of(message: Message, object_depth: int = _OBJECT_DEPTH - 1) -> int:
+    """message.ByteSize(), or for a message upb cannot size (past 2 GiB) its size computed field by field."""
+    try:
+        return message.ByteSize()
+    except EncodeError:
+        return object_size(message, object_depth)
+
+
+def _object_kind(field: FieldDescriptor, value, threshold: int) -> str | None:
+    """How a field of a message held as an object is walked: "message" (object by object), "map" (a map with
+    message values, entry by entry), "value" (a singular bytes/string of at least `threshold`, cut straight
+    from the object), or None (serialized with the rest of the message and walked as wire)."""
+    if field.is_extension:
+        return None
+    if field.type == _T.TYPE_MESSAGE and not paths.is_map(field):
+        return "message"
+    if paths.is_map(field) and field.message_type.fields_by_number[2].type == _T.TYPE_MESSAGE:
+        return "map"
+    if field.type in _BYTES_TYPES and not paths.is_repeated(field) and len(value) >= threshold:
+        return "value"
+    return None
+
+
+def _encode_key(key_field: FieldDescriptor, key) -> bytes:
+    """The serialized key occurrence (field 1) of a map entry, as upb writes it (also for a default key)."""
+    kind = key_field.type
+    if kind == _T.TYPE_STRING:
+        data = key.encode("utf-8")
+        return wire.length_delimited(1, len(data)) + data
+    if kind in (_T.TYPE_FIXED32, _T.TYPE_SFIXED32, _T.TYPE_FIXED64, _T.TYPE_SFIXED64):
+        width = 4 if kind in (_T.TYPE_FIXED32, _T.TYPE_SFIXED32) else 8
+        signed = kind in (_T.TYPE_SFIXED32, _T.TYPE_SFIXED64)
+        tag = wire.encode_tag(1, wire.FIXED32 if width == 4 else wire.FIXED64)
+        return tag + key.to_bytes(width, "little", signed=signed)
+    if kind == _T.TYPE_SINT32:
+        value = (key << 1) ^ (key >> 31)
+    elif kind == _T.TYPE_SINT64:
+        value = (key << 1) ^ (key >> 63)
+    else:
+        value = int(key)  # bool, int32/64 (negative: ten bytes), uint32/64
+    return wire.encode_tag(1, wire.VARINT) + wire.encode_varint(value)
+
+
+def _occurrence(field: FieldDescriptor, data: bytes) -> wire.Occurrence:
+    """The one occurrence that `data` serializes."""
+    return next(wire.scan(memoryview(data), 0, len(data)))
 
 
 def _varint_lengths(values: list[int]) -> int:

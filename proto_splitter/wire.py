@@ -6,13 +6,13 @@ occurrences), so it needs to find field boundaries without parsing whole message
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import ProtoSplitterError
 
 VARINT, FIXED64, LEN, START_GROUP, END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5
+WireBuffer = bytes | bytearray | memoryview  # serialized bytes, indexed byte by byte (a memoryview cast to "B")
 
 _FIXED_SIZES = {FIXED64: 8, FIXED32: 4}
 
@@ -33,7 +33,7 @@ def encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
-def decode_varint(buf, pos: int, end: int) -> tuple[int, int]:
+def decode_varint(buf: WireBuffer, pos: int, end: int) -> tuple[int, int]:
     """Decodes a varint at buf[pos:end]; returns (value, position after it)."""
     result = shift = 0
     while True:
@@ -93,7 +93,7 @@ class Occurrence:
         return self.payload_end - self.payload_start
 
 
-def scan(buf, start: int = 0, end: int | None = None) -> Iterator[Occurrence]:
+def scan(buf: WireBuffer, start: int = 0, end: int | None = None) -> Iterator[Occurrence]:
     """Yields the field occurrences of the message serialized in buf[start:end], in wire order."""
     end = len(buf) if end is None else end
     pos = start
@@ -126,7 +126,7 @@ def scan(buf, start: int = 0, end: int | None = None) -> Iterator[Occurrence]:
             raise WireFormatError(f"invalid wire type {wire_type} at byte {occurrence_start}")
 
 
-def _skip_group(buf, pos: int, end: int, field_number: int) -> tuple[int, int]:
+def _skip_group(buf: WireBuffer, pos: int, end: int, field_number: int) -> tuple[int, int]:
     """Skips a group body starting at pos; returns (position after the end tag, size of the end tag)."""
     depth = 1
     while True:
@@ -152,8 +152,3 @@ def _skip_group(buf, pos: int, end: int, field_number: int) -> tuple[int, int]:
             raise WireFormatError(f"invalid wire type {wire_type} at byte {tag_start}")
         if pos > end:
             raise WireFormatError(f"group {field_number} runs past the end ({end})")
-
-
-def read_fixed(buf, pos: int, fmt: str) -> int:
-    """Reads a little-endian fixed-width integer in struct format fmt ('<I', '<Q', '<i', '<q')."""
-    return struct.unpack_from(fmt, buf, pos)[0]

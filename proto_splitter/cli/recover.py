@@ -156,7 +156,6 @@ def recover(args, path: str, metadata: chunk_pb2.ChunkMetadata, report: dict, me
         recovered = chunk_pb2.ChunkMetadata(chunks=infos, message=pruned)
         recovered.version.CopyFrom(metadata.version)
         writer.write_message(recovered)
-    common.fix_permissions(destination)
     result.update(file=destination, kept_chunks=len(kept), size=os.path.getsize(destination))
     if message_class is not None:
         name = message_class.DESCRIPTOR.full_name

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from typing import BinaryIO
 
+from .._atomic import AtomicFile
 from ..errors import RiegeliError
 from . import simple_chunk
 from .format import (
@@ -35,21 +35,16 @@ class RecordWriter:
 
     def __init__(self, dest: str | os.PathLike | BinaryIO, options: str | None = None):
         self._options = parse_options(options)
-        self._final_path = None
+        self._atomic: AtomicFile | None = None
         if isinstance(dest, (str, os.PathLike)):
             path = os.fspath(dest)
             if os.path.isdir(path):
                 raise RiegeliError(f"cannot write {path!r}: it is a directory")
-            directory = os.path.dirname(os.path.abspath(path))
             try:
-                handle, self._temp_path = tempfile.mkstemp(
-                    prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory
-                )
-                os.fchmod(handle, 0o666 & ~_umask())  # as open(path, "wb") would create it
+                self._atomic = AtomicFile(path)
             except OSError as error:
                 raise RiegeliError(f"cannot write {path!r}: {error.strerror}") from None
-            self._out = os.fdopen(handle, "wb")
-            self._final_path = path
+            self._out = self._atomic.file
         elif hasattr(dest, "write"):
             self._out = dest
         else:
@@ -129,12 +124,12 @@ class RecordWriter:
             self._write_pending()
             self._pad_to_multiple(self._options.final_padding)
             self._out.flush()
-            if self._final_path is not None:
-                self._out.close()
-                os.replace(self._temp_path, self._final_path)
+            if self._atomic is not None:
+                self._atomic.commit()
         except OSError as error:
             self.abort()
-            raise RiegeliError(f"finishing {self._final_path or 'the file'!r} failed: {error}") from None
+            target = repr(self._atomic.path) if self._atomic else "the file"
+            raise RiegeliError(f"finishing {target} failed: {error}") from None
         except BaseException:
             self.abort()
             raise
@@ -143,10 +138,8 @@ class RecordWriter:
     def abort(self) -> None:
         """Gives up: for a path, deletes the temporary file and leaves the final name untouched."""
         self._closed = True
-        if self._final_path is not None:
-            self._out.close()
-            if os.path.exists(self._temp_path):
-                os.unlink(self._temp_path)
+        if self._atomic is not None:
+            self._atomic.discard()
 
     # ---- chunks --------------------------------------------------------------------------------------------
 
@@ -197,10 +190,3 @@ class RecordWriter:
                 break
             target += multiple
         self._write_chunk(ChunkHeader(data_size, highway_hash(bytes(data_size)), PADDING, 0, 0), bytes(data_size))
-
-
-def _umask() -> int:
-    """The process's file-creation mask (read by setting it, then restoring it at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

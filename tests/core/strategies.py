@@ -93,10 +93,10 @@ def _free_numbers(descriptor, count: int = 8) -> list[int]:
 
 
 @st.composite
-def unknown_field_bytes(draw, descriptor) -> bytes:
+def unknown_field_bytes(draw, descriptor, max_occurrences: int = 3, max_payload: int = 20) -> bytes:
     """A few serialized occurrences of field numbers `descriptor` does not know (every wire type)."""
     out = b""
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.integers(1, max_occurrences))):
         number = draw(st.sampled_from(_free_numbers(descriptor)))
         kind = draw(st.sampled_from(["varint", "fixed32", "fixed64", "len", "group"]))
         if kind == "varint":
@@ -106,7 +106,7 @@ def unknown_field_bytes(draw, descriptor) -> bytes:
         elif kind == "fixed64":
             out += wire.encode_tag(number, wire.FIXED64) + draw(st.binary(min_size=8, max_size=8))
         elif kind == "len":
-            payload = draw(st.binary(max_size=20))
+            payload = draw(big_bytes(max_payload))
             out += wire.length_delimited(number, len(payload)) + payload
         else:
             inner = wire.encode_tag(1, wire.VARINT) + wire.encode_varint(draw(st.integers(0, 1 << 40)))

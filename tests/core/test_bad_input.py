@@ -189,7 +189,7 @@ def test_an_empty_or_cut_cpb_is_a_damaged_riegeli_file(tmp_path, cpb, cut):
     target = tmp_path / "cut.cpb"
     target.write_bytes(open(path, "rb").read()[:cut])
     for source in (target, tmp_path / "cut"):
-        with pytest.raises(ps.RiegeliError, match="not a Riegeli/records file"):
+        with pytest.raises(ps.RiegeliError, match=r"not a Riegeli/records file|holds no records"):
             ps.read(source, t3.Graph)
     with pytest.raises(ps.RiegeliError):
         ps.read_metadata(target)
