@@ -7,6 +7,7 @@ interchangeable with TensorFlow's proto splitter.
     part = ps.read_partial("out/model", MessageClass, fields=["node[3]"])
 """
 
+from .composable import ComposableSplitter
 from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError
 from .files import (
     ChunkedFileNotFoundError,
@@ -20,8 +21,8 @@ from .files import (
     write_to_bytes,
 )
 from .merger import Merger, merge
-from .split import ComposableSplitter, split
-from .tensorflow import layout as _tensorflow_layout  # noqa: F401  (registers TensorFlow's SavedModel layout)
+from .registry import split
+from .tensorflow import saved_model_splitter as _saved_model_splitter  # noqa: F401 (registers its layout)
 
 __all__ = [
     "ChunkedFileNotFoundError",

@@ -3,7 +3,7 @@ what kind a field is, how to find one by number (extensions included), and how t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -25,12 +25,23 @@ def is_repeated(field: FieldDescriptor) -> bool:
 
 def map_value_field(field: FieldDescriptor) -> FieldDescriptor:
     """The `value` field of a map field's entry type."""
-    return field.message_type.fields_by_number[2]
+    return _entry(field).fields_by_number[2]
 
 
 def map_key_field(field: FieldDescriptor) -> FieldDescriptor:
     """The `key` field of a map field's entry type."""
-    return field.message_type.fields_by_number[1]
+    return _entry(field).fields_by_number[1]
+
+
+def _entry(field: FieldDescriptor) -> Descriptor:
+    if field.message_type is None:
+        raise TypeError(f"{field.full_name} is not a map field")
+    return field.message_type
+
+
+def extensions_of(message: Message) -> Any:
+    """`message.Extensions`, indexable by any extension FieldDescriptor (the stubs only take typed handles)."""
+    return message.Extensions
 
 
 def find_field(descriptor: Descriptor, number: int) -> FieldDescriptor | None:
@@ -47,7 +58,7 @@ def _in_extension_range(descriptor: Descriptor, number: int) -> bool:
 
 def container(message: Message, field: FieldDescriptor) -> Any:
     """The value or container of `field` (a regular field or an extension) in `message`."""
-    return message.Extensions[field] if field.is_extension else getattr(message, field.name)
+    return extensions_of(message)[field] if field.is_extension else getattr(message, field.name)
 
 
 def has_value(message: Message, field: FieldDescriptor) -> bool:
@@ -55,14 +66,14 @@ def has_value(message: Message, field: FieldDescriptor) -> bool:
     if is_repeated(field):
         return len(container(message, field)) > 0
     if field.has_presence:
-        return bool(message.HasExtension(field) if field.is_extension else message.HasField(field.name))
+        return bool(cast(Any, message).HasExtension(field) if field.is_extension else message.HasField(field.name))
     return bool(container(message, field) != field.default_value)
 
 
 def set_scalar(message: Message, field: FieldDescriptor, value: Any) -> None:
     """Sets a singular non-message field (a regular field or an extension)."""
     if field.is_extension:
-        message.Extensions[field] = value
+        extensions_of(message)[field] = value
     else:
         setattr(message, field.name, value)
 
@@ -71,11 +82,11 @@ def copy_field(target: Message, field: FieldDescriptor, value: Any) -> None:
     """Copies one field's value, as ListFields() returns it, into target (extensions, maps, lists, messages)."""
     if field.is_extension:
         if is_repeated(field):
-            target.Extensions[field].extend(value)
+            extensions_of(target)[field].extend(value)
         elif field.message_type is not None:
-            target.Extensions[field].CopyFrom(value)
+            extensions_of(target)[field].CopyFrom(value)
         else:
-            target.Extensions[field] = value
+            extensions_of(target)[field] = value
     elif is_map(field) or (field.message_type is not None and not is_repeated(field)):
         getattr(target, field.name).MergeFrom(value)
     elif is_repeated(field):

@@ -17,14 +17,14 @@ from typing import BinaryIO
 
 from google.protobuf.message import DecodeError, Message
 
-from . import _atomic, extensions, oversized, paths, remote, riegeli
+from . import _atomic, extensions, field_paths, oversized, remote, riegeli
 from .chunks import Chunk, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
 from .merger import Merger, MessageT, check_version, needed_chunks
 from .proto import chunk_pb2, versions_pb2
 from .readahead import ReadAhead
-from .registry import splitter_for
-from .splitter import PROTOBUF_LIMIT, has_required_fields, object_size
+from .registry import needs_split, splitter_for
+from .splitter import has_required_fields
 
 PathLike = str | os.PathLike
 Source = PathLike | BinaryIO | bytes | bytearray | memoryview
@@ -88,19 +88,6 @@ def write_chunks(
         writer.write_message(sink.metadata(chunked_message))
 
 
-def _limit_for(max_chunk_size: int | None) -> int:
-    if max_chunk_size is None:
-        return PROTOBUF_LIMIT
-    if not isinstance(max_chunk_size, int) or isinstance(max_chunk_size, bool) or max_chunk_size < 1:
-        raise SplitError(f"max_chunk_size must be None or a positive integer, got {max_chunk_size!r}")
-    return max_chunk_size
-
-
-def _needs_split(message: Message, max_chunk_size: int | None) -> bool:
-    """TensorFlow's rule: a message that fits the limit is written whole as a `.pb`."""
-    return object_size(message) > _limit_for(max_chunk_size)
-
-
 def write_chunked(
     message: Message, dest, max_chunk_size: int | None = None, options: str | None = None, cut_values: bool = False
 ) -> None:
@@ -147,7 +134,7 @@ def write(
     prefix = _strip_extension(os.fspath(prefix))
     if not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
         raise ChunkedFileNotFoundError(f"directory of {prefix!r} does not exist")
-    if _needs_split(message, max_chunk_size):
+    if needs_split(message, max_chunk_size):
         path, stale = prefix + ".cpb", prefix + ".pb"
         write_chunked(message, path, max_chunk_size, options, cut_values)
     else:
@@ -161,7 +148,7 @@ def write(
 def _write_stream(
     message: Message, out: BinaryIO, max_chunk_size: int | None, options: str | None, cut_values: bool
 ) -> str:
-    if _needs_split(message, max_chunk_size):
+    if needs_split(message, max_chunk_size):
         write_chunked(message, out, max_chunk_size, options, cut_values)
         return ".cpb"
     out.write(message.SerializeToString(deterministic=True))
@@ -252,7 +239,7 @@ def write_to_bytes(
         RiegeliError: `options` is not a valid options string.
     """
     _check_message(message)
-    if not _needs_split(message, max_chunk_size):
+    if not needs_split(message, max_chunk_size):
         return message.SerializeToString(deterministic=True), False
     out = io.BytesIO()
     write_chunked(message, out, max_chunk_size, options, cut_values)
@@ -563,7 +550,7 @@ def read_partial(source: Source, message_class: type[MessageT], fields: FieldSpe
         metadata, wanted = fields, None
     else:
         wanted = [
-            paths.parse(text, message_class.DESCRIPTOR)
+            field_paths.parse(text, message_class.DESCRIPTOR)
             for text in ([fields] if isinstance(fields, str) else list(fields))
         ]
     opened = _open_reader(source)
@@ -580,13 +567,13 @@ def read_partial(source: Source, message_class: type[MessageT], fields: FieldSpe
     return merged if wanted is None else project(merged, wanted)
 
 
-def project(message: MessageT, wanted: Sequence[paths.Path]) -> MessageT:
+def project(message: MessageT, wanted: Sequence[field_paths.FieldPath]) -> MessageT:
     """A new message holding only the fields of `message` at the given paths.
 
-    The paths are those `proto_splitter.paths.parse` returns for the message's type; they are not checked
+    The paths are those `proto_splitter.field_paths.parse` returns for the message's type; they are not checked
     again, so project() raises nothing of its own (a path that selects nothing adds nothing).
     """
     result = type(message)()
     for path in wanted:
-        paths.copy_path(message, result, path)
+        field_paths.copy_value(message, result, path)
     return result

@@ -9,9 +9,10 @@ from google.protobuf import text_encoding, text_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from .. import files, paths
-from ..paths import FIELD, KEY
-from . import common, message_types, tensors
+from .. import descriptors, field_paths, files
+from ..errors import FieldPathError
+from ..field_paths import Key
+from . import common, message_types, tensor_messages
 
 EXAMPLES = """
   proto-splitter extract model.cpb 'node[3]' --type tensorflow.GraphDef
@@ -50,32 +51,27 @@ class NotSet(Exception):
     """The path names a field that the message does not have."""
 
 
-def value_at(message: Message, path: paths.Path):
-    """The value at `path` (a message, a scalar, or a whole repeated field/map) and its field descriptor."""
-    current, position, field = message, 0, None
-    while position < len(path):
-        field = paths.find_field(current.DESCRIPTOR, path[position][1])
-        position += 1
-        subscript = path[position] if position < len(path) and path[position][0] != FIELD else None
-        position += subscript is not None
-        holder = paths.container(current, field)
+def value_at(message: Message, path: field_paths.FieldPath):
+    """The value at `path` (a message, a scalar, or a whole repeated field/map), its field descriptor, and
+    whether it is one element of a list or map."""
+    current = message
+    segments = field_paths.resolve(message.DESCRIPTOR, path, FieldPathError)
+    for position, segment in enumerate(segments):
+        field, subscript = segment.field, segment.subscript
+        holder = descriptors.container(current, field)
         if subscript is None:
-            if (
-                not field.is_repeated
-                and field.message_type is not None
-                and not (current.HasExtension(field) if field.is_extension else current.HasField(field.name))
-            ):
+            if not field.is_repeated and field.message_type is not None and not descriptors.has_value(current, field):
                 raise NotSet()
             value = holder
-        elif subscript[0] == KEY:
-            if subscript[1] not in holder:
+        elif isinstance(subscript, Key):
+            if subscript.value not in holder:
                 raise NotSet()
-            value = holder[subscript[1]]
+            value = holder[subscript.value]
         else:
-            if subscript[1] >= len(holder):
+            if subscript.value >= len(holder):
                 raise NotSet()
-            value = holder[subscript[1]]
-        if position < len(path):
+            value = holder[subscript.value]
+        if position < len(segments) - 1:
             if not isinstance(value, Message):
                 raise NotSet()
             current = value
@@ -89,7 +85,7 @@ def _scalar_text(field: FieldDescriptor, value) -> str:
         return '"' + text_encoding.CEscape(value, as_utf8=False) + '"'
     if isinstance(value, bool):
         return "true" if value else "false"
-    value_field = field.message_type.fields_by_number[2] if paths.is_map(field) else field
+    value_field = field.message_type.fields_by_number[2] if descriptors.is_map(field) else field
     if value_field.enum_type is not None and isinstance(value, int):
         enum_value = value_field.enum_type.values_by_number.get(value)
         return enum_value.name if enum_value is not None else str(value)
@@ -103,7 +99,7 @@ def render(field: FieldDescriptor, value, element: bool) -> str | bytes:
     if isinstance(value, Message):
         return text_format.MessageToString(value)
     if field.is_repeated and not element:
-        if paths.is_map(field):
+        if descriptors.is_map(field):
             return "".join(f"[{key!r}]\n{_indent(_scalar_text(field, value[key]))}" for key in sorted(value))
         if field.message_type is not None:
             return "".join(
@@ -121,7 +117,7 @@ def _indent(text: str) -> str:
 def run(args) -> int:
     message_class = message_types.resolve(args.type, args.descriptor_set)
     source, _ = common.locate(args.file)
-    path = paths.parse(args.path, message_class.DESCRIPTOR)
+    path = field_paths.parse(args.path, message_class.DESCRIPTOR)
     partial = files.read_partial(source, message_class, [args.path])
     try:
         value, field, element = value_at(partial, path)
@@ -129,11 +125,11 @@ def run(args) -> int:
         print(f"proto-splitter extract: {args.path} is not set in {source}", file=sys.stderr)
         return common.EXIT_FAILED
     if args.npy:
-        tensor = tensors.find_tensor(value)
+        tensor = tensor_messages.find_tensor(value)
         if tensor is None:
             kind = value.DESCRIPTOR.full_name if isinstance(value, Message) else type(value).__name__
             raise common.CliError(f"{args.path} is a {kind}, not a tensor (TensorProto-like message with a dtype)")
-        array, note = tensors.to_array(tensor)
+        array, note = tensor_messages.to_array(tensor)
         with open(args.npy, "wb") as out:
             np.save(out, array, allow_pickle=False)
         if note:

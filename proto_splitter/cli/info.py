@@ -10,7 +10,7 @@ from .. import extensions
 from ..errors import RiegeliError
 from ..proto import chunk_pb2
 from . import common, message_types, tree
-from .layout import ChunkLayout
+from .chunk_layout import ChunkLayout
 
 EXAMPLES = """
   proto-splitter info model.cpb

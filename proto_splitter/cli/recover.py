@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 
-from .. import files, riegeli
+from .. import field_paths, files, riegeli
 from ..errors import ChunkedProtoError, ProtoSplitterError
+from ..field_paths import FieldPath, Index
 from ..proto import chunk_pb2
 from . import common, scan, tree
 from .progress import progress
@@ -22,26 +23,18 @@ from .progress import progress
 _BYTES, _MESSAGE = chunk_pb2.ChunkInfo.BYTES, chunk_pb2.ChunkInfo.MESSAGE
 
 
-def path_key(field_tags) -> tuple:
-    """A FieldIndex list as a hashable tuple of steps, for prefix comparisons."""
-    steps = []
-    for tag in field_tags:
-        kind = tag.WhichOneof("kind")
-        if kind == "field":
-            steps.append(("field", tag.field))
-        elif kind == "index":
-            steps.append(("index", tag.index))
-        elif kind == "map_key":
-            member = tag.map_key.WhichOneof("type")
-            steps.append(("key", member, getattr(tag.map_key, member) if member else None))
-        else:
-            steps.append(("?",))
-    return tuple(steps)
+def path_key(field_tags) -> FieldPath:
+    """A FieldIndex list as a FieldPath, for prefix comparisons (the empty path, which a lost chunk there makes
+    a hole over everything, for tags that do not form a path)."""
+    try:
+        return field_paths.from_field_tags(field_tags)
+    except ChunkedProtoError:
+        return FieldPath()
 
 
-def _depends(key: tuple, hole: tuple) -> bool:
+def _depends(key: FieldPath, hole: FieldPath) -> bool:
     """Whether a chunked field at `key` may rely on list elements of the message at `hole`."""
-    return len(key) > len(hole) and key[: len(hole)] == hole and any(step[0] == "index" for step in key[len(hole) :])
+    return len(key) > len(hole) and key.startswith(hole) and any(isinstance(step, Index) for step in key[len(hole) :])
 
 
 def prune(
@@ -60,8 +53,8 @@ def prune(
     keys = [path_key(chunked_field.field_tag) for chunked_field in fields]
     subs: list = [None] * len(fields)
     drop: set[int] = set()
-    holes: list[tuple] = [()] if own_lost else []
-    broken_values: set[tuple] = set()
+    holes: list[FieldPath] = [FieldPath()] if own_lost else []
+    broken_values: set[FieldPath] = set()
     removed: set[int] = {own} if own_lost else set()
     for position, chunked_field in enumerate(fields):
         sub = chunked_field.message

@@ -9,7 +9,7 @@ import os
 import pytest
 
 import proto_splitter as ps
-from proto_splitter import paths, riegeli
+from proto_splitter import field_paths, riegeli
 from proto_splitter.merger import InMemoryChunks
 from proto_splitter.proto import chunk_pb2
 from proto_splitter.testing import test_message3_pb2 as t3
@@ -207,7 +207,7 @@ def test_a_merger_merges_again(cpb):
         merger.merge(chunked_message, again)
         assert again == whole
     part = t3.Graph()
-    merger.merge(chunked_message, part, [paths.parse("node[2]", t3.Graph.DESCRIPTOR)])
+    merger.merge(chunked_message, part, [field_paths.parse("node[2]", t3.Graph.DESCRIPTOR)])
     assert part.node[2] == whole.node[2]
 
 
@@ -284,5 +284,5 @@ def test_read_partial_equals_projection(cpb):
     original = graph()
     for fields in (["node[3]"], ["blobs[7]", "version"], ["node[1].attr['value']"], ["library"]):
         assert ps.read_partial(path, t3.Graph, fields) == ps.project(
-            original, [ps.paths.parse(text, t3.Graph.DESCRIPTOR) for text in fields]
+            original, [field_paths.parse(text, t3.Graph.DESCRIPTOR) for text in fields]
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import proto_splitter as ps
-from proto_splitter import files, paths
+from proto_splitter import field_paths, files
 from proto_splitter.proto import chunk_pb2
 from proto_splitter.testing import test_layouts_pb2 as tl
 from proto_splitter.tf import function_pb2, graph_pb2, node_def_pb2
@@ -113,7 +113,7 @@ def test_tree_layouts_read_whole(tree_file):
 def test_tree_layouts_read_every_path(tree_file):
     path, tree = tree_file
     for text in tree_paths(tree):
-        wanted = paths.parse(text, tl.StringNode.DESCRIPTOR)
+        wanted = field_paths.parse(text, tl.StringNode.DESCRIPTOR)
         assert ps.read_partial(path, tl.StringNode, [text]) == ps.project(tree, [wanted]), text
 
 
@@ -121,7 +121,7 @@ def test_tree_layouts_read_pairs_of_paths(tree_file):
     path, tree = tree_file
     every = tree_paths(tree)
     for first, second in itertools.islice(itertools.combinations(every, 2), 0, None, 7):
-        wanted = [paths.parse(text, tl.StringNode.DESCRIPTOR) for text in (first, second)]
+        wanted = [field_paths.parse(text, tl.StringNode.DESCRIPTOR) for text in (first, second)]
         assert ps.read_partial(path, tl.StringNode, [first, second]) == ps.project(tree, wanted)
 
 
@@ -266,7 +266,7 @@ def test_graph_def_splitter_layout_reads_whole(graph_file):
 @pytest.mark.parametrize("text", GRAPH_PATHS)
 def test_graph_def_splitter_layout_reads_every_path(graph_file, text):
     path, graph = graph_file
-    wanted = paths.parse(text, graph_pb2.GraphDef.DESCRIPTOR)
+    wanted = field_paths.parse(text, graph_pb2.GraphDef.DESCRIPTOR)
     assert ps.read_partial(path, graph_pb2.GraphDef, [text]) == ps.project(graph, [wanted])
 
 
