@@ -1,5 +1,6 @@
-"""The one thing pyproject.toml cannot say: the optional AVX2 HighwayHash extension. When it cannot be built (no
-compiler), the install goes on and the package hashes with highwayhash-cffi."""
+"""The one thing pyproject.toml cannot say: the optional C extensions. When they cannot be built (no compiler), the
+install goes on: the package hashes with highwayhash-cffi instead of AVX2 HighwayHash, and scans wire format with
+its Python scanner instead of _wire_scan."""
 
 from setuptools import Extension, setup
 
@@ -10,6 +11,12 @@ setup(
             sources=["proto_splitter/riegeli/_highwayhash_avx2.c"],
             extra_compile_args=["-O3"],
             optional=True,
-        )
+        ),
+        Extension(
+            "proto_splitter._wire_scan",
+            sources=["proto_splitter/_wire_scan.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
     ]
 )
