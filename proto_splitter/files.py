@@ -23,7 +23,7 @@ from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
 from .merger import Merger, MessageT, check_version, needed_chunks
 from .proto import chunk_pb2, versions_pb2
 from .readahead import ReadAhead
-from .registry import needs_split, splitter_for
+from .registry import plan_write, split_into
 from .splitter import has_required_fields
 
 PathLike = str | os.PathLike
@@ -89,13 +89,18 @@ def write_chunks(
 
 
 def write_chunked(
-    message: Message, dest, max_chunk_size: int | None = None, options: str | None = None, cut_values: bool = False
+    message: Message,
+    dest,
+    max_chunk_size: int | None = None,
+    options: str | None = None,
+    cut_values: bool = False,
+    serialized: bytes | None = None,
 ) -> None:
-    """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`."""
-    splitter = splitter_for(message, max_chunk_size, cut_values)
+    """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`; `serialized`: its
+    serialization when plan_write made it."""
     with riegeli.RecordWriter(dest, options=options) as writer:
         sink = RecordSink(writer)
-        chunked_message = splitter.split(message, sink)
+        chunked_message = split_into(message, sink, max_chunk_size, cut_values, serialized)
         writer.write_message(sink.metadata(chunked_message))
 
 
@@ -134,12 +139,13 @@ def write(
     prefix = _strip_extension(os.fspath(prefix))
     if not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
         raise ChunkedFileNotFoundError(f"directory of {prefix!r} does not exist")
-    if needs_split(message, max_chunk_size):
+    plan = plan_write(message, max_chunk_size)
+    if plan.chunked:
         path, stale = prefix + ".cpb", prefix + ".pb"
-        write_chunked(message, path, max_chunk_size, options, cut_values)
+        write_chunked(message, path, max_chunk_size, options, cut_values, plan.serialized)
     else:
         path, stale = prefix + ".pb", prefix + ".cpb"
-        _atomic.write_bytes(path, message.SerializeToString(deterministic=True))
+        _atomic.write_bytes(path, plan.whole(message))
     if os.path.exists(stale):
         os.unlink(stale)
     return path
@@ -148,10 +154,11 @@ def write(
 def _write_stream(
     message: Message, out: BinaryIO, max_chunk_size: int | None, options: str | None, cut_values: bool
 ) -> str:
-    if needs_split(message, max_chunk_size):
-        write_chunked(message, out, max_chunk_size, options, cut_values)
+    plan = plan_write(message, max_chunk_size)
+    if plan.chunked:
+        write_chunked(message, out, max_chunk_size, options, cut_values, plan.serialized)
         return ".cpb"
-    out.write(message.SerializeToString(deterministic=True))
+    out.write(plan.whole(message))
     out.flush()
     return ".pb"
 
@@ -239,10 +246,11 @@ def write_to_bytes(
         RiegeliError: `options` is not a valid options string.
     """
     _check_message(message)
-    if not needs_split(message, max_chunk_size):
-        return message.SerializeToString(deterministic=True), False
+    plan = plan_write(message, max_chunk_size)
+    if not plan.chunked:
+        return plan.whole(message), False
     out = io.BytesIO()
-    write_chunked(message, out, max_chunk_size, options, cut_values)
+    write_chunked(message, out, max_chunk_size, options, cut_values, plan.serialized)
     return out.getvalue(), True
 
 
