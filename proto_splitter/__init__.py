@@ -3,12 +3,14 @@ interchangeable with TensorFlow's proto splitter.
 
     import proto_splitter as ps
     path = ps.write(message, "out/model")            # out/model.pb, or out/model.cpb when > 2 GiB
+    with ps.Writer("out/model", MessageClass) as w:  # piece by piece: w.set / append / extend / put
+        w.append("node", node)
     message = ps.read("out/model", MessageClass)
     part = ps.read_partial("out/model", MessageClass, fields=["node[3]"])
 """
 
 from .composable import ComposableSplitter
-from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError
+from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError, WriterError
 from .files import (
     ChunkedFileNotFoundError,
     iter_chunks,
@@ -23,6 +25,7 @@ from .files import (
 from .merger import Merger, merge
 from .registry import split
 from .tensorflow import saved_model_splitter as _saved_model_splitter  # noqa: F401 (registers its layout)
+from .writer import Writer
 
 __all__ = [
     "ChunkedFileNotFoundError",
@@ -33,6 +36,8 @@ __all__ = [
     "ProtoSplitterError",
     "RiegeliError",
     "SplitError",
+    "Writer",
+    "WriterError",
     "iter_chunks",
     "merge",
     "project",

@@ -19,3 +19,8 @@ class FieldPathError(ProtoSplitterError, ValueError):
 
 class SplitError(ProtoSplitterError):
     """A message cannot be split into chunks as requested."""
+
+
+class WriterError(ProtoSplitterError):
+    """A call to a ps.Writer does not fit the message type or the writer's state: a value of the wrong type, a
+    second value for a singular field or map key, a write after close."""
