@@ -7,20 +7,17 @@ from .compression import NONE, compress, decompress
 from .varint import read_varint, varint
 
 
-def encode(records: list, kind: int, level: int | None, window_log: int | None) -> tuple[bytearray, int]:
-    """Chunk data for `records` (bytes-like); returns (data, decoded size). One copy of the values."""
+def encode(records: list, kind: int, level: int | None, window_log: int | None) -> tuple[list, int]:
+    """Chunk data for `records` (bytes-like) as a list of parts whose concatenation it is; returns (parts, decoded
+    size). Uncompressed, the records are parts themselves: no copy of the values."""
     sizes = b"".join(varint(len(record)) for record in records)
     decoded_size = sum(len(record) for record in records)
     if kind == NONE:
-        data = bytearray(b"\x00" + varint(len(sizes)) + sizes)
-        for record in records:
-            data += record
-        return data, decoded_size
+        return [b"\x00" + varint(len(sizes)) + sizes, *records], decoded_size
     values = records[0] if len(records) == 1 else b"".join(records)
     compressed_sizes = compress(kind, sizes, level, window_log)
-    data = bytearray(bytes([kind]) + varint(len(compressed_sizes)) + compressed_sizes)
-    data += compress(kind, values, level, window_log)
-    return data, decoded_size
+    head = bytes([kind]) + varint(len(compressed_sizes)) + compressed_sizes
+    return [head, compress(kind, values, level, window_log)], decoded_size
 
 
 def decode(data, num_records: int, decoded_size: int, pos: int) -> list[memoryview]:

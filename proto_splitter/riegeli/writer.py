@@ -81,7 +81,8 @@ class RecordWriter:
             raise RiegeliError(f"a record must be bytes-like, got {type(record).__name__}") from None
         if self._pending and self._pending_size + len(view) > self._options.chunk_size:
             self._write_pending()
-        self._pending.append(view if isinstance(record, bytes) else bytes(view))
+        written_now = self._pending_size + len(view) >= self._options.chunk_size  # then no copy needs to outlive us
+        self._pending.append(view if isinstance(record, bytes) or written_now else bytes(view))
         self._pending_size += len(view)
         self._last_pos = RecordPosition(self._pos, len(self._pending) - 1)
         if self._pending_size >= self._options.chunk_size:
@@ -147,18 +148,21 @@ class RecordWriter:
         if not self._pending:
             return
         options = self._options
-        data, decoded_size = simple_chunk.encode(self._pending, options.compression, options.level, options.window_log)
+        parts, decoded_size = simple_chunk.encode(self._pending, options.compression, options.level, options.window_log)
         count = len(self._pending)
         self._pending, self._pending_size = [], 0
-        self._write_chunk(ChunkHeader(len(data), highway_hash(data), SIMPLE, count, decoded_size), data)
+        size = sum(len(part) for part in parts)
+        self._write_chunk(ChunkHeader(size, highway_hash(parts), SIMPLE, count, decoded_size), parts)
 
-    def _write_chunk(self, header: ChunkHeader, data) -> None:
-        """Writes header + data + padding from the current position, with block headers at boundaries."""
+    def _write_chunk(self, header: ChunkHeader, parts: list) -> None:
+        """Writes header + data (the concatenation of `parts`) + padding from the current position, with block
+        headers at boundaries."""
         begin = self._pos
         end = chunk_end(begin, header.data_size, header.num_records)
-        padding = end - begin - BLOCK_HEADER_SIZE * block_headers_between(begin, end) - CHUNK_HEADER_SIZE - len(data)
+        padding = end - begin - BLOCK_HEADER_SIZE * block_headers_between(begin, end) - CHUNK_HEADER_SIZE
+        padding -= header.data_size
         pieces, position = [], begin
-        for segment in (header.encode(), memoryview(data), bytes(padding)):
+        for segment in (header.encode(), *parts, bytes(padding)):
             view = memoryview(segment)
             while view:
                 if position % BLOCK_SIZE == 0:
@@ -189,4 +193,4 @@ class RecordWriter:
             if data_size >= 0 and add_with_overhead(self._pos, content) == target:
                 break
             target += multiple
-        self._write_chunk(ChunkHeader(data_size, highway_hash(bytes(data_size)), PADDING, 0, 0), bytes(data_size))
+        self._write_chunk(ChunkHeader(data_size, highway_hash(bytes(data_size)), PADDING, 0, 0), [bytes(data_size)])
