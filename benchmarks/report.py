@@ -10,6 +10,7 @@ from pathlib import Path
 GIB = 1 << 30
 LABELS = {
     "write": "ps.write",
+    "writer": "ps.Writer",
     "read": "ps.read",
     "read_partial": "ps.read_partial 1 node",
     "tf_merger": "TF C++ Merger",
@@ -24,9 +25,10 @@ LABELS = {
 # Each of our operations against its baselines, pair by pair within a repeat: (column, baseline op, same options)
 BASELINES = {
     "write": [("x_base", "serialize_write", False)],
+    "writer": [("x_base", "serialize_write", False)],
     "read": [("x_base", "parse_read", False), ("x_tf", "tf_merger", True)],
 }
-LIBRARY = {"write", "read", "read_partial"}
+LIBRARY = {"write", "writer", "read", "read_partial"}
 
 
 def label(op: str, options: str | None) -> str:

@@ -7,7 +7,8 @@ For each size and message shape ("graph": 2 MiB constants plus small nodes; "sma
 operation runs in a fresh process (benchmarks/workloads.py), which builds its input unmeasured and measures only
 the operation: wall time and the process's peak RSS. Operations, in this order within each repeat:
   ps.write / ps.read for each --options (max_chunk_size --chunk forces .cpb at any size), each followed by
-  TensorFlow's C++ Merger on the same file (tests/tf_oracle, when TensorFlow and g++ are there); ps.read_partial of
+  TensorFlow's C++ Merger on the same file (tests/tf_oracle, when TensorFlow and g++ are there); ps.Writer of the same
+  content (constants from numpy arrays, small nodes with extend(), uncompressed); ps.read_partial of
   one node of the uncompressed file; shutil.copyfile of that file; SerializeToString+write and
   read+ParseFromString (messages < 2 GiB); onnx.save/load with external data and safetensors save/load of the
   constants as float32 tensors (shape "graph").
@@ -136,7 +137,7 @@ def sequence(case: dict, args) -> list[tuple[str, str | None]]:
         steps += [("write", options), ("read", options)]
         if args.oracle and options in args.tf_options:
             steps.append(("tf_merger", options))
-    steps += [("read_partial", "uncompressed"), ("copy", None)]
+    steps += [("writer", "uncompressed"), ("read_partial", "uncompressed"), ("copy", None)]
     if case.get("message_bytes", case["size"]) <= PROTOBUF_LIMIT:
         steps += [("serialize_write", None), ("parse_read", None)]
     if case["shape"] == "graph":
@@ -175,7 +176,7 @@ def run_case(case: dict, args, progress: Progress, measurements: list[dict], not
                         shape=case["shape"],
                         size_label=case["size_label"],
                         op=op,
-                        options=options if op in ("write", "read", "tf_merger") else None,
+                        options=options if op in ("write", "writer", "read", "tf_merger") else None,
                         repeat=repeat,
                     )
                 )

@@ -15,6 +15,7 @@ OPTIONS = ["uncompressed", "zstd:1", "brotli:1", "snappy"]
 def expected_operations(shape: str, tensorflow: bool) -> set[tuple[str, str | None]]:
     operations = {(op, options) for op in ("write", "read") for options in OPTIONS}
     operations |= {("read_partial", None), ("copy", None), ("serialize_write", None), ("parse_read", None)}
+    operations.add(("writer", "uncompressed"))
     if tensorflow:
         operations.add(("tf_merger", "uncompressed"))
     if shape == "graph":
@@ -45,7 +46,7 @@ def test_quick_run(tmp_path):
     for row in rows:
         assert row["seconds"] > 0 and row["peak_rss"] > 0 and row["repeats"] == 1, row["label"]
     for row in rows:
-        if row["op"] == "write":
+        if row["op"] in ("write", "writer"):
             assert row["file_bytes"] > 0 and row["ratios"]["x_base"]["median"] > 0
     assert {fit["shape"] for fit in document["fits"]} == {"graph", "small"}
     assert (out / "results.png").stat().st_size > 10_000

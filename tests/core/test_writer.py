@@ -24,6 +24,7 @@ from proto_splitter.field_paths import Field, FieldPath, format_path, from_field
 from proto_splitter.testing import test_message3_pb2 as t3
 from proto_splitter.testing import test_message_pb2 as t
 from proto_splitter.testing import test_required_pb2 as tr
+from proto_splitter.testing.elements import iter_elements
 from proto_splitter.tf import graph_pb2, node_def_pb2
 
 PROPERTY = settings(
@@ -122,6 +123,7 @@ def test_graph_def_with_numpy_constants(tmp_path, limit):
     assert writer.path == str(tmp_path / "model.cpb")
     assert ps.read(tmp_path / "model", graph_pb2.GraphDef) == expected
     assert_file_chunks_within_limit(writer.path, limit)
+    assert list(iter_elements(writer.path, graph_pb2.GraphDef, "node")) == list(expected.node)
 
 
 def test_an_element_larger_than_the_limit_is_cut_as_ps_write_cuts_it(tmp_path):
@@ -137,6 +139,7 @@ def test_an_element_larger_than_the_limit_is_cut_as_ps_write_cuts_it(tmp_path):
     assert tree_paths(metadata).count("node[1]") == 6  # its 3000 inputs in fragments; its content a chunk of its own
     assert ps.read(writer.path, t3.Graph) == expected
     assert ps.read_partial(writer.path, t3.Graph, ["node[1]"]).node[1] == big
+    assert list(iter_elements(writer.path, t3.Graph, "node")) == list(expected.node)
 
 
 def tree_paths(metadata) -> list[str]:
