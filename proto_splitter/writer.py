@@ -20,11 +20,11 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from types import TracebackType
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, TypeGuard, cast
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -175,6 +175,13 @@ class Writer:
         """
         scope_path, field = self._list_target(path)
         name = self._name(scope_path, field)
+        if field.message_type is not None and _is_message_list(elements):  # one type throughout: no batches needed
+            if len(elements):
+                self._check_messages(field.message_type, list(itertools.islice(elements, 1)), name)
+                if has_required_fields(field.message_type):
+                    self._check_messages(field.message_type, list(elements), name)
+                self._do(functools.partial(self._layout.message_elements, field=field, elements=elements), scope_path)
+            return
         iterator = iter(elements)
         first = True
         while batch := list(itertools.islice(iterator, _BATCH)):
@@ -423,6 +430,11 @@ class Writer:
             if missing:
                 where = field_paths.format_path(scope_path, self._descriptor) or "the message"
                 raise SplitError(f"{where} ({descriptor.full_name}) is missing required fields: {', '.join(missing)}")
+
+
+def _is_message_list(elements: Iterable[Any]) -> TypeGuard[Sequence[Message]]:
+    """Whether `elements` is a repeated message field of a message (all its elements have one type)."""
+    return all(hasattr(elements, name) for name in ("add", "MergeFrom", "__len__", "__getitem__"))
 
 
 def _kind(field: FieldDescriptor) -> str:

@@ -167,12 +167,15 @@ def test_extend_takes_any_iterable_and_keeps_order_with_append(tmp_path):
     with ps.Writer(tmp_path / "e", t.Everything, max_chunk_size=512) as writer:
         writer.extend("nodes", (t.Node(name=f"g{index}") for index in range(40000)))
         writer.append("nodes", t.Node(name="last", payload=b"p" * 3000))
+        writer.extend("nodes", t.Everything(nodes=[t.Node(name="from"), t.Node(name="a list")]).nodes)
+        writer.extend("nodes", t.Everything().nodes)
         writer.extend("repeateds.r_int64", range(-5000, 5000))
         writer.extend("repeateds.r_bytes", [b"x" * 700, b"", np.arange(300, dtype=np.uint8)])
         writer.put("maps.string_to_bytes", "k", b"v" * 2000)
         writer.put("maps.int64_to_node", 1 << 40, t.Node(name="wide key"))
     expected.nodes.extend(t.Node(name=f"g{index}") for index in range(40000))
     expected.nodes.add(name="last", payload=b"p" * 3000)
+    expected.nodes.extend([t.Node(name="from"), t.Node(name="a list")])
     expected.repeateds.r_int64.extend(range(-5000, 5000))
     expected.repeateds.r_bytes.extend([b"x" * 700, b"", bytes(range(256)) + bytes(range(44))])
     expected.maps.string_to_bytes["k"] = b"v" * 2000
@@ -248,6 +251,7 @@ def writer(tmp_path):
         (lambda w: w.append("nodes", "node"), ps.WriterError, "holds proto_splitter.testing.Node"),
         (lambda w: w.append("repeateds.r_int32", 1 << 40), ps.WriterError, "r_int32"),
         (lambda w: w.extend("nodes", [t.Node(), t.Scalars()]), ps.WriterError, "got proto_splitter.testing.Scalars"),
+        (lambda w: w.extend("nodes", t.Repeateds(r_message=[{}]).r_message), ps.WriterError, "got proto_splitter"),
         (lambda w: w.put("nodes", 1, t.Node()), ps.WriterError, "not a map"),
         (lambda w: w.put("maps.int32_to_node", "one", t.Node()), ps.WriterError, "bad key"),
         (lambda w: w.put("maps.int32_to_node", 1, t.Scalars()), ps.WriterError, "holds proto_splitter.testing.Node"),
