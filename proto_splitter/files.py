@@ -10,9 +10,9 @@ import contextlib
 import io
 import os
 import queue
-import tempfile
+import secrets
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path as FsPath
 from typing import BinaryIO
 
@@ -87,7 +87,8 @@ def write_chunks(
         writer.write_message(sink.metadata(chunked_message))
 
 
-def _limit_for(max_chunk_size: int | None) -> int:
+def chunk_limit(max_chunk_size: int | None) -> int:
+    """The largest chunk allowed by `max_chunk_size` (None: protobuf's 2 GiB); SplitError for a bad value."""
     if max_chunk_size is None:
         return PROTOBUF_LIMIT
     if not isinstance(max_chunk_size, int) or isinstance(max_chunk_size, bool) or max_chunk_size < 1:
@@ -97,7 +98,7 @@ def _limit_for(max_chunk_size: int | None) -> int:
 
 def _needs_split(message: Message, max_chunk_size: int | None) -> bool:
     """TensorFlow's rule: a message that fits the limit is written whole as a `.pb`."""
-    return object_size(message) > _limit_for(max_chunk_size)
+    return object_size(message) > chunk_limit(max_chunk_size)
 
 
 def write_chunked(message: Message, dest, max_chunk_size: int | None = None, options: str | None = None) -> None:
@@ -109,16 +110,25 @@ def write_chunked(message: Message, dest, max_chunk_size: int | None = None, opt
         writer.write_message(sink.metadata(chunked_message))
 
 
-def _atomic_write_bytes(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[BinaryIO]:
+    """A binary file to fill that appears under `path` only if the block ends without an error: a temporary file
+    in the same folder (`out.name`), created as open(path, "wb") would, renamed over `path`, deleted on error."""
+    temp = f"{path}.{secrets.token_hex(6)}.tmp"
+    out = open(temp, "xb")  # noqa: SIM115 (closed below, before the rename)
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
+        with out:
+            yield out
         os.replace(temp, path)
     except BaseException:
-        os.unlink(temp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
         raise
+
+
+def _atomic_write_bytes(path: str, data: bytes) -> None:
+    with atomic_output(path) as out:
+        out.write(data)
 
 
 def write(
@@ -130,21 +140,36 @@ def write(
     reverse) from an earlier write of the same prefix is removed, so readers never pick an old version.
     `prefix` may also be a writable binary file object, seekable or not (a pipe, a socket's makefile("wb")):
     the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which format was written."""
-    _check_message(message)
+    check_message(message)
     if hasattr(prefix, "write"):
         return _write_stream(message, prefix, max_chunk_size, options)
+    prefix = output_prefix(prefix)
+    if _needs_split(message, max_chunk_size):
+        path = prefix + ".cpb"
+        write_chunked(message, path, max_chunk_size, options)
+    else:
+        path = prefix + ".pb"
+        _atomic_write_bytes(path, message.SerializeToString(deterministic=True))
+    remove_stale_sibling(path)
+    return path
+
+
+def output_prefix(prefix: PathLike) -> str:
+    """The prefix of the `<prefix>.cpb` or `<prefix>.pb` to write (an extension given is dropped); its folder
+    must exist."""
     prefix = _strip_extension(os.fspath(prefix))
     if not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
         raise ChunkedFileNotFoundError(f"directory of {prefix!r} does not exist")
-    if _needs_split(message, max_chunk_size):
-        path, stale = prefix + ".cpb", prefix + ".pb"
-        write_chunked(message, path, max_chunk_size, options)
-    else:
-        path, stale = prefix + ".pb", prefix + ".cpb"
-        _atomic_write_bytes(path, message.SerializeToString(deterministic=True))
+    return prefix
+
+
+def remove_stale_sibling(path: str) -> None:
+    """Removes the `.pb` beside a `.cpb` just written (or the reverse), left by an earlier write of the same
+    prefix, so that readers never pick the old version."""
+    prefix = _strip_extension(path)
+    stale = prefix + (".pb" if path.endswith(".cpb") else ".cpb")
     if os.path.exists(stale):
         os.unlink(stale)
-    return path
 
 
 def _write_stream(message: Message, out: BinaryIO, max_chunk_size: int | None, options: str | None) -> str:
@@ -168,27 +193,59 @@ def _put(pieces: queue.Queue, item, stop: threading.Event) -> bool:
 
 
 class _QueueWriter(io.RawIOBase):
-    """A write-only stream handing each written piece to a bounded queue (for iter_chunks)."""
+    """A write-only stream handing what is written to a bounded queue (for iter_chunks): each write as is, or
+    with `piece_size`, gathered and cut into pieces of exactly that size (the last one flushed may be shorter)."""
 
-    def __init__(self, pieces: queue.Queue, stop: threading.Event):
+    def __init__(self, pieces: queue.Queue, stop: threading.Event, piece_size: int | None = None):
         super().__init__()
-        self._pieces, self._stop = pieces, stop
+        self._pieces, self._stop, self._piece_size = pieces, stop, piece_size
+        self._gathered = bytearray()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:
-        if not _put(self._pieces, bytes(data), self._stop):
-            raise ProtoSplitterError("the consumer of iter_chunks stopped reading")
+        size = self._piece_size
+        if size is None:
+            self._send(bytes(data))
+            return len(data)
+        view = memoryview(data).cast("B")
+        while view:
+            if not self._gathered and len(view) >= size:
+                piece, view = view[:size], view[size:]
+                self._send(bytes(piece))
+                continue
+            take = min(len(view), size - len(self._gathered))
+            self._gathered += view[:take]
+            view = view[take:]
+            if len(self._gathered) == size:
+                self.flush()
         return len(data)
+
+    def flush(self) -> None:
+        if self._gathered:
+            self._send(bytes(self._gathered))
+            self._gathered.clear()
+
+    def _send(self, piece: bytes) -> None:
+        if not _put(self._pieces, piece, self._stop):
+            raise ProtoSplitterError("the consumer of iter_chunks stopped reading")
 
 
 def iter_chunks(
-    message: Message, max_chunk_size: int | None = None, options: str | None = None, queue_size: int = 4
-) -> Iterator[bytes]:
+    message: Message,
+    max_chunk_size: int | None = None,
+    options: str | None = None,
+    queue_size: int = 4,
+    piece_size: int | None = None,
+) -> Generator[bytes, None, None]:
     """Yields the bytes of the `.cpb` (or `.pb`) stream of `message` piece by piece, for chunked uploads
-    and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead."""
-    _check_message(message)
+    and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead. Pieces are the
+    writer's own writes (64 KiB at most for a `.cpb`, the whole message for a `.pb`), or with `piece_size`,
+    exactly that many bytes each but the last. The thread stops when the iterator is closed or dropped."""
+    check_message(message)
+    if piece_size is not None and (not isinstance(piece_size, int) or isinstance(piece_size, bool) or piece_size < 1):
+        raise ProtoSplitterError(f"piece_size must be None or a positive integer, got {piece_size!r}")
     pieces: queue.Queue = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -196,7 +253,9 @@ def iter_chunks(
 
     def produce() -> None:
         try:
-            _write_stream(message, _QueueWriter(pieces, stop), max_chunk_size, options)
+            out = _QueueWriter(pieces, stop, piece_size)
+            _write_stream(message, out, max_chunk_size, options)
+            out.flush()
         except BaseException as error:  # noqa: BLE001 (re-raised in the consumer)
             failure.append(error)
         finally:
@@ -218,7 +277,7 @@ def write_to_bytes(
     message: Message, max_chunk_size: int | None = None, options: str | None = None
 ) -> tuple[bytes, bool]:
     """Serializes like write(): returns (data, is_chunked); chunked data is a `.cpb` byte string."""
-    _check_message(message)
+    check_message(message)
     if not _needs_split(message, max_chunk_size):
         return message.SerializeToString(deterministic=True), False
     out = io.BytesIO()
@@ -226,7 +285,8 @@ def write_to_bytes(
     return out.getvalue(), True
 
 
-def _check_message(message) -> None:
+def check_message(message) -> None:
+    """Raises ProtoSplitterError unless `message` is a protobuf message."""
     if not isinstance(message, Message):
         raise ProtoSplitterError(f"expected a protobuf message, got {type(message).__name__}")
 
@@ -449,14 +509,15 @@ def read_metadata(source: Source) -> chunk_pb2.ChunkMetadata:
         return _read_metadata_record(opened.reader)
 
 
-def _check_class(message_class) -> None:
+def check_message_class(message_class) -> None:
+    """Raises ProtoSplitterError unless `message_class` is a protobuf message class."""
     if not (isinstance(message_class, type) and issubclass(message_class, Message)):
         raise ProtoSplitterError(f"expected a protobuf message class, got {message_class!r}")
 
 
 def read(source: Source, message_class: type) -> Message:
     """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a binary file object or bytes."""
-    _check_class(message_class)
+    check_message_class(message_class)
     if _is_stream(source):
         return _read_stream(source, message_class)
     opened = _open_reader(source)
@@ -484,7 +545,7 @@ def read_partial(source: Source, message_class: type, fields: FieldSpec) -> Mess
     Returns a message of the same type in which only those fields are filled (list elements before a
     requested index stay empty). `fields` may also be a ChunkMetadata whose tree lists the chunks to merge,
     as TensorFlow's Merger::ReadPartial takes; then the merged result is returned as is."""
-    _check_class(message_class)
+    check_message_class(message_class)
     if isinstance(fields, chunk_pb2.ChunkMetadata):
         metadata, wanted = fields, None
     else:
