@@ -7,7 +7,7 @@ interchangeable with TensorFlow's proto splitter.
     part = ps.read_partial("out/model", MessageClass, fields=["node[3]"])
 """
 
-from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError
+from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError, TransferError
 from .files import (
     ChunkedFileNotFoundError,
     iter_chunks,
@@ -32,6 +32,7 @@ __all__ = [
     "ProtoSplitterError",
     "RiegeliError",
     "SplitError",
+    "TransferError",
     "iter_chunks",
     "merge",
     "project",
