@@ -455,7 +455,12 @@ class _ReceivedChunks:
 def _read_stream(stream: BinaryIO, message_class: type) -> Message:
     """Reads a message from a non-seekable stream (pipe, socket): the records are kept as they arrive,
     the last one is the ChunkMetadata, and each chunk is released as soon as it is merged."""
-    head = stream.read(len(RIEGELI_SIGNATURE))
+    head = b""
+    while len(head) < len(RIEGELI_SIGNATURE):  # a raw stream may return fewer bytes than asked for
+        more = stream.read(len(RIEGELI_SIGNATURE) - len(head))
+        if not more:
+            break
+        head += more
     if head != RIEGELI_SIGNATURE:
         return _parse_plain(head + stream.read(), message_class)
     records: dict[int, bytes] = {}

@@ -87,6 +87,29 @@ def test_any_message_round_trips(message, max_chunk_size, piece_size):
     assert psgrpc.receive(iter(pieces), type(message)) == message
 
 
+def by_hand(data: bytes, sizes: list[int], chunked: bool) -> list[psgrpc.Piece]:
+    """Pieces cut at the given sizes (the rest in one piece), then an empty last piece, as the README allows."""
+    pieces, offset = [], 0
+    for size in [*sizes, len(data)]:
+        part = data[offset : offset + size]
+        pieces.append(psgrpc.Piece(offset=offset, data=part, crc32=zlib.crc32(part)))
+        offset += len(part)
+    pieces.append(psgrpc.Piece(offset=offset, last=True))
+    pieces[0].header.message_type = "proto_splitter.testing3.Graph"
+    pieces[0].header.format = psgrpc.FORMAT_CHUNKED if chunked else psgrpc.FORMAT_PLAIN
+    return pieces
+
+
+@pytest.mark.parametrize("chunk", [CHUNK, None], ids=["cpb", "pb"])
+def test_pieces_of_any_size_are_read(tmp_path, chunk):
+    graph = small_graph()
+    data, chunked = ps.write_to_bytes(graph, max_chunk_size=chunk)
+    sizes = [1, 0, 7, 3, 30_000, 0, 65_536, 5]
+    assert psgrpc.receive(by_hand(data, sizes, chunked), Graph) == graph
+    path = psgrpc.receive_to(by_hand(data, sizes, chunked), tmp_path / "model", Graph)
+    assert open(path, "rb").read() == data
+
+
 def test_messages_may_follow_each_other_in_one_stream():
     first, second = small_graph(), Graph(version=9)
     stream = iter([*cut(first), *cut(second), *cut(first, "zstd:1")])
