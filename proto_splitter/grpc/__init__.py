@@ -1,7 +1,7 @@
 """Messages of any size over gRPC: a message goes as a stream of small pieces (`proto_splitter.grpc.v1.Piece`,
 protos/proto_splitter/grpc/piece.proto) whose data are the bytes of its `.cpb` (or `.pb`), split on the sending
-side and merged on the receiving side as they arrive. Needs no gRPC import itself (`pip install
-'proto-splitter[grpc]'` for grpcio); works with any iterator of pieces.
+side while they are sent, and merged (or written to a file) on the receiving side. Needs no gRPC import itself
+(`pip install 'proto-splitter[grpc]'` for grpcio); works with any iterator of pieces.
 
     from proto_splitter import grpc as psgrpc
     response = stub.Upload(psgrpc.pieces(message, max_chunk_size=64 << 20, options="zstd:1"))  # client

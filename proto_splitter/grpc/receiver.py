@@ -1,6 +1,6 @@
 """Receiving a message sent as pieces: each piece is checked as it arrives (header, offset, CRC-32), then the data
-is merged into the message as it arrives (receive) or streamed into a file that appears under its final name only
-once complete and verified (receive_to)."""
+is merged into the message (receive) or streamed into a file that appears under its final name only once complete
+and verified (receive_to)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ from .sender import type_name
 
 M = TypeVar("M", bound=Message)
 PIECE_TYPE = piece_pb2.Piece.DESCRIPTOR.full_name
-FORMATS = {piece_pb2.FORMAT_CHUNKED: ".cpb", piece_pb2.FORMAT_PLAIN: ".pb"}
+EXTENSIONS = {piece_pb2.FORMAT_CHUNKED: ".cpb", piece_pb2.FORMAT_PLAIN: ".pb"}
 
 
 def receive(pieces: Iterable[Any], message_class: type[M]) -> M:
-    """The message sent as `pieces` (a gRPC request iterator, or the response iterator of a call), merged as the
-    pieces arrive: memory holds the message and the chunks not merged yet, never the stream whole.
+    """The message sent as `pieces` (a gRPC request iterator, or the response iterator of a call). Chunks are kept
+    as they arrive and merged once the ChunkMetadata (the last record) is in, each released as soon as merged: the
+    peak is about the message's own size, never the stream and the message both.
 
     Reads up to the last piece of one message (pieces after it stay in the iterator). A stream cancelled or cut
     short, a damaged or misplaced piece, or a message of another type raise TransferError (other damage:
@@ -53,8 +54,8 @@ def receive_to(pieces: Iterable[Any], prefix: files.PathLike, message_class: typ
         expected = type_name(message_class)
     reader = PieceReader(pieces, expected)
     with _cancelled_on_error(pieces):
-        chunked = reader.header().format == piece_pb2.FORMAT_CHUNKED
-        path = prefix + (".cpb" if chunked else ".pb")
+        path = prefix + EXTENSIONS[reader.header().format]
+        chunked = path.endswith(".cpb")
         with files.atomic_output(path) as out:
             reader.copy_to(out)
             if chunked:
@@ -157,7 +158,7 @@ class PieceReader(io.RawIOBase):
             raise TransferError(
                 f"the stream carries a {header.message_type or 'message of unnamed type'}, not a {self._expected_type}"
             )
-        if header.format not in FORMATS:
+        if header.format not in EXTENSIONS:
             raise TransferError(f"the header names an unknown format ({header.format})")
         return header
 
