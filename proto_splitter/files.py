@@ -432,6 +432,12 @@ class _Prefixed(io.RawIOBase):
         view[: len(data)] = data
         return len(data)
 
+    def read(self, size: int | None = -1) -> bytes:
+        """Reads from the stream itself once the head is consumed (no copy through readinto)."""
+        if self._head or size is None or size < 0:
+            return super().read(size)
+        return self._rest.read(size)
+
 
 class _ReceivedChunks:
     """A ChunkSource over records received from a stream, each released once merged (bounded memory)."""

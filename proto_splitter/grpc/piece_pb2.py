@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fproto_splitter/grpc/piece.proto\x12\x16proto_splitter.grpc.v1\"r\n\x05Piece\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.proto_splitter.grpc.v1.Header\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\r\n\x05\x63rc32\x18\x04 \x01(\x07\x12\x0c\n\x04last\x18\x05 \x01(\x08\"N\n\x06Header\x12\x14\n\x0cmessage_type\x18\x01 \x01(\t\x12.\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1e.proto_splitter.grpc.v1.Format*F\n\x06\x46ormat\x12\x16\n\x12\x46ORMAT_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x46ORMAT_CHUNKED\x10\x01\x12\x10\n\x0c\x46ORMAT_PLAIN\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fproto_splitter/grpc/piece.proto\x12\x16proto_splitter.grpc.v1\"\x81\x01\n\x05Piece\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.proto_splitter.grpc.v1.Header\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x12\n\x05\x63rc32\x18\x04 \x01(\x07H\x00\x88\x01\x01\x12\x0c\n\x04last\x18\x05 \x01(\x08\x42\x08\n\x06_crc32\"N\n\x06Header\x12\x14\n\x0cmessage_type\x18\x01 \x01(\t\x12.\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1e.proto_splitter.grpc.v1.Format*F\n\x06\x46ormat\x12\x16\n\x12\x46ORMAT_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x46ORMAT_CHUNKED\x10\x01\x12\x10\n\x0c\x46ORMAT_PLAIN\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto_splitter.grpc.piece_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FORMAT']._serialized_start=255
-  _globals['_FORMAT']._serialized_end=325
-  _globals['_PIECE']._serialized_start=59
-  _globals['_PIECE']._serialized_end=173
-  _globals['_HEADER']._serialized_start=175
-  _globals['_HEADER']._serialized_end=253
+  _globals['_FORMAT']._serialized_start=271
+  _globals['_FORMAT']._serialized_end=341
+  _globals['_PIECE']._serialized_start=60
+  _globals['_PIECE']._serialized_end=189
+  _globals['_HEADER']._serialized_start=191
+  _globals['_HEADER']._serialized_end=269
 # @@protoc_insertion_point(module_scope)

@@ -55,16 +55,19 @@ def _generate(
         data = next(chunks, b"")
         chunked = data.startswith(files.RIEGELI_SIGNATURE)
         header.format = piece_pb2.FORMAT_CHUNKED if chunked else piece_pb2.FORMAT_PLAIN
-        piece = _piece(data, 0)
+        piece = _piece(data, 0, chunked)
         piece.header.CopyFrom(header)
         offset = len(data)
         for data in chunks:
             yield piece
-            piece = _piece(data, offset)
+            piece = _piece(data, offset, chunked)
             offset += len(data)
         piece.last = True
         yield piece
 
 
-def _piece(data: bytes, offset: int) -> piece_pb2.Piece:
+def _piece(data: bytes, offset: int, chunked: bool) -> piece_pb2.Piece:
+    """A piece of data; with a CRC-32 unless the data is a .cpb's, which its Riegeli hashes check."""
+    if chunked:
+        return piece_pb2.Piece(offset=offset, data=data)
     return piece_pb2.Piece(offset=offset, data=data, crc32=zlib.crc32(data))
