@@ -20,13 +20,20 @@ LABELS = {
     "safetensors_save": "safetensors save",
     "safetensors_load": "safetensors load",
     "copy": "shutil.copyfile",
+    "socket_stream": "socket stream",
+    "grpc_upload": "gRPC up receive",
+    "grpc_upload_to_path": "gRPC up receive_to",
+    "grpc_download": "gRPC down receive",
 }
+STREAMS = {"socket_stream", "grpc_upload", "grpc_upload_to_path", "grpc_download"}
 # Each of our operations against its baselines, pair by pair within a repeat: (column, baseline op, same options)
 BASELINES = {
     "write": [("x_base", "serialize_write", False)],
     "read": [("x_base", "parse_read", False), ("x_tf", "tf_merger", True)],
+    **{op: [("x_base", "socket_stream", True)] for op in STREAMS - {"socket_stream"}},
 }
-LIBRARY = {"write", "read", "read_partial"}
+LIBRARY = {"write", "read", "read_partial", *STREAMS}
+WITH_OPTIONS = {"write", "read", "tf_merger", *STREAMS}  # operations measured once per Riegeli options string
 
 
 def label(op: str, options: str | None) -> str:
@@ -165,8 +172,9 @@ def table(rows: list[dict], slopes: list[dict]) -> str:
             f"{_growth(fit and fit['memory_slope']):>7}"
         )
     out.append(
-        "x base: time / (SerializeToString+write) for writes, / (read+ParseFromString) for reads; x TF: "
-        "time / TF's C++ Merger on the same file; both medians of same-repeat pairs."
+        "x base: time / (SerializeToString+write) for writes, / (read+ParseFromString) for reads, / the loopback "
+        "socket stream for gRPC; x TF: time / TF's C++ Merger on the same file; both medians of same-repeat pairs. "
+        "Streams: from the first byte received to the message whole (file written); peak RSS of the receiver."
     )
     out.append(
         "slope t / slope m: log-log slope vs size of time and of peak RSS over the interpreter's "

@@ -14,14 +14,9 @@ import sys
 import tempfile
 
 import numpy as np
-from measure import measure
+from measure import measure, parse_size
 
 TARGETS = {("uncompressed", "write"): 500e6, ("uncompressed", "read"): 500e6, ("zstd:1", "write"): 250e6}
-UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-
-
-def size(text: str) -> int:
-    return int(float(text[:-1]) * UNITS[text[-1].upper()]) if text[-1].upper() in UNITS else int(text)
 
 
 def records(total: int, record: int) -> list[bytes]:
@@ -71,9 +66,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="riegeli-bench-") as work:
         path = os.path.join(work, "bench.riegeli")
         if args.memory_child:
-            print(json.dumps(single_record_memory(path, size(args.memory_child))))
+            print(json.dumps(single_record_memory(path, parse_size(args.memory_child))))
             return
-        data = records(size(args.total), size(args.record))
+        data = records(parse_size(args.total), parse_size(args.record))
         results, failed = {}, False
         print(f"{'options':<14} {'write MB/s':>10} {'read MB/s':>10} {'file GiB':>9}")
         for options in args.options.split(","):
@@ -87,7 +82,7 @@ def main() -> None:
                     failed = True
                     print(f"  below target: {kind} {row[kind] / 1e6:.0f} MB/s < {target / 1e6:.0f} MB/s")
         del data
-        record = size(args.memory_record)
+        record = parse_size(args.memory_record)
         memory = json.loads(
             subprocess.run(
                 [sys.executable, __file__, "--memory-child", args.memory_record],

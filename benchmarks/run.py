@@ -10,7 +10,9 @@ the operation: wall time and the process's peak RSS. Operations, in this order w
   TensorFlow's C++ Merger on the same file (tests/tf_oracle, when TensorFlow and g++ are there); ps.read_partial of
   one node of the uncompressed file; shutil.copyfile of that file; SerializeToString+write and
   read+ParseFromString (messages < 2 GiB); onnx.save/load with external data and safetensors save/load of the
-  constants as float32 tensors (shape "graph").
+  constants as float32 tensors (shape "graph"); for each --stream-options (shape "graph"), the message sent from
+  one process to another (benchmarks/grpc_stream.py): over a loopback socket (ps.write, ps.read), then over
+  loopback gRPC (proto_splitter.grpc) up to a servicer's receive and receive_to, and down to a client's receive.
 Reads find the file just written in the page cache (warm); os.sync() runs before each operation so that
 earlier writes are flushed. Ratios to baselines are taken pair by pair within a repeat, then the median.
 Writes results.json, results.png (time and peak RSS vs size, log-log) and results.txt (the table) to --out;
@@ -32,7 +34,8 @@ from pathlib import Path
 
 import psutil
 import report
-from workloads import ORACLE_PARENT, estimated_rss
+from measure import parse_size
+from workloads import ORACLE_PARENT, STREAMS, estimated_rss
 
 sys.path.insert(0, str(ORACLE_PARENT))
 from tf_oracle import unavailable_reason as oracle_unavailable_reason
@@ -40,14 +43,8 @@ from tf_oracle import unavailable_reason as oracle_unavailable_reason
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 OPTIONS = ["uncompressed", "zstd:1", "brotli:1", "snappy"]
-UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 PROTOBUF_LIMIT = (1 << 31) - 1
 MEMORY_FACTOR = 2.2  # peak RSS of the worst operation over the message's own in-memory size (ps.read, TF Merger)
-
-
-def parse_size(text: str) -> int:
-    unit = text[-1].upper()
-    return int(float(text[:-1]) * UNITS[unit]) if unit in UNITS else int(text)
 
 
 def find_oracle() -> tuple[str | None, str]:
@@ -141,6 +138,7 @@ def sequence(case: dict, args) -> list[tuple[str, str | None]]:
         steps += [("serialize_write", None), ("parse_read", None)]
     if case["shape"] == "graph":
         steps += [("onnx_save", None), ("onnx_load", None), ("safetensors_save", None), ("safetensors_load", None)]
+        steps += [(op, options) for options in args.stream_options for op in STREAMS]
     return steps
 
 
@@ -175,7 +173,7 @@ def run_case(case: dict, args, progress: Progress, measurements: list[dict], not
                         shape=case["shape"],
                         size_label=case["size_label"],
                         op=op,
-                        options=options if op in ("write", "read", "tf_merger") else None,
+                        options=options if op in report.WITH_OPTIONS else None,
                         repeat=repeat,
                     )
                 )
@@ -222,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--options", default=",".join(OPTIONS), help="Riegeli options of ps.write")
     parser.add_argument("--tf-options", default=None, help="options whose files TF's Merger reads (default: all)")
     parser.add_argument(
+        "--stream-options",
+        default="uncompressed",
+        help="options of the streams between two processes, shape graph (loopback socket, gRPC); '' for none",
+    )
+    parser.add_argument(
         "--chunk", default="64M", help="max_chunk_size of ps.write (forces .cpb; at most a quarter of the size)"
     )
     parser.add_argument("--work", default=tempfile.gettempdir(), help="where the files are written")
@@ -239,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     args.sizes, args.repeats = args.sizes or "256M,1G,3G", args.repeats or 3
     args.options = list(dict.fromkeys(["uncompressed", *args.options.split(",")]))
     args.tf_options = args.tf_options.split(",") if args.tf_options else args.options
+    args.stream_options = [options for options in args.stream_options.split(",") if options]
     args.chunk_bytes = parse_size(args.chunk)
     args.oracle, oracle_note = find_oracle()
     notes = [oracle_note] if oracle_note else []

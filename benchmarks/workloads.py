@@ -15,6 +15,7 @@ since building millions of nodes in Python is slow); every other process parses 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -257,6 +258,33 @@ def op_copy(args, work: Path) -> dict:
     return {"measure": taken, "bytes": size}
 
 
+def op_stream(args, work: Path) -> dict:
+    """The message sent from one process to another (benchmarks/grpc_stream.py): the receiver's time and peak
+    memory (its RSS when the first byte arrived as base), and the sender's peak growth."""
+    import grpc_stream
+
+    make = functools.partial(build_message, args.shape, args.size, work)
+    options = None if args.options == "uncompressed" else args.options
+    got = grpc_stream.run(STREAMS[args.op], make, args.chunk, options, work)
+    send, recv = got["sender"], got["receiver"]
+    if recv["digest"] != send["digest"]:
+        raise SystemExit(f"{args.op}: the message received differs from the message sent")
+    return {
+        "seconds": recv["seconds"],
+        "peak_rss": recv["peak_rss"],
+        "start_rss": recv["start_rss"],
+        "base_rss": recv["start_rss"],
+        "bytes": send["message_bytes"],
+        "sender_peak_growth": send["peak_growth"],
+    }
+
+
+STREAMS = {
+    "socket_stream": "socket",
+    "grpc_upload": "upload",
+    "grpc_upload_to_path": "upload_to_path",
+    "grpc_download": "download",
+}
 BUILDS_MESSAGE = {"write": op_write, "serialize_write": op_serialize_write}
 BUILDS_TENSORS = {"onnx_save": op_onnx_save, "safetensors_save": op_safetensors_save}
 READS = {
@@ -268,7 +296,7 @@ READS = {
     "safetensors_load": op_safetensors_load,
     "copy": op_copy,
 }
-OPERATIONS = ["prepare", *BUILDS_MESSAGE, *BUILDS_TENSORS, *READS]
+OPERATIONS = ["prepare", *BUILDS_MESSAGE, *BUILDS_TENSORS, *READS, *STREAMS]
 
 
 def run(args) -> dict:
@@ -278,6 +306,8 @@ def run(args) -> dict:
     base_rss = psutil.Process().memory_info().rss
     if args.op == "prepare":
         return dict(op_prepare(args, work), base_rss=base_rss)
+    if args.op in STREAMS:
+        return op_stream(args, work)
     if args.op in BUILDS_MESSAGE:
         result = BUILDS_MESSAGE[args.op](args, work, build_message(args.shape, args.size, work))
     elif args.op in BUILDS_TENSORS:

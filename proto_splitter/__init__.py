@@ -8,7 +8,7 @@ interchangeable with TensorFlow's proto splitter.
 """
 
 from .composable import ComposableSplitter
-from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError
+from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError, TransferError
 from .files import (
     ChunkedFileNotFoundError,
     iter_chunks,
@@ -33,6 +33,7 @@ __all__ = [
     "ProtoSplitterError",
     "RiegeliError",
     "SplitError",
+    "TransferError",
     "iter_chunks",
     "merge",
     "project",

@@ -19,3 +19,8 @@ class FieldPathError(ProtoSplitterError, ValueError):
 
 class SplitError(ProtoSplitterError):
     """A message cannot be split into chunks as requested."""
+
+
+class TransferError(ProtoSplitterError):
+    """A message sent as pieces (proto_splitter.grpc) did not arrive whole: the stream was cancelled or cut short,
+    a piece is damaged or out of place, or the pieces carry another message type."""

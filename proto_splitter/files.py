@@ -11,7 +11,7 @@ import io
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path as FsPath
 from typing import BinaryIO
 
@@ -128,21 +128,36 @@ def write(
         RiegeliError: `options` is not a valid options string, or writing the `.cpb` failed.
         OSError: writing the `.pb` (or to the file object) failed. The final name never holds a half-written file.
     """
-    _check_message(message)
+    check_message(message)
     if hasattr(prefix, "write"):
         return _write_stream(message, prefix, max_chunk_size, options, cut_values)
+    prefix = output_prefix(prefix)
+    if needs_split(message, max_chunk_size):
+        path = prefix + ".cpb"
+        write_chunked(message, path, max_chunk_size, options, cut_values)
+    else:
+        path = prefix + ".pb"
+        _atomic.write_bytes(path, message.SerializeToString(deterministic=True))
+    remove_stale_sibling(path)
+    return path
+
+
+def output_prefix(prefix: PathLike) -> str:
+    """The prefix of the `<prefix>.cpb` or `<prefix>.pb` to write (an extension given is dropped); its folder
+    must exist."""
     prefix = _strip_extension(os.fspath(prefix))
     if not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
         raise ChunkedFileNotFoundError(f"directory of {prefix!r} does not exist")
-    if needs_split(message, max_chunk_size):
-        path, stale = prefix + ".cpb", prefix + ".pb"
-        write_chunked(message, path, max_chunk_size, options, cut_values)
-    else:
-        path, stale = prefix + ".pb", prefix + ".cpb"
-        _atomic.write_bytes(path, message.SerializeToString(deterministic=True))
+    return prefix
+
+
+def remove_stale_sibling(path: str) -> None:
+    """Removes the `.pb` beside a `.cpb` just written (or the reverse), left by an earlier write of the same
+    prefix, so that readers never pick the old version."""
+    prefix = _strip_extension(path)
+    stale = prefix + (".pb" if path.endswith(".cpb") else ".cpb")
     if os.path.exists(stale):
         os.unlink(stale)
-    return path
 
 
 def _write_stream(
@@ -168,19 +183,43 @@ def _put(pieces: queue.Queue, item, stop: threading.Event) -> bool:
 
 
 class _QueueWriter(io.RawIOBase):
-    """A write-only stream handing each written piece to a bounded queue (for iter_chunks)."""
+    """A write-only stream handing what is written to a bounded queue (for iter_chunks): each write as is, or
+    with `piece_size`, gathered and cut into pieces of exactly that size (the last one flushed may be shorter)."""
 
-    def __init__(self, pieces: queue.Queue, stop: threading.Event):
+    def __init__(self, pieces: queue.Queue, stop: threading.Event, piece_size: int | None = None):
         super().__init__()
-        self._pieces, self._stop = pieces, stop
+        self._pieces, self._stop, self._piece_size = pieces, stop, piece_size
+        self._gathered = bytearray()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:
-        if not _put(self._pieces, bytes(data), self._stop):
-            raise ProtoSplitterError("the consumer of iter_chunks stopped reading")
+        size = self._piece_size
+        if size is None:
+            self._send(bytes(data))
+            return len(data)
+        view = memoryview(data).cast("B")
+        while view:
+            if not self._gathered and len(view) >= size:
+                piece, view = view[:size], view[size:]
+                self._send(bytes(piece))
+                continue
+            take = min(len(view), size - len(self._gathered))
+            self._gathered += view[:take]
+            view = view[take:]
+            if len(self._gathered) == size:
+                self.flush()
         return len(data)
+
+    def flush(self) -> None:
+        if self._gathered:
+            self._send(bytes(self._gathered))
+            self._gathered.clear()
+
+    def _send(self, piece: bytes) -> None:
+        if not _put(self._pieces, piece, self._stop):
+            raise ProtoSplitterError("the consumer of iter_chunks stopped reading")
 
 
 def iter_chunks(
@@ -188,20 +227,24 @@ def iter_chunks(
     max_chunk_size: int | None = None,
     options: str | None = None,
     queue_size: int = 4,
+    piece_size: int | None = None,
     *,
     cut_values: bool = False,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Yields the bytes of the `.cpb` (or `.pb`) stream of `message` piece by piece, for chunked uploads
-    and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead. Errors come while
-    iterating, not at the call.
+    and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead. Pieces are the
+    writer's own writes (64 KiB at most for a `.cpb`, the whole message for a `.pb`), or with `piece_size`,
+    exactly that many bytes each but the last. The thread stops when the iterator is closed or dropped.
+    Errors come while iterating, not at the call.
 
     Raises:
-        ProtoSplitterError: `message` is not a protobuf message.
-        SplitError: `max_chunk_size` is not None or an integer of at least 64, or a part of the message cannot be
-            cut to fit it (an unknown field, or a value that is neither bytes nor a message, larger than the limit).
+        ProtoSplitterError: `message` is not a protobuf message, or `piece_size` is not a positive integer.
+        SplitError: as for write().
         RiegeliError: `options` is not a valid options string.
     """
-    _check_message(message)
+    check_message(message)
+    if piece_size is not None and (not isinstance(piece_size, int) or isinstance(piece_size, bool) or piece_size < 1):
+        raise ProtoSplitterError(f"piece_size must be None or a positive integer, got {piece_size!r}")
     pieces: queue.Queue = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -209,7 +252,9 @@ def iter_chunks(
 
     def produce() -> None:
         try:
-            _write_stream(message, _QueueWriter(pieces, stop), max_chunk_size, options, cut_values)
+            out = _QueueWriter(pieces, stop, piece_size)
+            _write_stream(message, out, max_chunk_size, options, cut_values)
+            out.flush()
         except BaseException as error:  # noqa: BLE001 (re-raised in the consumer)
             failure.append(error)
         finally:
@@ -238,7 +283,7 @@ def write_to_bytes(
             cut to fit it (an unknown field, or a value that is neither bytes nor a message, larger than the limit).
         RiegeliError: `options` is not a valid options string.
     """
-    _check_message(message)
+    check_message(message)
     if not needs_split(message, max_chunk_size):
         return message.SerializeToString(deterministic=True), False
     out = io.BytesIO()
@@ -246,7 +291,7 @@ def write_to_bytes(
     return out.getvalue(), True
 
 
-def _check_message(message) -> None:
+def check_message(message) -> None:
     """Refuses what cannot be written: not a message, or a message missing required fields (TensorFlow's
     Merger, like protobuf's parsers, would refuse to read it back)."""
     if not isinstance(message, Message):
@@ -401,6 +446,12 @@ class _Prefixed(io.RawIOBase):
         view[: len(data)] = data
         return len(data)
 
+    def read(self, size: int | None = -1) -> bytes:
+        """Reads from the stream itself once the head is consumed (no copy through readinto)."""
+        if self._head or size is None or size < 0:
+            return super().read(size)
+        return self._rest.read(size)
+
 
 class _ReceivedChunks:
     """A ChunkSource over records received from a stream, each released once merged (bounded memory)."""
@@ -424,7 +475,12 @@ class _ReceivedChunks:
 def _read_stream(stream: BinaryIO, message_class: type[MessageT]) -> MessageT:
     """Reads a message from a non-seekable stream (pipe, socket): the records are kept as they arrive,
     the last one is the ChunkMetadata, and each chunk is released as soon as it is merged."""
-    head = stream.read(len(RIEGELI_SIGNATURE))
+    head = b""
+    while len(head) < len(RIEGELI_SIGNATURE):  # a raw stream may return fewer bytes than asked for
+        more = stream.read(len(RIEGELI_SIGNATURE) - len(head))
+        if not more:
+            break
+        head += more
     if head != RIEGELI_SIGNATURE:
         return _parse_plain(head + stream.read(), message_class)
     records: dict[int, bytes] = {}
@@ -486,7 +542,8 @@ def read_metadata(source: Source) -> chunk_pb2.ChunkMetadata:
         return _read_metadata_record(opened.reader)
 
 
-def _check_class(message_class) -> None:
+def check_message_class(message_class) -> None:
+    """Raises ProtoSplitterError unless `message_class` is a protobuf message class."""
     if not (isinstance(message_class, type) and issubclass(message_class, Message)):
         raise ProtoSplitterError(f"expected a protobuf message class, got {message_class!r}")
 
@@ -503,7 +560,7 @@ def read(source: Source, message_class: type[MessageT]) -> MessageT:
             (metadata and chunks that disagree, chunks that do not parse, a newer merger needed).
         OSError: a local file exists but cannot be opened.
     """
-    _check_class(message_class)
+    check_message_class(message_class)
     if _is_stream(source):
         return _read_stream(source, message_class)
     opened = _open_reader(source)
@@ -545,7 +602,7 @@ def read_partial(source: Source, message_class: type[MessageT], fields: FieldSpe
             data is not a valid chunked proto or serialized `message_class`.
         ProtoSplitterError, ChunkedFileNotFoundError, RiegeliError, OSError: as for read().
     """
-    _check_class(message_class)
+    check_message_class(message_class)
     if isinstance(fields, chunk_pb2.ChunkMetadata):
         metadata, wanted = fields, None
     else:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+STREAMS = ("socket_stream", "grpc_upload", "grpc_upload_to_path", "grpc_download")
 OPTIONS = ["uncompressed", "zstd:1", "brotli:1", "snappy"]
 
 
@@ -19,6 +20,7 @@ def expected_operations(shape: str, tensorflow: bool) -> set[tuple[str, str | No
         operations.add(("tf_merger", "uncompressed"))
     if shape == "graph":
         operations |= {(op, None) for op in ("onnx_save", "onnx_load", "safetensors_save", "safetensors_load")}
+        operations |= {(op, "uncompressed") for op in STREAMS}
     return operations
 
 
