@@ -8,16 +8,18 @@ import cramjam
 import zstandard
 
 from ..errors import RiegeliError
+from .sources import Bytes
 from .varint import read_varint, varint
 
 NONE, BROTLI, ZSTD, SNAPPY = 0, b"b"[0], b"z"[0], b"s"[0]
 NAMES = {NONE: "none", BROTLI: "brotli", ZSTD: "zstd", SNAPPY: "snappy"}
 
 
-def compress(kind: int, data, level: int | None, window_log: int | None) -> bytes:
+def compress(kind: int, data: Bytes, level: int | None, window_log: int | None) -> bytes:
     """Compresses data, prefixed with its size as a varint (for any kind but NONE)."""
     if kind == NONE:
         return bytes(data)
+    body: bytes
     if kind == BROTLI:
         body = brotli.compress(
             bytes(data), quality=6 if level is None else level, lgwin=22 if window_log is None else window_log
@@ -34,7 +36,7 @@ def compress(kind: int, data, level: int | None, window_log: int | None) -> byte
     return varint(len(data)) + body
 
 
-def decompress(kind: int, data, pos: int) -> memoryview:
+def decompress(kind: int, data: Bytes, pos: int) -> memoryview:
     """Decompresses a size-prefixed buffer of compression `kind`; pos names the chunk in errors."""
     if kind == NONE:
         return memoryview(data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import RiegeliError
 from .compression import BROTLI, NONE, SNAPPY, ZSTD
@@ -76,10 +77,10 @@ def parse_options(text: str | None) -> WriterOptions:
     """Parses an options string; raises RiegeliError naming any unknown key or bad value."""
     if text is not None and not isinstance(text, str):
         raise RiegeliError(f"options must be a string, got {type(text).__name__}")
-    fields: dict = {}
+    fields: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in (text or DEFAULT_OPTIONS).split(","))):
-        key, _, value = item.partition(":")
-        value = value if _ else None
+        key, colon, text_value = item.partition(":")
+        value = text_value if colon else None
         if key == "default":
             continue
         if key in ("uncompressed", "snappy") and value is not None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from ..errors import RiegeliError
 from .compression import NONE, compress, decompress
+from .sources import Bytes
 from .varint import read_varint, varint
 
 
-def encode(records: list, kind: int, level: int | None, window_log: int | None) -> tuple[bytearray, int]:
+def encode(records: list[Bytes], kind: int, level: int | None, window_log: int | None) -> tuple[bytearray, int]:
     """Chunk data for `records` (bytes-like); returns (data, decoded size). One copy of the values."""
     sizes = b"".join(varint(len(record)) for record in records)
     decoded_size = sum(len(record) for record in records)
@@ -23,7 +24,7 @@ def encode(records: list, kind: int, level: int | None, window_log: int | None) 
     return data, decoded_size
 
 
-def decode(data, num_records: int, decoded_size: int, pos: int) -> list[memoryview]:
+def decode(data: Bytes, num_records: int, decoded_size: int, pos: int) -> list[memoryview]:
     """The records of a simple chunk's data, checked against the header's counts; pos names the chunk."""
     if not data:
         raise RiegeliError(f"simple chunk at byte {pos} has no data")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
-from typing import BinaryIO
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import RiegeliError
 from . import simple_chunk
@@ -25,6 +26,11 @@ from .format import (
 from .highwayhash import highway_hash
 from .options import parse_options
 from .positions import RecordPosition
+from .sources import Bytes
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+    from typing_extensions import Buffer
 
 
 class RecordWriter:
@@ -33,9 +39,10 @@ class RecordWriter:
     Records gather in a chunk until its decoded size reaches `chunk_size`; a bigger record gets a chunk of
     its own. Memory holds at most the current chunk (about 2x a record while it is written)."""
 
-    def __init__(self, dest: str | os.PathLike | BinaryIO, options: str | None = None):
+    def __init__(self, dest: str | os.PathLike[str] | BinaryIO, options: str | None = None):
         self._options = parse_options(options)
-        self._final_path = None
+        self._final_path: str | None = None
+        self._out: BinaryIO
         if isinstance(dest, (str, os.PathLike)):
             path = os.fspath(dest)
             if os.path.isdir(path):
@@ -55,7 +62,7 @@ class RecordWriter:
         else:
             raise RiegeliError(f"cannot write Riegeli records to {type(dest).__name__}")
         self._pos = 0
-        self._pending: list = []
+        self._pending: list[Bytes] = []
         self._pending_size = 0
         self._last_pos: RecordPosition | None = None
         self._closed = False
@@ -68,7 +75,9 @@ class RecordWriter:
     def __enter__(self) -> RecordWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.close()
         else:
@@ -76,7 +85,7 @@ class RecordWriter:
 
     # ---- records -------------------------------------------------------------------------------------------
 
-    def write_record(self, record) -> None:
+    def write_record(self, record: Buffer) -> None:
         """Appends one record (any bytes-like object)."""
         if self._closed:
             raise RiegeliError("the writer is closed")
@@ -92,15 +101,17 @@ class RecordWriter:
         if self._pending_size >= self._options.chunk_size:
             self._write_pending()
 
-    def write_message(self, message) -> None:
+    def write_message(self, message: Message) -> None:
         """Appends a protobuf message, serialized deterministically."""
         self.write_record(message.SerializeToString(deterministic=True))
 
-    def write_records(self, records: Iterable) -> None:
+    def write_records(self, records: Iterable[Buffer]) -> None:
+        """Appends records (bytes-like objects)."""
         for record in records:
             self.write_record(record)
 
-    def write_messages(self, messages: Iterable) -> None:
+    def write_messages(self, messages: Iterable[Message]) -> None:
+        """Appends protobuf messages, serialized deterministically."""
         for message in messages:
             self.write_message(message)
 
@@ -159,12 +170,13 @@ class RecordWriter:
         self._pending, self._pending_size = [], 0
         self._write_chunk(ChunkHeader(len(data), highway_hash(data), SIMPLE, count, decoded_size), data)
 
-    def _write_chunk(self, header: ChunkHeader, data) -> None:
+    def _write_chunk(self, header: ChunkHeader, data: Bytes) -> None:
         """Writes header + data + padding from the current position, with block headers at boundaries."""
         begin = self._pos
         end = chunk_end(begin, header.data_size, header.num_records)
         padding = end - begin - BLOCK_HEADER_SIZE * block_headers_between(begin, end) - CHUNK_HEADER_SIZE - len(data)
-        pieces, position = [], begin
+        pieces: list[Bytes] = []
+        position = begin
         for segment in (header.encode(), memoryview(data), bytes(padding)):
             view = memoryview(segment)
             while view:
@@ -178,7 +190,7 @@ class RecordWriter:
         self._emit(pieces)
         self._pos = end
 
-    def _emit(self, pieces: list) -> None:
+    def _emit(self, pieces: list[Bytes]) -> None:
         try:
             for piece in pieces:
                 self._out.write(piece)
