@@ -1,5 +1,6 @@
-"""The one thing pyproject.toml cannot say: the optional AVX2 HighwayHash extension. When it cannot be built (no
-compiler), the install goes on and the package hashes with highwayhash-cffi."""
+"""The one thing pyproject.toml cannot say: the optional C extensions, the AVX2 HighwayHash and the state machine of
+transposed Riegeli chunks. When they cannot be built (no compiler), the install goes on and the package hashes with
+highwayhash-cffi and runs the state machine in Python."""
 
 from setuptools import Extension, setup
 
@@ -10,6 +11,12 @@ setup(
             sources=["proto_splitter/riegeli/_highwayhash_avx2.c"],
             extra_compile_args=["-O3"],
             optional=True,
-        )
+        ),
+        Extension(
+            "proto_splitter.riegeli._transposed",
+            sources=["proto_splitter/riegeli/_transposed.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
     ]
 )

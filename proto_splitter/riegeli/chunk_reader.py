@@ -5,7 +5,7 @@ boundary after damage (recovery), and the chunk holding a byte position (seeking
 from __future__ import annotations
 
 from ..errors import RiegeliError
-from . import simple_chunk
+from . import simple_chunk, transposed_chunk
 from .format import (
     BLOCK_HEADER_SIZE,
     BLOCK_SIZE,
@@ -23,19 +23,24 @@ from .format import (
     round_up_to_possible_chunk_boundary,
 )
 from .highwayhash import highway_hash
-from .sources import Source, StreamSource
+from .sources import Records, Source, StreamSource
+
+NO_RECORDS = (memoryview(b""), [0])
 
 
 class Chunk:
-    """A decoded chunk: where it begins and ends, its type, its records (views into its data), and the pooled
-    buffer holding that data when a Prefetcher loaded it (handed back for reuse once the reader is past it)."""
+    """A decoded chunk: where it begins and ends, its type, its records (record i is values[bounds[i]:bounds[i +
+    1]], sliced when read: a chunk may hold many small records), and the pooled buffer holding its data when a
+    Prefetcher loaded it (handed back for reuse once the reader is past it)."""
 
-    __slots__ = ("begin", "chunk_type", "end", "records", "spare")
+    __slots__ = ("begin", "bounds", "chunk_type", "end", "num_records", "spare", "values")
 
     def __init__(
-        self, begin: int, end: int, chunk_type: int, records: list[memoryview], spare: bytearray | None = None
+        self, begin: int, end: int, chunk_type: int, records: Records = NO_RECORDS, spare: bytearray | None = None
     ):
-        self.begin, self.end, self.chunk_type, self.records, self.spare = begin, end, chunk_type, records, spare
+        self.begin, self.end, self.chunk_type, self.spare = begin, end, chunk_type, spare
+        self.values, self.bounds = records
+        self.num_records = len(self.bounds) - 1
 
 
 Located = tuple[ChunkHeader, int, int]
@@ -181,7 +186,7 @@ class ChunkReader:
             begin = end
 
 
-def decode_records(header: ChunkHeader, data: memoryview, begin: int) -> list[memoryview]:
+def decode_records(header: ChunkHeader, data: memoryview, begin: int) -> Records:
     """The records of a chunk whose data hash verified, by chunk type; `begin` names the chunk in errors."""
     kind = header.chunk_type
     if kind == SIMPLE:
@@ -189,7 +194,7 @@ def decode_records(header: ChunkHeader, data: memoryview, begin: int) -> list[me
     if kind in (SIGNATURE, PADDING, METADATA):
         if kind == SIGNATURE and begin == 0 and (header.data_size or header.num_records):
             raise RiegeliError("corrupted file signature at byte 0")
-        return []
+        return NO_RECORDS
     if kind == TRANSPOSED:
-        raise RiegeliError(f"transposed chunks are not supported (chunk at byte {begin})")
+        return transposed_chunk.decode(data, header.num_records, header.decoded_data_size, begin)
     raise RiegeliError(f"unknown chunk type {kind:#04x} at byte {begin}")

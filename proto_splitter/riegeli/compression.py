@@ -36,17 +36,27 @@ def compress(kind: int, data: Bytes, level: int | None, window_log: int | None) 
     return varint(len(data)) + body
 
 
-def decompress(kind: int, data: Bytes, pos: int) -> memoryview:
-    """Decompresses a size-prefixed buffer of compression `kind`; pos names the chunk in errors."""
+def declared_size(kind: int, data: Bytes, pos: int) -> int:
+    """The size a buffer of compression `kind` decompresses to by its prefix (its own size when uncompressed)."""
+    return len(data) if kind == NONE else read_varint(data, 0, pos)[0]
+
+
+def decompress(kind: int, data: Bytes, pos: int, limit: int | None = None) -> memoryview:
+    """Decompresses a size-prefixed buffer of compression `kind`; pos names the chunk in errors. A size
+    prefix above `limit` (what the chunk can hold) is refused before any memory is taken for it."""
     if kind == NONE:
         return memoryview(data)
     size, start = read_varint(data, 0, pos)
+    if limit is not None and size > limit:
+        raise RiegeliError(f"chunk at byte {pos}: a buffer declares {size} bytes, more than the chunk can hold")
     body = bytes(data[start:])
     try:
         if kind == BROTLI:
             decoder = brotli.Decompressor()
             out = decoder.process(body, output_buffer_limit=size + 1) if size else decoder.process(body)
         elif kind == ZSTD:
+            if zstandard.frame_content_size(body) not in (-1, size):  # zstd allocates the size its frame says
+                raise RiegeliError(f"chunk at byte {pos}: a zstd frame's size does not match its prefix ({size})")
             out = zstandard.ZstdDecompressor().decompress(body, max_output_size=max(size, 1))
         elif kind == SNAPPY:
             out = bytes(cramjam.snappy.decompress_raw(body))

@@ -43,6 +43,12 @@ class WriterOptions:
     initial_padding: int = 1
     final_padding: int = 1
     parallelism: int = 0
+    transpose: bool = False
+
+    @property
+    def bucket_size(self) -> int:
+        """The decompressed size of the buckets of a transposed chunk, as Google's writer derives it."""
+        return max(1, round(self.chunk_size * self.bucket_fraction))
 
 
 def _bytes(key: str, value: str) -> int:
@@ -115,11 +121,7 @@ def parse_options(text: str | None) -> WriterOptions:
         elif key == "parallelism":
             fields["parallelism"] = _integer(key, value or "", 0, 1024)
         elif key == "transpose":
-            if _boolean(key, value):
-                raise RiegeliError(
-                    "option 'transpose': transposed chunk encoding is not implemented by this "
-                    "codec (files with transposed chunks from Google's riegeli can't be read either)"
-                )
+            fields["transpose"] = _boolean(key, value)
         else:
             raise RiegeliError(f"unknown riegeli writer option {key!r} in {text!r}")
     options = WriterOptions(**fields)

@@ -34,7 +34,7 @@ class RecordReader:
         self._chunk: Chunk | None = None  # the chunk holding the next record, if loaded
         self._index = 0  # the next record's index in self._chunk
         self._next_begin = 0  # where the chunk after self._chunk begins
-        self._last_pos: RecordPosition | None = None
+        self._last_begin, self._last_index = -1, 0  # where the last record read is (none yet: -1)
         self._scratch = bytearray()  # data of chunks the reader loads itself (not ahead), reused
 
     # ---- context manager ------------------------------------------------------------------------------------
@@ -76,6 +76,7 @@ class RecordReader:
 
     def _advance(self) -> bool:
         """Moves to the next chunk; False at the end of the file."""
+        self._chunks.check_file_format()
         begin = self._next_begin
         if self._chunks.at_end(begin):
             return False
@@ -91,7 +92,7 @@ class RecordReader:
             resume = self._chunks.resume_after(begin)
             if not self._recovery(SkippedRegion(begin, resume, str(error))):
                 raise
-            chunk = Chunk(begin, resume, PADDING, [])
+            chunk = Chunk(begin, resume, PADDING)
         self._chunk, self._index, self._next_begin = chunk, 0, chunk.end
         self._prefetch.schedule(chunk.end)
         return True
@@ -106,14 +107,14 @@ class RecordReader:
     def read_record(self, copy: bool = True) -> bytes | memoryview | None:
         """The next record, or None at the end of the file. With copy=False, a view into the reader's memory,
         valid only until the next read or seek (no copy: for callers that only look at it)."""
-        self._chunks.check_file_format()
-        while self._chunk is None or self._index >= len(self._chunk.records):
+        while self._chunk is None or self._index >= self._chunk.num_records:
             if not self._advance():
                 return None
-        chunk = self._chunk
-        record = chunk.records[self._index]
-        self._last_pos = RecordPosition(chunk.begin, self._index)
-        self._index += 1
+        chunk, index = self._chunk, self._index
+        bounds = chunk.bounds
+        record = chunk.values[bounds[index] : bounds[index + 1]]
+        self._last_begin, self._last_index = chunk.begin, index  # a RecordPosition only when asked for
+        self._index = index + 1
         return bytes(record) if copy else record
 
     def read_message(self, message_class: type[MessageT]) -> MessageT | None:
@@ -125,7 +126,7 @@ class RecordReader:
         try:
             message.ParseFromString(record)
         except Exception as error:  # noqa: BLE001 (protobuf's DecodeError, or upb's RuntimeError)
-            raise RiegeliError(f"record at {self._last_pos} is not a valid {message_class.__name__}: {error}") from None
+            raise RiegeliError(f"record at {self.last_pos} is not a valid {message_class.__name__}: {error}") from None
         return message
 
     @overload
@@ -146,14 +147,14 @@ class RecordReader:
     @property
     def last_pos(self) -> RecordPosition:
         """Position of the last record read."""
-        if self._last_pos is None:
+        if self._last_begin < 0:
             raise RiegeliError("no record has been read yet")
-        return self._last_pos
+        return RecordPosition(self._last_begin, self._last_index)
 
     @property
     def pos(self) -> RecordPosition:
         """Position of the next record."""
-        if self._chunk is not None and self._index < len(self._chunk.records):
+        if self._chunk is not None and self._index < self._chunk.num_records:
             return RecordPosition(self._chunk.begin, self._index)
         return RecordPosition(self._next_begin, 0)
 
@@ -169,7 +170,7 @@ class RecordReader:
         self._chunk = None  # its records point into the scratch buffer the load overwrites
         self._prefetch.clear()
         chunk = self._load(chunk_begin)
-        self._chunk, self._index, self._next_begin = chunk, min(record_index, len(chunk.records)), chunk.end
+        self._chunk, self._index, self._next_begin = chunk, min(record_index, chunk.num_records), chunk.end
 
     def _position_at_end(self, size: int) -> None:
         self._chunk, self._next_begin = None, size
@@ -202,7 +203,7 @@ class RecordReader:
     def seek_back(self) -> bool:
         """Moves to the record before the current position; False (staying put) at the first record."""
         self._require_seekable()
-        if self._chunk is not None and 0 < self._index <= len(self._chunk.records):
+        if self._chunk is not None and 0 < self._index <= self._chunk.num_records:
             self._index -= 1
             return True
         begin = self._chunk.begin if self._chunk is not None else self._next_begin
@@ -211,8 +212,8 @@ class RecordReader:
             chunk = self._load(previous, fresh=True)
             if chunk.end != begin:
                 raise RiegeliError(f"corrupted file: the chunk at byte {previous} does not end at byte {begin}")
-            if chunk.records:
-                self._chunk, self._index, self._next_begin = chunk, len(chunk.records) - 1, chunk.end
+            if chunk.num_records:
+                self._chunk, self._index, self._next_begin = chunk, chunk.num_records - 1, chunk.end
                 return True
             begin = previous
         return False

@@ -11,6 +11,8 @@ from typing import BinaryIO, Protocol, cast
 from ..errors import RiegeliError
 
 Bytes = bytes | bytearray | memoryview
+Records = tuple[memoryview, list[int]]
+"""Records of a chunk: their concatenated values, and where each begins (and the last ends: one more bound)."""
 
 
 class Source(Protocol):

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import RiegeliError
-from . import simple_chunk
+from . import simple_chunk, transposed_chunk
 from .format import (
     BLOCK_HEADER_SIZE,
     BLOCK_SIZE,
@@ -17,6 +17,7 @@ from .format import (
     FILE_SIGNATURE,
     PADDING,
     SIMPLE,
+    TRANSPOSED,
     ChunkHeader,
     add_with_overhead,
     block_headers_between,
@@ -64,7 +65,8 @@ class RecordWriter:
         self._pos = 0
         self._pending: list[Bytes] = []
         self._pending_size = 0
-        self._last_pos: RecordPosition | None = None
+        self._chunk_size = self._options.chunk_size
+        self._last_begin, self._last_index = -1, 0  # where the last record is (no record yet: -1)
         self._closed = False
         self._emit([FILE_SIGNATURE])
         self._pos = len(FILE_SIGNATURE)
@@ -89,16 +91,21 @@ class RecordWriter:
         """Appends one record (any bytes-like object)."""
         if self._closed:
             raise RiegeliError("the writer is closed")
-        try:
-            view = memoryview(record).cast("B")
-        except TypeError:
-            raise RiegeliError(f"a record must be bytes-like, got {type(record).__name__}") from None
-        if self._pending and self._pending_size + len(view) > self._options.chunk_size:
+        if type(record) is bytes:  # the common case, kept cheap: small records cost their Python overhead
+            kept: Bytes = record
+        else:
+            try:
+                view = memoryview(record).cast("B")
+            except TypeError:
+                raise RiegeliError(f"a record must be bytes-like, got {type(record).__name__}") from None
+            kept = view if isinstance(record, bytes) else bytes(view)  # a copy unless immutable
+        size = len(kept)
+        if self._pending and self._pending_size + size > self._chunk_size:
             self._write_pending()
-        self._pending.append(view if isinstance(record, bytes) else bytes(view))
-        self._pending_size += len(view)
-        self._last_pos = RecordPosition(self._pos, len(self._pending) - 1)
-        if self._pending_size >= self._options.chunk_size:
+        self._pending.append(kept)
+        self._pending_size += size
+        self._last_begin, self._last_index = self._pos, len(self._pending) - 1
+        if self._pending_size >= self._chunk_size:
             self._write_pending()
 
     def write_message(self, message: Message) -> None:
@@ -118,9 +125,9 @@ class RecordWriter:
     @property
     def last_pos(self) -> RecordPosition:
         """Position of the last record written."""
-        if self._last_pos is None:
+        if self._last_begin < 0:
             raise RiegeliError("no record has been written yet")
-        return self._last_pos
+        return RecordPosition(self._last_begin, self._last_index)
 
     @property
     def pos(self) -> RecordPosition:
@@ -165,10 +172,16 @@ class RecordWriter:
         if not self._pending:
             return
         options = self._options
-        data, decoded_size = simple_chunk.encode(self._pending, options.compression, options.level, options.window_log)
+        kind, level, window_log = options.compression, options.level, options.window_log
+        if options.transpose:
+            data, decoded_size = transposed_chunk.encode(self._pending, kind, level, window_log, options.bucket_size)
+            chunk_type = TRANSPOSED
+        else:
+            data, decoded_size = simple_chunk.encode(self._pending, kind, level, window_log)
+            chunk_type = SIMPLE
         count = len(self._pending)
         self._pending, self._pending_size = [], 0
-        self._write_chunk(ChunkHeader(len(data), highway_hash(data), SIMPLE, count, decoded_size), data)
+        self._write_chunk(ChunkHeader(len(data), highway_hash(data), chunk_type, count, decoded_size), data)
 
     def _write_chunk(self, header: ChunkHeader, data: Bytes) -> None:
         """Writes header + data + padding from the current position, with block headers at boundaries."""

@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from proto_splitter.riegeli import RecordPosition, RecordReader, RecordWriter, RiegeliError, SkippedRegion
 
 from .layout import BLOCK_SIZE, walk
+from .wire_records import message_of_size
 
 OPTIONS = [
     "uncompressed",
@@ -28,14 +29,19 @@ OPTIONS = [
     "snappy,chunk_size:70000",
     "brotli:1,chunk_size:5000,padding",
     "uncompressed,chunk_size:900,initial_padding:1000,final_padding",
+    "transpose,chunk_size:300",
+    "transpose,zstd:1,chunk_size:3000",
+    "transpose,snappy,chunk_size:70000,padding",
 ]
 KIB = 1024
 
 
 def _record(size: int, seed: int) -> bytes:
-    """Random (incompressible) or repetitive bytes."""
+    """Random (incompressible) or repetitive bytes, or a protobuf message (which transposed chunks split)."""
     rng = random.Random(seed)
-    if seed % 2:
+    if seed % 3 == 2:
+        return message_of_size(size, seed)
+    if seed % 3:
         return rng.randbytes(size)
     return (rng.randbytes(7) * (size // 7 + 1))[:size]
 
@@ -77,7 +83,7 @@ class ReaderModel(RuleBasedStateMachine):
         self.numeric = [position.numeric for position in self.positions]
         self.lost: set[int] = set()
         self.damaged: tuple[int, int] | None = None
-        with_records = [chunk for chunk in walk(bytes(data)) if chunk.chunk_type == "r" and chunk.num_records]
+        with_records = [chunk for chunk in walk(bytes(data)) if chunk.chunk_type in "rt" and chunk.num_records]
         if damage is not None and with_records:
             chunk = with_records[damage % len(with_records)]
             data[chunk.data_bytes[damage % len(chunk.data_bytes)]] ^= 0x40  # the data hash no longer matches
