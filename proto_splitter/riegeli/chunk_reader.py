@@ -125,6 +125,13 @@ class ChunkReader:
     def read_chunk(self, begin: int, into: bytearray | None = None, located: Located | None = None) -> Chunk:
         """Reads, verifies and decodes the chunk at `begin` (whose header may be given, already read), its data
         into `into` (at least data_size bytes) or fresh memory."""
+        header, data, end = self.read_data(begin, into, located)
+        return Chunk(begin, end, header.chunk_type, decode_records(header, data, begin))
+
+    def read_data(
+        self, begin: int, into: bytearray | None = None, located: Located | None = None
+    ) -> tuple[ChunkHeader, memoryview, int]:
+        """The header, the verified data and the end of the chunk at `begin` (see read_chunk)."""
         header, after, end = self.read_header(begin) if located is None else located
         data, position = self._read_content(after, header.data_size, begin, end, into)
         if highway_hash(data) != header.data_hash:
@@ -132,7 +139,7 @@ class ChunkReader:
         if not self.source.seekable and position < end:  # a stream moves on past the chunk's padding
             padding = end - position - BLOCK_HEADER_SIZE * block_headers_between(position, end)
             self._read_content(position, padding, begin, end)
-        return Chunk(begin, end, header.chunk_type, decode_records(header, data, begin))
+        return header, data, end
 
     # ---- finding chunk boundaries -------------------------------------------------------------------------------
 

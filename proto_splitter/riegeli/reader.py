@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Literal, TypeVar, overload
 
 from ..errors import RiegeliError
+from . import transposed_chunk
 from .chunk_reader import Chunk, ChunkReader
 from .format import FILE_SIGNATURE, METADATA, PADDING, SIGNATURE
 from .positions import RecordPosition, SkippedRegion
@@ -228,13 +229,12 @@ class RecordReader:
             raise RiegeliError("the file changed while it was read")
         return record
 
-    def read_metadata(self) -> None:
-        """File metadata: None when absent; transposed-encoded metadata (Google's) is not supported."""
-        size = self._require_seekable()
-        if size <= len(FILE_SIGNATURE):
-            return
-        header, _, _ = self._chunks.read_header(len(FILE_SIGNATURE))
-        if header.chunk_type == METADATA:
-            raise RiegeliError(
-                f"file metadata at byte {len(FILE_SIGNATURE)} is transposed-encoded, which this codec does not decode"
-            )
+    def read_metadata(self) -> bytes | None:
+        """The file's metadata, a serialized riegeli.RecordsMetadata message (Google's writer can store one,
+        transposed, in a chunk right after the file signature); None when the file has none."""
+        begin = len(FILE_SIGNATURE)
+        if self._require_seekable() <= begin or self._chunks.read_header(begin)[0].chunk_type != METADATA:
+            return None
+        header, data, _ = self._chunks.read_data(begin)
+        values, _ = transposed_chunk.decode(data, 1, header.decoded_data_size, begin)
+        return bytes(values)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import proto_splitter as ps
 from proto_splitter.riegeli import RecordReader, RecordWriter, RiegeliError, SkippedRegion, transposed_chunk
 from proto_splitter.riegeli.compression import BROTLI, NONE, SNAPPY, ZSTD
-from proto_splitter.riegeli.format import TRANSPOSED, ChunkHeader
+from proto_splitter.riegeli.format import METADATA, TRANSPOSED, ChunkHeader
 from proto_splitter.riegeli.highwayhash import highway_hash
 from proto_splitter.riegeli.varint import varint
 
@@ -342,3 +342,18 @@ def test_reader_reports_a_damaged_transposed_chunk_and_recovery_skips_it(backend
         assert list(reader.read_records()) == [b"before", b"after"]
     assert [(region.begin, region.end) for region in skipped] == [(begin, walk(file)[2].end)]
     assert read(file_with_chunk(data, len(records), decoded_size, [b"before"])) == [b"before", *records, b"after"]
+
+
+def test_file_metadata_is_a_transposed_record(backend):
+    """Google's writer stores file metadata (a serialized RecordsMetadata) as a transposed chunk of type 'm' with
+    num_records 0, right after the file signature: read_metadata decodes it, reading records skips it."""
+    metadata = length_delimited(1, b"test.Record") + length_delimited(2, b"\x0a\x05x.proto")
+    data, decoded_size = chunk_parts([metadata])
+    buffer = io.BytesIO()
+    with RecordWriter(buffer, options="transpose") as writer:
+        writer._write_chunk(ChunkHeader(len(data), highway_hash(data), METADATA, 0, decoded_size), data)
+        writer.write_records([b"a", b"b"])
+    with RecordReader(buffer.getvalue()) as reader:
+        assert reader.read_metadata() == metadata
+        assert list(reader.read_records()) == [b"a", b"b"]
+    assert RecordReader(write([b"a"], "transpose")).read_metadata() is None
