@@ -1036,6 +1036,54 @@ done:
     return ok;
 }
 
+/* The arrays of the last encode, reused by the next: chunk after chunk, first touches of fresh memory cost more
+ * than the work. encode holds the GIL throughout, so one set serves every caller. */
+static Encoder spare;
+#define SPARE_LIMIT ((size_t)64 << 20) /* bytes of arrays kept between calls at most */
+
+static void map_clear(Map *map) {
+    if (map->keys != NULL) memset(map->keys, 0xff, map->capacity * sizeof *map->keys);
+    map->size = 0;
+}
+
+static void encoder_free(Encoder *e) {
+    PyMem_RawFree(e->node_ids.keys);
+    PyMem_RawFree(e->node_ids.values);
+    PyMem_RawFree(e->kind_follows.keys);
+    PyMem_RawFree(e->kind_follows.values);
+    PyMem_RawFree(e->nodes);
+    PyMem_RawFree(e->kinds);
+    PyMem_RawFree(e->sequence);
+    PyMem_RawFree(e->items);
+    PyMem_RawFree(e->nonproto_lengths);
+    PyMem_RawFree(e->checked_groups);
+    PyMem_RawFree(e->group_parents);
+    PyMem_RawFree(e->submessages);
+    memset(e, 0, sizeof *e);
+}
+
+/* An empty encoder holding the spare arrays. */
+static void encoder_start(Encoder *e) {
+    *e = spare;
+    memset(&spare, 0, sizeof spare);
+    e->num_nodes = e->num_kinds = e->length = e->num_items = e->num_nonproto = 0;
+    e->out_of_memory = 0;
+    map_clear(&e->node_ids);
+    map_clear(&e->kind_follows);
+}
+
+/* Keeps the encoder's arrays for the next call, unless they are large. */
+static void encoder_finish(Encoder *e) {
+    const size_t held = (e->node_ids.capacity + e->kind_follows.capacity) * 12 + e->nodes_capacity * sizeof(FieldPath) +
+                        e->kinds_capacity * sizeof(Kind) + e->sequence_capacity * 4 + e->items_capacity * sizeof(Item) +
+                        e->nonproto_capacity * 8;
+    if (held > SPARE_LIMIT || e->out_of_memory) {
+        encoder_free(e);
+        return;
+    }
+    spare = *e;
+}
+
 static PyObject *encode(PyObject *self, PyObject *records) {
     PyObject *seq = PySequence_Fast(records, "records must be a sequence"), *result = NULL, *buffers = NULL;
     if (seq == NULL) return NULL;
@@ -1043,7 +1091,7 @@ static PyObject *encode(PyObject *self, PyObject *records) {
     Py_buffer *views = PyMem_Calloc(count ? count : 1, sizeof *views);
     Py_ssize_t num_views = 0;
     Encoder e;
-    memset(&e, 0, sizeof e);
+    encoder_start(&e);
     Bytes states = {0}, transitions = {0};
     if (views == NULL) {
         PyErr_NoMemory();
@@ -1071,18 +1119,7 @@ done:
     Py_XDECREF(buffers);
     for (Py_ssize_t i = 0; i < num_views; i++) PyBuffer_Release(&views[i]);
     PyMem_Free(views);
-    PyMem_RawFree(e.node_ids.keys);
-    PyMem_RawFree(e.node_ids.values);
-    PyMem_RawFree(e.kind_follows.keys);
-    PyMem_RawFree(e.kind_follows.values);
-    PyMem_RawFree(e.nodes);
-    PyMem_RawFree(e.kinds);
-    PyMem_RawFree(e.sequence);
-    PyMem_RawFree(e.items);
-    PyMem_RawFree(e.nonproto_lengths);
-    PyMem_RawFree(e.checked_groups);
-    PyMem_RawFree(e.group_parents);
-    PyMem_RawFree(e.submessages);
+    encoder_finish(&e);
     PyMem_RawFree(states.data);
     PyMem_RawFree(transitions.data);
     Py_DECREF(seq);
