@@ -12,6 +12,12 @@ from .sources import Bytes
 from .varint import read_varint, varint
 
 NONE, BROTLI, ZSTD, SNAPPY = 0, b"b"[0], b"z"[0], b"s"[0]
+# Decompressed sizes are claims a damaged or forged chunk controls: memory is taken at once for a claim the data
+# can plausibly make (at most ZSTD_AT_ONCE bytes, or a common compression ratio), else as the data produces it.
+ZSTD_AT_ONCE = 64 << 20
+ZSTD_PIECE = 4 << 20
+PLAUSIBLE_RATIO = 64
+SNAPPY_MAX_RATIO = 24  # a snappy copy element yields at most 64 bytes for 3
 NAMES = {NONE: "none", BROTLI: "brotli", ZSTD: "zstd", SNAPPY: "snappy"}
 
 
@@ -55,10 +61,10 @@ def decompress(kind: int, data: Bytes, pos: int, limit: int | None = None) -> me
             decoder = brotli.Decompressor()
             out = decoder.process(body, output_buffer_limit=size + 1) if size else decoder.process(body)
         elif kind == ZSTD:
-            if zstandard.frame_content_size(body) not in (-1, size):  # zstd allocates the size its frame says
-                raise RiegeliError(f"chunk at byte {pos}: a zstd frame's size does not match its prefix ({size})")
-            out = zstandard.ZstdDecompressor().decompress(body, max_output_size=max(size, 1))
+            out = _zstd(body, size, pos)
         elif kind == SNAPPY:
+            if size > SNAPPY_MAX_RATIO * len(body) or read_varint(body, 0, pos)[0] != size:
+                raise RiegeliError(f"chunk at byte {pos}: a snappy buffer cannot hold the {size} bytes it declares")
             out = bytes(cramjam.snappy.decompress_raw(body))
         else:
             raise RiegeliError(f"unknown compression type {kind:#x} in the chunk at byte {pos}")
@@ -69,3 +75,18 @@ def decompress(kind: int, data: Bytes, pos: int, limit: int | None = None) -> me
     if len(out) != size:
         raise RiegeliError(f"chunk at byte {pos} decompresses to {len(out)} bytes, its header says {size}")
     return memoryview(out)
+
+
+def _zstd(body: bytes, size: int, pos: int) -> bytes:
+    """A zstd frame that must decompress to `size` bytes; a size beyond what its data plausibly holds is
+    decompressed piece by piece (and stops one byte past the size), so memory follows the real output."""
+    if zstandard.frame_content_size(body) not in (-1, size):  # zstd takes the memory its frame header says
+        raise RiegeliError(f"chunk at byte {pos}: a zstd frame's size does not match its prefix ({size})")
+    if size <= max(ZSTD_AT_ONCE, PLAUSIBLE_RATIO * len(body)):
+        return zstandard.ZstdDecompressor().decompress(body, max_output_size=max(size, 1))
+    reader = zstandard.ZstdDecompressor().stream_reader(body)
+    pieces, got = [], 0
+    while got <= size and (piece := reader.read(min(size + 1 - got, ZSTD_PIECE))):
+        pieces.append(piece)
+        got += len(piece)
+    return b"".join(pieces)

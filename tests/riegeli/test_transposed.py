@@ -272,6 +272,7 @@ def header(fields: list[int], states: bytes = b"") -> bytes:
     return b"\x00" + varint(len(body)) + body
 
 
+ZSTD_FRAME_OF_1_TIB = bytes.fromhex("28b52ffde0") + (1 << 40).to_bytes(8, "little")  # a frame header, no blocks
 FORGED = {
     "header larger than the chunk": b"\x00" + varint(1 << 40) + b"\x00",
     "2^32 - 1 buckets": header([(1 << 32) - 1, 0]),
@@ -286,6 +287,8 @@ FORGED = {
     "a loop of implicit transitions": header([0, 0, 2, 0, 0, 3, 2, 0]),
     "a transition past the states": header([0, 0, 1, 3, 0, 0]) + b"\xfc",
     "a zstd header declaring 1 TiB": b"z" + varint(16) + varint(1 << 40) + b"\x28\xb5\x2f\xfd" + bytes(6),
+    "a zstd header and frame declaring 1 TiB": b"z" + varint(19) + varint(1 << 40) + ZSTD_FRAME_OF_1_TIB,
+    "a snappy header declaring 1 TiB": b"s" + varint(12) + varint(1 << 40) + varint(1 << 40) + b"\x00",
     "repeated submessage ends": header([0, 0, 1, 8 * 2 + 6, 0, 0]) + b"\x03" * 20000,
 }
 
