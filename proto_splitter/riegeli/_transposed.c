@@ -480,8 +480,16 @@ typedef struct {
     uint32_t node, subtype;
 } Kind;
 
+#define NODE_CACHE 256 /* recently used field paths: fields come in much the same order record after record */
+
+typedef struct {
+    uint64_t key;
+    uint32_t node;
+} CachedNode;
+
 typedef struct {
     Map node_ids, kind_follows;
+    CachedNode node_cache[NODE_CACHE];
     FieldPath *nodes;
     size_t num_nodes, nodes_capacity;
     Kind *kinds;
@@ -505,8 +513,11 @@ typedef struct {
 } Encoder;
 
 static uint32_t node_of(Encoder *e, uint32_t parent, uint32_t tag) {
+    const uint64_t key = (uint64_t)parent << 32 | tag;
+    CachedNode *cached = &e->node_cache[(key * 0x9e3779b97f4a7c15ULL) >> 56];
+    if (cached->key == key) return cached->node;
     int added;
-    const uint32_t node = map_get(&e->node_ids, (uint64_t)parent << 32 | tag, (uint32_t)e->num_nodes, &added);
+    const uint32_t node = map_get(&e->node_ids, key, (uint32_t)e->num_nodes, &added);
     if (node == UINT32_MAX ||
         (added && !reserve((void **)&e->nodes, &e->nodes_capacity, e->num_nodes + 1, sizeof *e->nodes))) {
         e->out_of_memory = 1;
@@ -520,6 +531,8 @@ static uint32_t node_of(Encoder *e, uint32_t parent, uint32_t tag) {
         path->size = 0;
         path->buffer = -1;
     }
+    cached->key = key;
+    cached->node = node;
     return node;
 }
 
@@ -1068,6 +1081,7 @@ static void encoder_start(Encoder *e) {
     memset(&spare, 0, sizeof spare);
     e->num_nodes = e->num_kinds = e->length = e->num_items = e->num_nonproto = 0;
     e->out_of_memory = 0;
+    memset(e->node_cache, 0xff, sizeof e->node_cache);
     map_clear(&e->node_ids);
     map_clear(&e->kind_follows);
 }

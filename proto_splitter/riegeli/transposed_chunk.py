@@ -121,33 +121,31 @@ def encode(
     level: int | None,
     window_log: int | None,
     bucket_size: int | None,
-) -> tuple[bytearray, int]:
+) -> tuple[bytes, int]:
     """Chunk data for `records` and their decoded size. `bucket_size` (None: unlimited) is the approximate
-    decompressed size of the buckets of buffers compressed together."""
+    decompressed size of the buckets of buffers compressed together. The data is joined once, at the end."""
     if NATIVE and _transposed is not None:
         buffers, states, transitions = _transposed.encode(records)
     else:
         parts = transposed_encoder.transpose(records)
         buffers, states, transitions = parts.buffers, parts.states, parts.transitions
-    bucket_sizes, buckets = [], bytearray()
-    for bucket in _buckets(buffers, None if kind == NONE else bucket_size):
-        packed = compress(kind, b"".join(bucket), level, window_log)
-        bucket_sizes.append(len(packed))
-        buckets += packed
+    buckets = [
+        b"".join(bucket) if kind == NONE else compress(kind, b"".join(bucket), level, window_log)
+        for bucket in _buckets(buffers, None if kind == NONE else bucket_size)
+    ]
     header = b"".join(
         [
-            varint(len(bucket_sizes)),
+            varint(len(buckets)),
             varint(len(buffers)),
-            *map(varint, bucket_sizes),
+            *(varint(len(bucket)) for bucket in buckets),
             *(varint(len(contents)) for _, contents in buffers),
             states,
         ]
     )
-    packed_header = compress(kind, header, level, window_log)
-    data = bytearray(bytes([kind]) + varint(len(packed_header)) + packed_header)
-    data += buckets
-    data += compress(kind, transitions, level, window_log)
-    return data, sum(len(record) for record in records)
+    if kind != NONE:
+        header, transitions = compress(kind, header, level, window_log), compress(kind, transitions, level, window_log)
+    data = b"".join([bytes([kind]), varint(len(header)), header, *buckets, transitions])
+    return data, sum(map(len, records))
 
 
 def _buckets(buffers: list[tuple[int, bytes]], bucket_size: int | None) -> list[list[bytes]]:

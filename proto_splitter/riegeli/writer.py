@@ -173,6 +173,7 @@ class RecordWriter:
             return
         options = self._options
         kind, level, window_log = options.compression, options.level, options.window_log
+        data: Bytes
         if options.transpose:
             data, decoded_size = transposed_chunk.encode(self._pending, kind, level, window_log, options.bucket_size)
             chunk_type = TRANSPOSED
