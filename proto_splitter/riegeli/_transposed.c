@@ -1091,7 +1091,9 @@ static void encoder_finish(Encoder *e) {
     const size_t held = (e->node_ids.capacity + e->kind_follows.capacity) * 12 + e->nodes_capacity * sizeof(FieldPath) +
                         e->kinds_capacity * sizeof(Kind) + e->sequence_capacity * 4 + e->items_capacity * sizeof(Item) +
                         e->nonproto_capacity * 8;
-    if (held > SPARE_LIMIT || e->out_of_memory) {
+    /* Arrays already spare: another call ran meanwhile (a buffer provider let another thread in). */
+    const int taken = spare.nodes || spare.kinds || spare.sequence || spare.items || spare.node_ids.keys;
+    if (held > SPARE_LIMIT || e->out_of_memory || taken) {
         encoder_free(e);
         return;
     }
