@@ -136,9 +136,21 @@ class RecordReader:
     def read_records(self, copy: bool) -> Iterator[bytes | memoryview]: ...
 
     def read_records(self, copy: bool = True) -> Iterator[bytes | memoryview]:
-        """The remaining records; with copy=False, views valid only until the next one is read."""
-        while (record := self.read_record(copy)) is not None:
-            yield record
+        """The remaining records; with copy=False, views valid only until the next one is read. Records of a
+        chunk come out in a loop of their own (small records are many); whatever moves the reader between two
+        of them (a seek, a read_record) is seen, and reading goes on from where the reader then is."""
+        while True:
+            chunk, index = self._chunk, self._index
+            if chunk is None or index >= chunk.num_records:
+                if not self._advance():
+                    return
+                continue
+            values, bounds, begin, count = chunk.values, chunk.bounds, chunk.begin, chunk.num_records
+            while index < count and self._index == index and self._chunk is chunk:
+                record = values[bounds[index] : bounds[index + 1]]
+                self._last_begin, self._last_index = begin, index
+                self._index = index = index + 1
+                yield bytes(record) if copy else record
 
     def read_messages(self, message_class: type[MessageT]) -> Iterator[MessageT]:
         """The remaining records parsed as `message_class`."""

@@ -11,6 +11,7 @@ import io
 import os
 import random
 import tempfile
+from collections.abc import Iterator
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -104,6 +105,8 @@ class ReaderModel(RuleBasedStateMachine):
         self.index = 0
         self.known = True
         self.last: int | None = None
+        self.iterator: Iterator[bytes | memoryview] | None = None
+        self.iterator_copies = True
 
     def _recovered(self, region: SkippedRegion) -> bool:
         self.skipped.append(region)
@@ -129,8 +132,22 @@ class ReaderModel(RuleBasedStateMachine):
     @precondition(lambda self: self.known)
     @rule(copy=st.booleans())
     def read_record(self, copy: bool) -> None:
+        self._check_next(self.reader.read_record(copy=copy), copy)
+
+    @precondition(lambda self: self.known)
+    @rule(copy=st.booleans())
+    def next_of_read_records(self, copy: bool) -> None:
+        """An iterator of read_records kept across the other rules: it goes on from wherever the reader is."""
+        if self.iterator is None:
+            self.iterator = self.reader.read_records(copy=copy)
+            self.iterator_copies = copy
+        record = next(self.iterator, None)
+        if record is None:
+            self.iterator = None  # it ended: the next one starts afresh
+        self._check_next(record, self.iterator_copies)
+
+    def _check_next(self, record: bytes | memoryview | None, copy: bool) -> None:
         expected_index = self._next_surviving(self.index)
-        record = self.reader.read_record(copy=copy)
         if expected_index >= len(self.records):
             assert record is None
             self.index = len(self.records)
