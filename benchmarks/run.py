@@ -15,6 +15,8 @@ the operation: wall time and the process's peak RSS. Operations, in this order w
   loopback gRPC (proto_splitter.grpc) up to a servicer's receive and receive_to, and down to a client's receive.
 Reads find the file just written in the page cache (warm); os.sync() runs before each operation so that
 earlier writes are flushed. Ratios to baselines are taken pair by pair within a repeat, then the median.
+Then the Riegeli codec alone, side by side with Google's (riegeli_throughput.py --compare-only, --codec-size of
+records per row; 0 skips it): rows appended to the table.
 Writes results.json, results.png (time and peak RSS vs size, log-log) and results.txt (the table) to --out;
 prints the table.
 """
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import psutil
 import report
+import riegeli_throughput
 from measure import parse_size
 from workloads import ORACLE_PARENT, STREAMS, estimated_rss
 
@@ -195,6 +198,21 @@ def run_case(case: dict, args, progress: Progress, measurements: list[dict], not
         shutil.rmtree(work, ignore_errors=True)
 
 
+def codec_rows(args, notes: list[str]) -> list[dict]:
+    """The codec side by side with Google's, in a fresh process; [] (and a note) when skipped or failed."""
+    if parse_size(args.codec_size) == 0:
+        return []
+    with tempfile.TemporaryDirectory(dir=args.work) as work:
+        out = Path(work) / "codec.json"
+        command = [sys.executable, str(HERE / "riegeli_throughput.py"), "--compare-only", "--json", str(out)]
+        command += ["--compare-total", args.codec_size, "--compare-repeats", str(args.repeats)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, check=False)
+        rows = json.loads(out.read_text())["google"] if out.exists() else []
+    if not rows:
+        notes.append(f"codec rows against Google's: none ({(done.stdout + done.stderr).strip()[-200:]})")
+    return rows
+
+
 def machine() -> dict:
     import google.protobuf
 
@@ -235,10 +253,13 @@ def main(argv: list[str] | None = None) -> int:
         help="minutes per (shape, size): no further repeat once it would pass this (0: none)",
     )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per operation")
+    parser.add_argument("--codec-size", help="records per codec row against Google's (default 256M; --quick: 16M)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeats = args.sizes or "16M,32M", args.repeats or 1
         args.tf_options = args.tf_options or "uncompressed"
+        args.codec_size = args.codec_size or "16M"
+    args.codec_size = args.codec_size or "256M"
     args.sizes, args.repeats = args.sizes or "256M,1G,3G", args.repeats or 3
     args.options = list(dict.fromkeys(["uncompressed", *args.options.split(",")]))
     args.tf_options = args.tf_options.split(",") if args.tf_options else args.options
@@ -276,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         run_case(case, args, progress, measurements, notes)
     progress.close()
     notes += [f"{case['shape']} {case['size_label']} skipped: {case['skipped']}" for case in cases if "skipped" in case]
+    codec = codec_rows(args, notes)
     done_cases = [case for case in cases if "message_bytes" in case]
     rows = report.summarize(measurements, done_cases, args.options)
     slopes = report.fits(rows)
@@ -291,10 +313,15 @@ def main(argv: list[str] | None = None) -> int:
         "cases": cases,
         "rows": rows,
         "fits": slopes,
+        "codec_against_google": codec,
     }
     report.write_json(out / "results.json", document)
     report.plot(rows, out / "results.png")
-    text = "\n".join([report.table(rows, slopes), *(f"note: {note}" for note in notes)])
+    lines = [report.table(rows, slopes)]
+    if codec:
+        lines += ["", "Riegeli codec against Google's (riegeli_throughput.py):"]
+        lines.append(riegeli_throughput.comparison_table(codec))
+    text = "\n".join([*lines, *(f"note: {note}" for note in notes)])
     (out / "results.txt").write_text(text + "\n")
     print(text)
     print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -52,4 +53,9 @@ def test_quick_run(tmp_path):
     assert {fit["shape"] for fit in document["fits"]} == {"graph", "small"}
     assert (out / "results.png").stat().st_size > 10_000
     assert (out / "results.txt").read_text().startswith("shape")
+    if importlib.util.find_spec("array_record") is not None:  # the codec against Google's, side by side
+        codec = document["codec_against_google"]
+        assert [row["chunks"] for row in codec] == ["simple"] * 3 + ["transposed"] * 4
+        assert all(row["write"] > 0 and row["google_read"] > 0 for row in codec)
+        assert "transpose,zstd:1" in (out / "results.txt").read_text()
     assert list(tmp_path.glob("ps-bench-*")) == []  # the work files are removed
