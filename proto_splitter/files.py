@@ -10,11 +10,10 @@ import contextlib
 import io
 import os
 import queue
-import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path as FsPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from google.protobuf.message import DecodeError, Message
 
@@ -110,40 +109,43 @@ def write_chunked(message: Message, dest, max_chunk_size: int | None = None, opt
 
 
 def _atomic_write_bytes(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+    """Writes `data` to `path` so that it appears only once complete."""
+    with remote.open_destination(path) as destination:
+        destination.file.write(data)
 
 
 def write(
-    message: Message, prefix: PathLike | BinaryIO, max_chunk_size: int | None = None, options: str | None = None
+    message: Message,
+    prefix: PathLike | BinaryIO,
+    max_chunk_size: int | None = None,
+    options: str | None = None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Writes `message` to `<prefix>.pb` when it fits, else to `<prefix>.cpb`; returns the path written.
 
     The file appears atomically under its final name; a stale sibling (`.cpb` after writing `.pb` or the
     reverse) from an earlier write of the same prefix is removed, so readers never pick an old version.
-    `prefix` may also be a writable binary file object, seekable or not (a pipe, a socket's makefile("wb")):
-    the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which format was written."""
+    `prefix` may be a URL (`s3://bucket/model`, `gs://...`, `memory://...`, `file://...`): the bytes are
+    streamed there (fsspec, with `storage_options`), appearing only once complete (remote.destination says
+    how, store by store). `prefix` may also be a writable binary file object, seekable or not (a pipe, a
+    socket's makefile("wb")): the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which
+    format was written."""
     _check_message(message)
     if hasattr(prefix, "write"):
         return _write_stream(message, prefix, max_chunk_size, options)
-    prefix = _strip_extension(os.fspath(prefix))
-    if not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
+    prefix = _strip_extension(remote.local_path(os.fspath(prefix)))
+    if not remote.is_remote(prefix) and not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
         raise ChunkedFileNotFoundError(f"directory of {prefix!r} does not exist")
-    if _needs_split(message, max_chunk_size):
-        path, stale = prefix + ".cpb", prefix + ".pb"
-        write_chunked(message, path, max_chunk_size, options)
-    else:
-        path, stale = prefix + ".pb", prefix + ".cpb"
-        _atomic_write_bytes(path, message.SerializeToString(deterministic=True))
-    if os.path.exists(stale):
-        os.unlink(stale)
+    size = object_size(message)
+    chunked = size > _limit_for(max_chunk_size)
+    path, stale = (prefix + ".cpb", prefix + ".pb") if chunked else (prefix + ".pb", prefix + ".cpb")
+    with remote.open_destination(path, storage_options, size_hint=size) as destination:
+        if chunked:
+            write_chunked(message, destination.file, max_chunk_size, options)
+        else:
+            destination.file.write(message.SerializeToString(deterministic=True))
+    remote.remove(stale, storage_options)
     return path
 
 
@@ -291,64 +293,160 @@ def _is_riegeli_file(path: str) -> bool:
 
 
 class _Opened:
-    """An opened source: a Riegeli reader (chunked) or the bytes of a plain `.pb`, and what lets its chunks be
-    fetched ahead: the file object underneath (remote files) or the local path (a read-ahead thread)."""
+    """An opened source, closed with it (a context manager): a Riegeli reader (chunked) or the bytes of a plain
+    `.pb`; `reopen`, another reader over the same bytes (for read-ahead threads); `ranged`, the remote file
+    underneath (its chunks are fetched ahead by a read plan); `owned`, what closing also closes (a remote file
+    opened here, not one the caller passed)."""
 
-    def __init__(self, reader: riegeli.RecordReader | None = None, plain=None, handle=None, path=None):
-        self.reader, self.plain, self.handle, self.path = reader, plain, handle, path
+    def __init__(
+        self,
+        reader: riegeli.RecordReader | None = None,
+        plain: Any = None,
+        reopen: Callable[[], riegeli.RecordReader] | None = None,
+        ranged: remote.RangedFile | None = None,
+        owned: remote.RangedFile | None = None,
+    ):
+        self.reader, self.plain, self._reopen, self._ranged, self._owned = reader, plain, reopen, ranged, owned
+
+    def __enter__(self) -> _Opened:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            if self.reader is not None:
+                self.reader.close()
+        finally:
+            if self._owned is not None:
+                self._owned.close()
 
     @contextlib.contextmanager
     def chunks(self, metadata: chunk_pb2.ChunkMetadata, order: Sequence[int]):
-        """The chunk source for merging `order` (the chunks a merge reads, in its order), fetching ahead."""
-        direct = RiegeliChunks(self.reader, metadata.chunks)
-        if hasattr(self.handle, "prefetch"):
-            self.handle.prefetch(_chunk_ranges(metadata.chunks, order))
-        if self.path is None or len(order) < 2:
-            yield direct
-            return
-        ahead = ReadAhead(direct, order, lambda: _local_chunks(self.path, metadata.chunks))
+        """The chunk source for merging `order` (the chunks a merge reads, in its order), fetching ahead:
+        remote chunks by a read plan (each chunk's bytes dropped once read), in read-ahead threads when
+        another reader can be opened."""
+        infos = metadata.chunks
+        plan = self._ranged.plan(_chunk_ranges(infos, order)) if self._ranged is not None else None
+        entries = {index: position for position, index in reversed(list(enumerate(order)))}
+
+        def source(reader: riegeli.RecordReader):
+            chunks = RiegeliChunks(reader, infos)
+            return chunks if plan is None else _ReleasingChunks(chunks, plan, entries)
+
         try:
-            yield ahead
+            if self._reopen is None or len(order) < 2:
+                yield source(self.reader)
+                return
+            ahead = ReadAhead(source(self.reader), order, lambda: _reopened(self._reopen, source))
+            try:
+                yield ahead
+            finally:
+                ahead.close()
         finally:
-            ahead.close()
+            if plan is not None:
+                plan.close()
 
 
 @contextlib.contextmanager
-def _local_chunks(path: str, infos: Sequence[chunk_pb2.ChunkInfo]):
-    """RiegeliChunks over a reader of its own on a local file (for a read-ahead thread)."""
-    with riegeli.RecordReader(path) as reader:
-        yield RiegeliChunks(reader, infos)
+def _reopened(reopen: Callable[[], riegeli.RecordReader], source: Callable):
+    """A chunk source over a reader of its own (for a read-ahead thread), closed after use."""
+    with reopen() as reader:
+        yield source(reader)
+
+
+class _ReleasingChunks:
+    """A ChunkSource telling a remote file's read plan when each chunk has been read, so that its bytes are
+    dropped at once and the fetching window moves on."""
+
+    def __init__(self, chunks: RiegeliChunks, plan: remote.ReadPlan, entries: Mapping[int, int]):
+        self._chunks, self._plan, self._entries = chunks, plan, entries
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def chunk_type(self, index: int) -> int:
+        return self._chunks.chunk_type(index)
+
+    def get(self, index: int) -> bytes:
+        record = self._chunks.get(index)
+        if index in self._entries:
+            self._plan.release(self._entries[index])
+        return record
 
 
 def _chunk_ranges(infos: Sequence[chunk_pb2.ChunkInfo], indices: Iterable[int]) -> list[tuple[int, int]]:
-    """Byte ranges holding the given chunks (a generous estimate of their Riegeli framing)."""
+    """Byte ranges holding the given chunks, one per index (a generous estimate of their Riegeli framing;
+    empty for an index out of range)."""
     ranges = []
     for index in indices:
         if 0 <= index < len(infos):
             offset, size = infos[index].offset, infos[index].size
             ranges.append((offset, riegeli.chunk_end_estimate(offset, size)))
+        else:
+            ranges.append((0, 0))
     return ranges
 
 
-def _open_reader(source: Source) -> _Opened:
+def _open_reader(source: Source, storage_options: Mapping[str, Any] | None = None) -> _Opened:
     """Opens a Riegeli reader over a chunked source, or reads the bytes of a plain `.pb`."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         if bytes(source[: len(RIEGELI_SIGNATURE)]) == RIEGELI_SIGNATURE:
             return _Opened(riegeli.RecordReader(source))
         return _Opened(plain=source)
+    source = remote.local_path(source)
     if remote.is_remote(source):
-        source = remote.open_remote(source)
+        return _open_ranged(open_url(source, storage_options), owned=True)
+    if isinstance(source, remote.RangedFile):
+        return _open_ranged(source, owned=False)
     if hasattr(source, "read"):
         start = source.tell()
         head = source.read(len(RIEGELI_SIGNATURE))
         if head != RIEGELI_SIGNATURE:
             return _Opened(plain=head + source.read())
         source.seek(start)
-        return _Opened(riegeli.RecordReader(source), handle=source)
+        return _Opened(riegeli.RecordReader(source))
     path, chunked = resolve(source)
     if chunked:
-        return _Opened(riegeli.RecordReader(path), path=path)
+        return _Opened(riegeli.RecordReader(path), reopen=lambda: riegeli.RecordReader(path))
     return _Opened(plain=FsPath(path).read_bytes())
+
+
+def open_url(url: str, storage_options: Mapping[str, Any] | None = None) -> remote.RangedFile:
+    """The remote file for a URL or a URL prefix, opened (close it): like resolve(), the URL itself when it ends
+    in `.cpb` / `.pb` and exists, else `<prefix>.cpb`, then `<prefix>.pb`."""
+    prefix = _strip_extension(url)
+    candidates = [url] if url != prefix else []
+    candidates += [prefix + ".cpb", prefix + ".pb", url]
+    for candidate in dict.fromkeys(candidates):
+        try:
+            return remote.open_remote(candidate, storage_options=storage_options)
+        except remote.RemoteFileNotFoundError:
+            continue
+    raise ChunkedFileNotFoundError(f"no {prefix}.cpb or {prefix}.pb (nor {url}) exists")
+
+
+def _open_ranged(ranged: remote.RangedFile, owned: bool) -> _Opened:
+    """Reads a remote file: a Riegeli reader sharing it (plans fetch its chunks ahead), or a plain `.pb`'s bytes
+    fetched in bounded requests."""
+    try:
+        if ranged.read_at(0, len(RIEGELI_SIGNATURE)) == RIEGELI_SIGNATURE:
+            return _Opened(
+                riegeli.RecordReader(ranged),
+                reopen=lambda: riegeli.RecordReader(ranged),
+                ranged=ranged,
+                owned=ranged if owned else None,
+            )
+        data = bytearray(ranged.size())
+        ranged.read_into(0, data)
+    except BaseException:
+        if owned:
+            ranged.close()
+        raise
+    if owned:
+        ranged.close()
+    return _Opened(plain=data)
 
 
 class _Prefixed(io.RawIOBase):
@@ -440,12 +538,11 @@ def _parse_metadata(record: bytes) -> chunk_pb2.ChunkMetadata:
     return metadata
 
 
-def read_metadata(source: Source) -> chunk_pb2.ChunkMetadata:
-    """The ChunkMetadata of a `.cpb` file, read from its last record only."""
-    opened = _open_reader(source)
-    if opened.reader is None:
-        raise ChunkedProtoError("not a chunked proto: it is a plain serialized message (.pb)")
-    with opened.reader:
+def read_metadata(source: Source, *, storage_options: Mapping[str, Any] | None = None) -> chunk_pb2.ChunkMetadata:
+    """The ChunkMetadata of a `.cpb` file, read from its last record only (for a URL: its tail)."""
+    with _open_reader(source, storage_options) as opened:
+        if opened.reader is None:
+            raise ChunkedProtoError("not a chunked proto: it is a plain serialized message (.pb)")
         return _read_metadata_record(opened.reader)
 
 
@@ -454,15 +551,15 @@ def _check_class(message_class) -> None:
         raise ProtoSplitterError(f"expected a protobuf message class, got {message_class!r}")
 
 
-def read(source: Source, message_class: type) -> Message:
-    """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a binary file object or bytes."""
+def read(source: Source, message_class: type, *, storage_options: Mapping[str, Any] | None = None) -> Message:
+    """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a URL (`https://`, `s3://`, ...,
+    `storage_options` going to fsspec, or as headers to HTTP), a binary file object or bytes."""
     _check_class(message_class)
     if _is_stream(source):
         return _read_stream(source, message_class)
-    opened = _open_reader(source)
-    if opened.reader is None:
-        return _parse_plain(opened.plain, message_class)
-    with opened.reader:
+    with _open_reader(source, storage_options) as opened:
+        if opened.reader is None:
+            return _parse_plain(opened.plain, message_class)
         metadata = _read_metadata_record(opened.reader)
         result = message_class()
         with opened.chunks(metadata, needed_chunks(metadata.message, message_class.DESCRIPTOR, None)) as chunks:
@@ -478,12 +575,14 @@ def read_from_bytes(data: bytes, message_class: type) -> Message:
 FieldSpec = str | Iterable[str] | chunk_pb2.ChunkMetadata
 
 
-def read_partial(source: Source, message_class: type, fields: FieldSpec) -> Message:
+def read_partial(
+    source: Source, message_class: type, fields: FieldSpec, *, storage_options: Mapping[str, Any] | None = None
+) -> Message:
     """Reads only the given fields (paths like ``node[3]``, ``attr['value']``), touching only their chunks.
 
     Returns a message of the same type in which only those fields are filled (list elements before a
     requested index stay empty). `fields` may also be a ChunkMetadata whose tree lists the chunks to merge,
-    as TensorFlow's Merger::ReadPartial takes; then the merged result is returned as is."""
+    as TensorFlow's Merger::ReadPartial takes; then the merged result is returned as is. Sources as for read()."""
     _check_class(message_class)
     if isinstance(fields, chunk_pb2.ChunkMetadata):
         metadata, wanted = fields, None
@@ -492,12 +591,11 @@ def read_partial(source: Source, message_class: type, fields: FieldSpec) -> Mess
             paths.parse(text, message_class.DESCRIPTOR)
             for text in ([fields] if isinstance(fields, str) else list(fields))
         ]
-    opened = _open_reader(source)
-    if opened.reader is None:
-        if wanted is None:
-            raise ChunkedProtoError("partial reads by ChunkMetadata need a chunked proto (.cpb), got a .pb")
-        return project(_parse_plain(opened.plain, message_class), wanted)
-    with opened.reader:
+    with _open_reader(source, storage_options) as opened:
+        if opened.reader is None:
+            if wanted is None:
+                raise ChunkedProtoError("partial reads by ChunkMetadata need a chunked proto (.cpb), got a .pb")
+            return project(_parse_plain(opened.plain, message_class), wanted)
         if wanted is not None:
             metadata = _read_metadata_record(opened.reader)
         merged = message_class()

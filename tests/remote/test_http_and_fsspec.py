@@ -5,11 +5,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from range_server import RangeServer
 
 import proto_splitter as ps
 from proto_splitter.remote import RemoteReadError, open_remote
 from proto_splitter.testing.graphs import graph_def_like
+from proto_splitter.testing.range_server import RangeServer
 from proto_splitter.testing.test_message3_pb2 import Graph
 
 MIB = 1 << 20
@@ -62,14 +62,16 @@ def test_whole_read_over_http(tmp_path):
 
 def test_missing_url_is_a_clear_error(tmp_path):
     with RangeServer(tmp_path) as server:
-        with pytest.raises(RemoteReadError, match="404"):
+        with pytest.raises(ps.ChunkedFileNotFoundError, match=r"absent\.cpb"):
             ps.read_metadata(server.url("absent.cpb"))
+        with pytest.raises(RemoteReadError, match="404"):
+            open_remote(server.url("absent.cpb"))
 
 
 def test_short_range_answer_is_a_clear_error(tmp_path):
     graph = graph_def_like(4, constant_size=300_000)
     assert ps.write(graph, tmp_path / "g", max_chunk_size=1 << 20).endswith(".cpb")
-    with RangeServer(tmp_path, short_ranges=True) as server:
+    with RangeServer(tmp_path, mode="short") as server:
         with pytest.raises(ps.ProtoSplitterError):
             ps.read(server.url("g.cpb"), Graph)
 
