@@ -17,6 +17,7 @@ Memory stays near one part (`part_size`, the filesystem's write buffer) on top o
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import secrets
@@ -25,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 from ..errors import ProtoSplitterError
+from .stores import describe_error
 
 PART_SIZE = 8 << 20  # bytes per uploaded part, by default (S3's minimum is 5 MiB)
 MAX_PARTS = 9000  # S3 allows 10,000 parts per upload: parts grow with the expected size to stay below
@@ -89,25 +91,44 @@ class LocalDestination(Destination):
             os.unlink(self._temp)
 
 
+class _UploadFile(io.RawIOBase):
+    """A writable view of an fsspec file whose failures are RemoteWriteErrors (stores raise their own kinds)."""
+
+    def __init__(self, file: Any, url: str):
+        super().__init__()
+        self.raw, self._url = file, url
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        try:
+            self.raw.write(data)
+        except Exception as error:  # noqa: BLE001 (each filesystem raises its own kinds)
+            raise RemoteWriteError(f"{self._url}: writing failed: {describe_error(error)}") from None
+        return memoryview(data).nbytes
+
+
 class MultipartDestination(Destination):
     """An S3 multipart upload through s3fs (`autocommit=False`): completed at commit, aborted at discard."""
 
     def __init__(self, fs: Any, path: str, url: str, part_size: int):
         self.name, self._fs = url, fs
-        self.file = _fsspec_call(url, "open", fs.open, path, "wb", autocommit=False, block_size=part_size)
+        self._file = _fsspec_call(url, "open", fs.open, path, "wb", autocommit=False, block_size=part_size)
+        self.file = _UploadFile(self._file, url)
 
     def commit(self) -> None:
         try:
-            self.file.close()  # uploads the last part
-            self.file.commit()  # CompleteMultipartUpload: the object appears
+            self._file.close()  # uploads the last part
+            self._file.commit()  # CompleteMultipartUpload: the object appears
         except Exception as error:  # noqa: BLE001 (s3fs raises several kinds; all mean the upload failed)
             self.discard()
-            raise RemoteWriteError(f"{self.name}: completing the upload failed: {error}") from None
+            raise RemoteWriteError(f"{self.name}: completing the upload failed: {describe_error(error)}") from None
 
     def discard(self) -> None:
         with contextlib.suppress(Exception):  # best effort: an incomplete upload is never visible as an object
-            self.file.discard()  # AbortMultipartUpload
-        _mark_closed(self.file)
+            self._file.discard()  # AbortMultipartUpload
+        _mark_closed(self._file)
 
 
 class TemporaryKeyDestination(Destination):
@@ -116,20 +137,21 @@ class TemporaryKeyDestination(Destination):
     def __init__(self, fs: Any, path: str, url: str, part_size: int):
         self.name, self._fs, self._path = url, fs, path
         self._temp = f"{path}.{secrets.token_hex(6)}.tmp"
-        self.file = _fsspec_call(url, "open", fs.open, self._temp, "wb", block_size=part_size)
+        self._file = _fsspec_call(url, "open", fs.open, self._temp, "wb", block_size=part_size)
+        self.file = _UploadFile(self._file, url)
 
     def commit(self) -> None:
         try:
-            self.file.close()
+            self._file.close()
             self._fs.mv(self._temp, self._path)
         except Exception as error:  # noqa: BLE001 (each filesystem raises its own kinds; all mean it failed)
             self.discard()
-            raise RemoteWriteError(f"{self.name}: completing the write failed: {error}") from None
+            raise RemoteWriteError(f"{self.name}: completing the write failed: {describe_error(error)}") from None
 
     def discard(self) -> None:
         with contextlib.suppress(Exception):
-            self.file.discard()  # a buffered upload is cancelled before anything is sent
-        _mark_closed(self.file)
+            self._file.discard()  # a buffered upload is cancelled before anything is sent
+        _mark_closed(self._file)
         with contextlib.suppress(Exception):  # best effort: the final name was never written
             if self._fs.exists(self._temp):
                 self._fs.rm(self._temp)
@@ -146,7 +168,7 @@ def _fsspec_call(url: str, what: str, function: Any, *args: Any, **kwargs: Any) 
     try:
         return function(*args, **kwargs)
     except Exception as error:  # noqa: BLE001 (each filesystem raises its own kinds)
-        raise RemoteWriteError(f"{url}: cannot {what} for writing: {error}") from None
+        raise RemoteWriteError(f"{url}: cannot {what} for writing: {describe_error(error)}") from None
 
 
 def _umask() -> int:
@@ -187,4 +209,4 @@ def remove_url(url: str, storage_options: Mapping[str, Any] | None = None) -> No
     except FileNotFoundError:
         pass
     except Exception as error:  # noqa: BLE001 (each filesystem raises its own kinds)
-        raise RemoteWriteError(f"{url}: cannot delete the stale file: {error}") from None
+        raise RemoteWriteError(f"{url}: cannot delete the stale file: {describe_error(error)}") from None

@@ -1,12 +1,16 @@
 """RangedFile: a remote file read by ranged requests, with memory and requests bounded.
 
 Opening it fetches the file's tail with one request (the ChunkMetadata, the last record, and usually the root
-chunk written just before it), which stays in memory. A reader that knows what it will read announces it with
+chunk written just before it), which stays in memory, as do the first 64 KiB once read (every reader checks
+the file signature there). A reader that knows what it will read announces it with
 `plan(ranges)`: the ranges become requests of at most `max_request` bytes (neighbours fetched together), sent
 a few at a time ahead of the reader, within a window of `parallel * max_request` bytes; `ReadPlan.release(i)`
 says range i has been read, and a request's bytes are dropped as soon as every range it carries is released,
 which lets the window slide on. Reads outside any plan fetch what they miss (at least 64 KiB, doubling while
-the misses follow each other, up to `max_request`) and keep the last two such pieces. Positioned reads
+the misses follow each other, up to `max_request`) and keep the last two such pieces; a plan does not fetch
+again what is held. Fetched bytes held at once stay below (parallel + readers) * max_request + the pieces
+kept, where readers is the number of threads reading at the same time (each may need a request the window
+has not reached). Positioned reads
 (`read_into`, `read_at`) are safe from several threads at once; `stats` counts requests and bytes.
 """
 
@@ -104,6 +108,7 @@ class RangedFile(io.RawIOBase):
         self._live: list[_Fetch] = []  # sent and not dropped
         self._held = 0  # bytes of the live fetches
         self._recent: list[tuple[int, Data]] = []  # pieces fetched outside a plan, the latest last
+        self._pinned: list[tuple[int, Data]] = []  # the tail, and the head once read: kept until closing
         self._sequential_end, self._sequential_size = -1, 0
         self._pool: ThreadPoolExecutor | None = None
         self._position = 0
@@ -119,7 +124,8 @@ class RangedFile(io.RawIOBase):
             self._store.close()
             super().close()
             raise
-        self._tail_start, self._tail = self._size - len(tail), tail
+        self._tail_start = self._size - len(tail)
+        self._pinned.append((self._tail_start, tail))
 
     # ---- positioned reads (thread-safe) ---------------------------------------------------------------------
 
@@ -131,6 +137,13 @@ class RangedFile(io.RawIOBase):
     def max_request(self) -> int:
         """The largest request this file makes, in bytes."""
         return self._max_request
+
+    @property
+    def held(self) -> int:
+        """Bytes that read plans hold now (fetched or being fetched; not the pieces kept from reads outside
+        plans, nor the tail and head)."""
+        with self._lock:
+            return self._held
 
     def read_at(self, position: int, count: int) -> bytes:
         """Up to `count` bytes from `position` (fewer only at the end of the file)."""
@@ -170,8 +183,9 @@ class RangedFile(io.RawIOBase):
         """A piece of data holding byte `cursor`, as (its start, its bytes): the tail, a planned fetch (waiting
         for it, sending it now if it was not yet), a recent piece, or a new request."""
         with self._lock:
-            if cursor >= self._tail_start:
-                return self._tail_start, self._tail
+            for start, data in self._pinned:
+                if start <= cursor < start + len(data):
+                    return start, data
             fetch = self._live_fetch_at(cursor)
             if fetch is None:
                 for start, data in reversed(self._recent):
@@ -183,8 +197,9 @@ class RangedFile(io.RawIOBase):
             return self._fetch_missing(cursor, end)
         try:
             return fetch.start, future.result()
-        except CancelledError:
-            raise RemoteReadError(f"{self.url}: the read was cancelled (the file or its plan was closed)") from None
+        except CancelledError:  # released by the plan's reader, or the plan closed, before it was sent
+            self._check_open()
+            return self._fetch_missing(cursor, end)
 
     def _live_fetch_at(self, cursor: int) -> _Fetch | None:
         for fetch in self._live:
@@ -217,6 +232,8 @@ class RangedFile(io.RawIOBase):
         with self._lock:
             self._sequential_end, self._sequential_size = stop, stop - cursor
             self._recent = [*self._recent[1 - RECENT_PIECES :], (cursor, data)]
+            if cursor == 0 and len(self._pinned) == 1:
+                self._pinned.append((0, bytes(data[:MIN_REQUEST])))
             self._note_held()
         return cursor, data
 
@@ -224,17 +241,25 @@ class RangedFile(io.RawIOBase):
 
     def plan(self, ranges: Iterable[tuple[int, int]]) -> ReadPlan:
         """Announces the byte ranges [start, end) a reader will read, in that order, and starts fetching them
-        ahead (bytes of the tail, held already, are not fetched again)."""
+        ahead (bytes held already are not fetched again)."""
         self._check_open()
-        clipped = [(max(0, start), min(end, self._tail_start)) for start, end in ranges]
-        requests = plan_requests(clipped, self._max_request, MIN_REQUEST)
-        fetches = [_Fetch(request.start, request.end, len(request.entries)) for request in requests]
-        carriers: list[list[_Fetch]] = [[] for _ in clipped]
-        for fetch, request in zip(fetches, requests, strict=True):
-            for index in request.entries:
-                carriers[index].append(fetch)
-        plan = ReadPlan(self, fetches, carriers)
+        ranges = list(ranges)
         with self._lock:
+            held = sorted((start, start + len(data)) for start, data in self._pinned + self._recent)
+            parts = [
+                (part, index)
+                for index, (start, end) in enumerate(ranges)
+                for part in _gaps(max(0, start), min(end, self._size), held)
+            ]
+            requests = plan_requests([part for part, _ in parts], self._max_request, MIN_REQUEST)
+            fetches = []
+            carriers: list[list[_Fetch]] = [[] for _ in ranges]
+            for request in requests:
+                carried = sorted({parts[entry][1] for entry in request.entries})
+                fetches.append(_Fetch(request.start, request.end, len(carried)))
+                for index in carried:
+                    carriers[index].append(fetches[-1])
+            plan = ReadPlan(self, fetches, carriers)
             self._plans.append(plan)
             self._pump()
         return plan
@@ -289,8 +314,7 @@ class RangedFile(io.RawIOBase):
             self._held -= fetch.size
 
     def _note_held(self) -> None:
-        held = self._held + sum(len(data) for _, data in self._recent)
-        self.stats.peak_held = max(self.stats.peak_held, held)
+        self.stats.peak_held = max(self.stats.peak_held, self._held + sum(len(data) for _, data in self._recent))
 
     # ---- io.RawIOBase ------------------------------------------------------------------------------------------
 
@@ -335,9 +359,23 @@ class RangedFile(io.RawIOBase):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        self._recent, self._tail = [], b""
+        self._recent, self._pinned = [], []
         self._store.close()
         super().close()
+
+
+def _gaps(start: int, end: int, held: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of [start, end) outside the `held` ranges (sorted by start)."""
+    gaps, cursor = [], start
+    for held_start, held_end in held:
+        if held_end <= cursor or held_start >= end:
+            continue
+        if held_start > cursor:
+            gaps.append((cursor, held_start))
+        cursor = max(cursor, held_end)
+    if cursor < end:
+        gaps.append((cursor, end))
+    return gaps
 
 
 def open_remote(

@@ -110,7 +110,7 @@ class HttpStore(_Counter):
             # cut off, timed out, or not a URL
             if isinstance(error, RemoteReadError):
                 raise
-            raise RemoteReadError(f"{self.url}: {range_header}: {_reason(error)}") from None
+            raise RemoteReadError(f"{self.url}: {range_header}: {describe_error(error)}") from None
         self._count(filled)
         if filled != size:
             raise RemoteReadError(f"{self.url}: the connection ended after {filled} of {size} bytes ({range_header})")
@@ -145,7 +145,8 @@ def _read_fully(response: Any, view: memoryview) -> int:
     return filled
 
 
-def _reason(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
+    """The error's message (a URLError's reason), or its type's name when it has none."""
     reason = getattr(error, "reason", None)
     return str(reason if reason is not None else error) or type(error).__name__
 
@@ -165,7 +166,7 @@ class FsspecStore(_Counter):
         try:
             self._fs, self._path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
         except (ImportError, ValueError, TypeError) as error:
-            raise RemoteReadError(f"{url}: {_reason(error)}") from None
+            raise RemoteReadError(f"{url}: {describe_error(error)}") from None
 
     def open(self, tail: int) -> tuple[int, bytes]:
         try:
@@ -173,7 +174,7 @@ class FsspecStore(_Counter):
         except FileNotFoundError:
             raise RemoteFileNotFoundError(f"{self.url}: no such file") from None
         except Exception as error:  # noqa: BLE001 (each filesystem raises its own kinds; all are read errors here)
-            raise RemoteReadError(f"{self.url}: {_reason(error)}") from None
+            raise RemoteReadError(f"{self.url}: {describe_error(error)}") from None
         self._count(0)
         if size is None:
             raise RemoteReadError(f"{self.url}: the filesystem does not tell the file's size")
@@ -185,7 +186,7 @@ class FsspecStore(_Counter):
         except FileNotFoundError:
             raise RemoteFileNotFoundError(f"{self.url}: no such file (bytes {start}-{end - 1})") from None
         except Exception as error:  # noqa: BLE001 (each filesystem raises its own kinds; all are read errors here)
-            raise RemoteReadError(f"{self.url}: bytes {start}-{end - 1}: {_reason(error)}") from None
+            raise RemoteReadError(f"{self.url}: bytes {start}-{end - 1}: {describe_error(error)}") from None
         self._count(len(data))
         if len(data) != end - start:
             raise RemoteReadError(f"{self.url}: asked for bytes {start}-{end - 1}, got {len(data)} bytes")

@@ -2,7 +2,7 @@
 requests (suffix ranges too) by reading only the bytes asked for (sendfile), and counting requests, bytes sent
 and the largest answer. Misbehaviours, for tests: `mode="ignore-ranges"` answers 200 with the whole file,
 "short" sends half of each range, "drop" closes the connection halfway through each body, "stall" sends the
-headers and then nothing (until the server stops).
+headers and then nothing (until the server stops). `required_headers` are refused (403) when missing.
 
     with RangeServer(folder) as server:
         url = server.url("model.cpb")
@@ -23,10 +23,12 @@ MODES = ("normal", "ignore-ranges", "short", "drop", "stall")
 class RangeServer:
     """Serves `root` on 127.0.0.1:<free port> in a background thread; `url(name)` gives a file's URL."""
 
-    def __init__(self, root: Path | str, mode: str = "normal", port: int = 0):
+    def __init__(
+        self, root: Path | str, mode: str = "normal", port: int = 0, required_headers: dict[str, str] | None = None
+    ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self.root, self.mode = Path(root), mode
+        self.root, self.mode, self.required_headers = Path(root), mode, dict(required_headers or {})
         self.requests = self.bytes_served = self.largest_answer = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -67,6 +69,10 @@ class RangeServer:
                 pass
 
             def do_GET(self) -> None:
+                if any(self.headers.get(key) != value for key, value in server.required_headers.items()):
+                    server._count(0)
+                    self.send_error(403)
+                    return
                 path = server.root / self.path.lstrip("/")
                 if not path.is_file():
                     server._count(0)
