@@ -20,13 +20,22 @@ LABELS = {
     "safetensors_save": "safetensors save",
     "safetensors_load": "safetensors load",
     "copy": "shutil.copyfile",
+    "write_s3": "ps.write s3 (moto)",
+    "read_http": "ps.read http",
+    "read_s3": "ps.read s3 (moto)",
+    "read_partial_http": "ps.read_partial http 1 node",
+    "read_partial_s3": "ps.read_partial s3 1 node",
 }
 # Each of our operations against its baselines, pair by pair within a repeat: (column, baseline op, same options)
 BASELINES = {
     "write": [("x_base", "serialize_write", False)],
     "read": [("x_base", "parse_read", False), ("x_tf", "tf_merger", True)],
+    "write_s3": [("x_base", "write", True)],
+    "read_http": [("x_base", "read", True)],
+    "read_s3": [("x_base", "read", True)],
 }
-LIBRARY = {"write", "read", "read_partial"}
+LIBRARY = {"write", "read", "read_partial", "write_s3", "read_http", "read_s3", "read_partial_http", "read_partial_s3"}
+WITH_OPTIONS = {"write", "read", "tf_merger", "write_s3", "read_http", "read_s3"}  # rows labelled with their options
 
 
 def label(op: str, options: str | None) -> str:
@@ -165,8 +174,9 @@ def table(rows: list[dict], slopes: list[dict]) -> str:
             f"{_growth(fit and fit['memory_slope']):>7}"
         )
     out.append(
-        "x base: time / (SerializeToString+write) for writes, / (read+ParseFromString) for reads; x TF: "
-        "time / TF's C++ Merger on the same file; both medians of same-repeat pairs."
+        "x base: time / (SerializeToString+write) for writes, / (read+ParseFromString) for reads, / the local "
+        "ps.write or ps.read for s3 and http; x TF: time / TF's C++ Merger on the same file; both medians of "
+        "same-repeat pairs."
     )
     out.append(
         "slope t / slope m: log-log slope vs size of time and of peak RSS over the interpreter's "

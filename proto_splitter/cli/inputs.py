@@ -24,6 +24,7 @@ class InputFile:
     def __init__(self, name: str, storage_options: Mapping[str, Any] | None = None):
         name = remote.local_path(name)
         self._ranged: remote.RangedFile | None = None
+        self._source: BorrowedSource | PathSource
         if remote.is_remote(name):
             self._ranged = files.open_url(name, storage_options)
             self.name, self._source = self._ranged.url, BorrowedSource(self._ranged)
@@ -100,7 +101,7 @@ def storage_options_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _json_object(text: str) -> dict:
+def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:

@@ -49,10 +49,10 @@ def open_destination(
     """Where to write `target` (a local path, a `file://` URL or an fsspec URL) so that it appears only once
     complete: `destination.file` takes the bytes, `commit()` publishes them, `discard()` leaves nothing.
     `size_hint` (the expected size) sizes the parts of multipart uploads."""
-    target = local_path(os.fspath(target))
-    if is_remote(target):
-        return open_url_destination(target, storage_options, size_hint)
-    return LocalDestination(target)
+    location: str = local_path(os.fspath(target))
+    if is_remote(location):
+        return open_url_destination(location, storage_options, size_hint)
+    return LocalDestination(location)
 
 
 def remove(target: str, storage_options: Mapping[str, Any] | None = None) -> None:

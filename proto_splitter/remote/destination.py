@@ -42,7 +42,7 @@ class Destination:
     normally, discard when it raises."""
 
     name: str
-    file: BinaryIO
+    file: BinaryIO | io.RawIOBase
 
     def commit(self) -> None:
         """Completes the write: the bytes appear under `name`."""
@@ -184,15 +184,23 @@ def part_size_for(size_hint: int | None, part_size: int = PART_SIZE) -> int:
     return max(part_size, math.ceil(size_hint / MAX_PARTS))
 
 
+def _filesystem(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
+    """The fsspec filesystem and path of a URL."""
+    try:
+        import fsspec  # type: ignore[import-untyped]
+    except ImportError:
+        raise RemoteWriteError(f"{url}: writing this URL needs fsspec (pip install 'proto-splitter[remote]')") from None
+    filesystem: tuple[Any, str] = _fsspec_call(
+        url, "reach the store", fsspec.core.url_to_fs, url, **dict(storage_options or {})
+    )
+    return filesystem
+
+
 def open_url_destination(
     url: str, storage_options: Mapping[str, Any] | None = None, size_hint: int | None = None
 ) -> Destination:
     """A Destination for an fsspec URL (see the module's docstring for the mechanism of each store)."""
-    try:
-        import fsspec
-    except ImportError:
-        raise RemoteWriteError(f"{url}: writing this URL needs fsspec (pip install 'proto-splitter[remote]')") from None
-    fs, path = _fsspec_call(url, "reach the store", fsspec.core.url_to_fs, url, **dict(storage_options or {}))
+    fs, path = _filesystem(url, storage_options)
     protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
     kind = MultipartDestination if protocols & {"s3", "s3a"} else TemporaryKeyDestination
     return kind(fs, path, url, part_size_for(size_hint))
@@ -200,9 +208,7 @@ def open_url_destination(
 
 def remove_url(url: str, storage_options: Mapping[str, Any] | None = None) -> None:
     """Deletes the object at `url` when there is one (a stale sibling of a file just written)."""
-    import fsspec
-
-    fs, path = _fsspec_call(url, "reach the store", fsspec.core.url_to_fs, url, **dict(storage_options or {}))
+    fs, path = _filesystem(url, storage_options)
     try:
         if fs.exists(path):
             fs.rm(path)

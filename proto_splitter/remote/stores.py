@@ -158,7 +158,7 @@ class FsspecStore(_Counter):
         super().__init__()
         self.url = url
         try:
-            import fsspec
+            import fsspec  # type: ignore[import-untyped]
         except ImportError:
             raise RemoteReadError(
                 f"{url}: reading this URL needs fsspec (pip install 'proto-splitter[remote]')"
@@ -182,7 +182,7 @@ class FsspecStore(_Counter):
 
     def fetch(self, start: int, end: int) -> bytes:
         try:
-            data = self._fs.cat_file(self._path, start=start, end=end)
+            data: bytes = self._fs.cat_file(self._path, start=start, end=end)
         except FileNotFoundError:
             raise RemoteFileNotFoundError(f"{self.url}: no such file (bytes {start}-{end - 1})") from None
         except Exception as error:  # noqa: BLE001 (each filesystem raises its own kinds; all are read errors here)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import Any
 
 from ..errors import RiegeliError
 
@@ -81,7 +82,7 @@ class PathSource(_PositionedSource):
 
     concurrent_reads = True
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         try:
             self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError as error:
@@ -118,7 +119,7 @@ class BorrowedSource(_PositionedSource):
 
     concurrent_reads = True
 
-    def __init__(self, target):
+    def __init__(self, target: Any) -> None:
         self._target = target
         self._size = target.size()
 

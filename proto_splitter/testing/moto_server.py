@@ -25,32 +25,44 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class MotoServer:
-    """`python -m moto.server` on 127.0.0.1:<free port>. Its objects live in its memory and temporary files
-    (under `temp_dir` when given: a multi-GiB object needs room there)."""
+def storage_options_for(endpoint_url: str) -> dict[str, Any]:
+    """What s3fs needs to reach a moto server at `endpoint_url` (moto accepts any credentials)."""
+    return {
+        "endpoint_url": endpoint_url,
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"region_name": "us-east-1"},
+    }
 
-    def __init__(self, temp_dir: str | os.PathLike[str] | None = None, startup_seconds: float = 60.0):
+
+class MotoServer:
+    """`python -m moto.server` on 127.0.0.1:<free port> (or `launcher`, a script taking the same arguments).
+    Its objects live in its memory and temporary files (under `temp_dir` when given: a multi-GiB object needs
+    room there)."""
+
+    def __init__(
+        self,
+        temp_dir: str | os.PathLike[str] | None = None,
+        startup_seconds: float = 60.0,
+        launcher: str | os.PathLike[str] | None = None,
+    ):
         self.port = free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self._temp_dir, self._startup_seconds = temp_dir, startup_seconds
+        self._entry = [os.fspath(launcher)] if launcher is not None else ["-m", "moto.server"]
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def storage_options(self) -> dict[str, Any]:
-        """What s3fs needs to reach this server (moto accepts any credentials)."""
-        return {
-            "endpoint_url": self.endpoint_url,
-            "key": "testing",
-            "secret": "testing",
-            "client_kwargs": {"region_name": "us-east-1"},
-        }
+        """What s3fs needs to reach this server."""
+        return storage_options_for(self.endpoint_url)
 
     def __enter__(self) -> MotoServer:
         environment = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
         if self._temp_dir is not None:
             environment["TMPDIR"] = os.fspath(self._temp_dir)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, *self._entry, "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=environment,
