@@ -2,16 +2,16 @@
 
 Opening it fetches the file's tail with one request (the ChunkMetadata, the last record, and usually the root
 chunk written just before it), which stays in memory, as do the first 64 KiB once read (every reader checks
-the file signature there). A reader that knows what it will read announces it with
-`plan(ranges)`: the ranges become requests of at most `max_request` bytes (neighbours fetched together), sent
-a few at a time ahead of the reader, within a window of `parallel * max_request` bytes; `ReadPlan.release(i)`
-says range i has been read, and a request's bytes are dropped as soon as every range it carries is released,
-which lets the window slide on. Reads outside any plan fetch what they miss (at least 64 KiB, doubling while
-the misses follow each other, up to `max_request`) and keep the last two such pieces; a plan does not fetch
-again what is held. Fetched bytes held at once stay below (parallel + readers) * max_request + the pieces
-kept, where readers is the number of threads reading at the same time (each may need a request the window
-has not reached). Positioned reads
-(`read_into`, `read_at`) are safe from several threads at once; `stats` counts requests and bytes.
+the file signature there). A reader that knows what it will read announces it with `plan(ranges)`: the ranges
+become requests of at most `max_request` bytes (neighbours fetched together), sent a few at a time ahead of
+the reader, within a window of `parallel * max_request` bytes. `ReadPlan.release(i)` says range i has been
+read: a request's bytes are dropped as soon as every range it carries is released, and the window slides on
+(buffers are reused where the store can fill them). Reads outside any plan fetch what they miss (at least
+64 KiB, doubling while the misses follow each other, up to `max_request`) and keep the last two such pieces; a
+plan does not fetch again what is held. Fetched bytes held at once stay below (parallel + readers) *
+max_request plus the pieces kept, readers being the threads reading at the same time (each may need a request
+the window has not reached yet). Positioned reads (`read_into`, `read_at`) are safe from several threads at
+once; `stats` counts requests and bytes.
 """
 
 from __future__ import annotations
@@ -33,19 +33,21 @@ TAIL_BYTES = 256 << 10  # the first request: the file's last 256 KiB
 MIN_REQUEST = 64 << 10  # a read outside a plan fetches at least this; planned ranges this close are merged
 RECENT_PIECES = 2  # pieces fetched outside a plan that are kept for the next reads
 
-Data = bytes | bytearray
+Data = bytes | bytearray | memoryview
 
 
 class _Fetch:
-    """One planned request: its byte range, its future once sent, and how many of the ranges it carries are
-    not released yet."""
+    """One planned request: its byte range, its future once sent, how many of the ranges it carries are not
+    released yet, the reused buffer it fills (if any) and how many readers are copying from it."""
 
-    __slots__ = ("dropped", "end", "future", "start", "waiting")
+    __slots__ = ("buffer", "dropped", "end", "future", "readers", "start", "waiting")
 
     def __init__(self, start: int, end: int, waiting: int):
         self.start, self.end, self.waiting = start, end, waiting
         self.future: Future[Data] | None = None
         self.dropped = False
+        self.buffer: bytearray | None = None
+        self.readers = 0
 
     @property
     def size(self) -> int:
@@ -103,11 +105,12 @@ class RangedFile(io.RawIOBase):
         self.url = url
         self._max_request, self._parallel = max_request, parallel
         self._window = parallel * max_request
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered when cancelling a future runs its done callback
         self._plans: list[ReadPlan] = []
         self._live: list[_Fetch] = []  # sent and not dropped
         self._held = 0  # bytes of the live fetches
         self._recent: list[tuple[int, Data]] = []  # pieces fetched outside a plan, the latest last
+        self._spares: list[bytearray] = []  # buffers of dropped fetches, for the next ones
         self._pinned: list[tuple[int, Data]] = []  # the tail, and the head once read: kept until closing
         self._sequential_end, self._sequential_size = -1, 0
         self._pool: ThreadPoolExecutor | None = None
@@ -161,11 +164,14 @@ class RangedFile(io.RawIOBase):
             return self._read_planned(position, view[: end - position])
         cursor = position
         while cursor < end:
-            start, data = self._piece_at(cursor, end)
-            take = min(end, start + len(data)) - cursor
-            view[cursor - position : cursor - position + take] = memoryview(data)[
-                cursor - start : cursor - start + take
-            ]
+            start, data, fetch = self._piece_at(cursor, end)
+            try:
+                take = min(end, start + len(data)) - cursor
+                offset = cursor - start
+                view[cursor - position : cursor - position + take] = memoryview(data)[offset : offset + take]
+            finally:
+                if fetch is not None:
+                    self._done_reading(fetch)
             cursor += take
         return max(0, end - position)
 
@@ -179,27 +185,40 @@ class RangedFile(io.RawIOBase):
                 plan.release(index)
         return len(view)
 
-    def _piece_at(self, cursor: int, end: int) -> tuple[int, Data]:
-        """A piece of data holding byte `cursor`, as (its start, its bytes): the tail, a planned fetch (waiting
-        for it, sending it now if it was not yet), a recent piece, or a new request."""
+    def _piece_at(self, cursor: int, end: int) -> tuple[int, Data, _Fetch | None]:
+        """A piece of data holding byte `cursor`, as (its start, its bytes, the planned fetch it belongs to): the
+        tail or head, a planned fetch (waiting for it, sending it now if it was not yet), a recent piece, or a
+        new request. A planned fetch counts the caller among its readers until _done_reading()."""
         with self._lock:
             for start, data in self._pinned:
                 if start <= cursor < start + len(data):
-                    return start, data
+                    return start, data, None
             fetch = self._live_fetch_at(cursor)
             if fetch is None:
                 for start, data in reversed(self._recent):
                     if start <= cursor < start + len(data):
-                        return start, data
+                        return start, data, None
                 fetch = self._planned_fetch_at(cursor)
             future = fetch.future if fetch is not None else None
+            if fetch is not None and future is not None:
+                fetch.readers += 1
         if fetch is None or future is None:
-            return self._fetch_missing(cursor, end)
+            return (*self._fetch_missing(cursor, end), None)
         try:
-            return fetch.start, future.result()
+            return fetch.start, future.result(), fetch
         except CancelledError:  # released by the plan's reader, or the plan closed, before it was sent
+            self._done_reading(fetch)
             self._check_open()
-            return self._fetch_missing(cursor, end)
+            return (*self._fetch_missing(cursor, end), None)
+        except BaseException:
+            self._done_reading(fetch)
+            raise
+
+    def _done_reading(self, fetch: _Fetch) -> None:
+        """A reader has copied what it needed from `fetch`: its buffer may be reused once dropped."""
+        with self._lock:
+            fetch.readers -= 1
+            self._recycle(fetch)
 
     def _live_fetch_at(self, cursor: int) -> _Fetch | None:
         for fetch in self._live:
@@ -297,21 +316,43 @@ class RangedFile(io.RawIOBase):
     def _send(self, fetch: _Fetch) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._parallel, thread_name_prefix="proto-splitter-fetch")
-        fetch.future = self._pool.submit(self._store.fetch, fetch.start, fetch.end)
+        fetch_into = getattr(self._store, "fetch_into", None)
+        if fetch_into is not None and fetch.size * 4 >= self._max_request:
+            fetch.buffer = self._spares.pop() if self._spares else bytearray(self._max_request)
+            fetch.future = self._pool.submit(_filled, fetch_into, fetch.start, memoryview(fetch.buffer)[: fetch.size])
+            fetch.future.add_done_callback(lambda _: self._recycle_when_dropped(fetch))
+        else:
+            fetch.future = self._pool.submit(self._store.fetch, fetch.start, fetch.end)
         self._live.append(fetch)
         self._held += fetch.size
         self._note_held()
 
     def _drop(self, fetch: _Fetch) -> None:
-        """Forgets a fetch: cancelled if not started, its bytes freed once no reader holds them."""
+        """Forgets a fetch: cancelled if not started; its bytes are freed, or its buffer reused, once no reader
+        holds them."""
         if fetch.dropped:
             return
         fetch.dropped = True
         if fetch.future is not None:
             fetch.future.cancel()
+            self._recycle(fetch)
             fetch.future = None
             self._live.remove(fetch)
             self._held -= fetch.size
+
+    def _recycle_when_dropped(self, fetch: _Fetch) -> None:
+        with self._lock:
+            self._recycle(fetch)
+
+    def _recycle(self, fetch: _Fetch) -> None:
+        """Takes back the buffer of a dropped fetch that is no longer written (done or cancelled) nor read (first
+        touches of fresh memory cost more than the transfer on some machines). Called with the lock held."""
+        future = fetch.future
+        if fetch.buffer is None or not fetch.dropped or fetch.readers or (future is not None and not future.done()):
+            return
+        if len(self._spares) < self._parallel + 2:
+            self._spares.append(fetch.buffer)
+        fetch.buffer = None
 
     def _note_held(self) -> None:
         self.stats.peak_held = max(self.stats.peak_held, self._held + sum(len(data) for _, data in self._recent))
@@ -359,9 +400,15 @@ class RangedFile(io.RawIOBase):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        self._recent, self._pinned = [], []
+        self._recent, self._pinned, self._spares = [], [], []
         self._store.close()
         super().close()
+
+
+def _filled(fetch_into: Any, start: int, out: memoryview) -> memoryview:
+    """Runs a store's fetch_into and gives the buffer it filled."""
+    fetch_into(start, out)
+    return out
 
 
 def _gaps(start: int, end: int, held: list[tuple[int, int]]) -> list[tuple[int, int]]:

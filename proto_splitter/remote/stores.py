@@ -26,6 +26,9 @@ class RemoteFileNotFoundError(RemoteReadError, FileNotFoundError):
     """No remote file exists at the URL."""
 
 
+Data = bytes | bytearray | memoryview
+
+
 @dataclass
 class TransferStats:
     """What a remote file cost: requests made, bytes received, the largest single request, and the most
@@ -47,7 +50,8 @@ class RangeStore(Protocol):
         """The file's size and its last `tail` bytes (fewer when the file is smaller)."""
 
     def fetch(self, start: int, end: int) -> bytes | bytearray:
-        """Bytes [start, end) in one request; exactly that many or RemoteReadError."""
+        """Bytes [start, end) in one request; exactly that many or RemoteReadError. (A store may also offer
+        fetch_into(start, out), reading straight into a buffer the caller reuses.)"""
 
     def close(self) -> None:
         """Releases what the store holds (connections, sessions)."""
@@ -81,8 +85,9 @@ class HttpStore(_Counter):
         self.url, self.timeout = url, timeout
         self._headers = dict(headers or {})
 
-    def _get(self, range_header: str, expected: int | None) -> tuple[bytearray, str]:
-        """The body of a ranged GET (`expected` bytes when known) and its Content-Range."""
+    def _get(self, range_header: str, into: memoryview | None) -> tuple[Data, str]:
+        """The body of a ranged GET, read into `into` (which it must fill exactly) or fresh memory, and its
+        Content-Range."""
         request = urllib.request.Request(self.url, headers={**self._headers, "Range": range_header})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -93,16 +98,19 @@ class HttpStore(_Counter):
                     )
                 content_range = response.headers.get("Content-Range", "")
                 length = response.headers.get("Content-Length")
-                size = int(length) if length is not None and length.isdigit() else expected
-                if size is None:
-                    raise RemoteReadError(f"{self.url}: the answer to {range_header} has no Content-Length")
-                data = bytearray(size)
-                filled = _read_fully(response, memoryview(data))
+                size = int(length) if length is not None and length.isdigit() else None
+                if into is None:
+                    if size is None:
+                        raise RemoteReadError(f"{self.url}: the answer to {range_header} has no Content-Length")
+                    into = memoryview(bytearray(size))
+                elif size not in (None, len(into)):
+                    raise RemoteReadError(f"{self.url}: asked for {len(into)} bytes ({range_header}), got {size}")
+                filled = _read_fully(response, into)
         except urllib.error.HTTPError as error:
             error.close()
             unsatisfied = _UNSATISFIED_RANGE.fullmatch(error.headers.get("Content-Range", "") or "")
             if error.code == 416 and unsatisfied and range_header.startswith("bytes=-"):
-                return bytearray(), f"bytes */{unsatisfied.group(1)}"  # a suffix range of an empty file
+                return b"", f"bytes */{unsatisfied.group(1)}"  # a suffix range of an empty file
             if error.code in (404, 410):
                 raise RemoteFileNotFoundError(f"{self.url}: HTTP {error.code} {error.reason}") from None
             raise RemoteReadError(f"{self.url}: HTTP {error.code} {error.reason}") from None
@@ -112,9 +120,11 @@ class HttpStore(_Counter):
                 raise
             raise RemoteReadError(f"{self.url}: {range_header}: {describe_error(error)}") from None
         self._count(filled)
-        if filled != size:
-            raise RemoteReadError(f"{self.url}: the connection ended after {filled} of {size} bytes ({range_header})")
-        return data, content_range
+        if filled != len(into):
+            raise RemoteReadError(
+                f"{self.url}: the connection ended after {filled} of {len(into)} bytes ({range_header})"
+            )
+        return into, content_range
 
     def open(self, tail: int) -> tuple[int, bytes]:
         data, content_range = self._get(f"bytes=-{tail}", None)
@@ -124,11 +134,17 @@ class HttpStore(_Counter):
         return int(match.groups()[-1]), bytes(data)
 
     def fetch(self, start: int, end: int) -> bytearray:
-        data, content_range = self._get(f"bytes={start}-{end - 1}", end - start)
+        data = bytearray(end - start)
+        self.fetch_into(start, memoryview(data))
+        return data
+
+    def fetch_into(self, start: int, out: memoryview) -> None:
+        """Bytes [start, start + len(out)) in one request, read straight into `out`."""
+        end = start + len(out)
+        _, content_range = self._get(f"bytes={start}-{end - 1}", out)
         match = _CONTENT_RANGE.fullmatch(content_range)
         if not match or (int(match.group(1)), int(match.group(2))) != (start, end - 1):
             raise RemoteReadError(f"{self.url}: asked for bytes {start}-{end - 1}, got {content_range!r}")
-        return data
 
     def close(self) -> None:
         pass  # urllib opens a connection per request
