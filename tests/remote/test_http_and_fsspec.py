@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -171,3 +172,18 @@ def test_a_plain_pb_over_http(tmp_path):
         assert ps.read_partial(server.url("small.pb"), Graph, ["node[1]"]).node[1] == graph.node[1]
         with pytest.raises(ps.ChunkedProtoError, match="plain serialized message"):
             ps.read_metadata(server.url("small.pb"))
+
+
+def test_threads_reading_parts_of_one_remote_file(tmp_path):
+    graph = graph_def_like(24, constant_size=400_000, small_nodes=100)
+    assert ps.write(graph, tmp_path / "g", max_chunk_size=500_000).endswith(".cpb")
+    with RangeServer(tmp_path) as server, open_remote(server.url("g.cpb"), max_request=MIB) as shared:
+
+        def read_node(index: int) -> bool:
+            return ps.read_partial(shared, Graph, [f"node[{index}]"]).node[index] == graph.node[index]
+
+        with ThreadPoolExecutor(6) as pool:
+            assert all(pool.map(read_node, [*range(24), *range(23, -1, -1)]))
+            whole = [pool.submit(ps.read, shared, Graph) for _ in range(3)]
+            assert all(future.result() == graph for future in whole)
+        assert shared.held == 0
