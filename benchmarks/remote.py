@@ -11,7 +11,7 @@ sendfile) and by moto's S3 server, to which ps.write uploads it (measured). Then
 process (workloads.py): the local ps.read, ps.read over HTTP and over S3, and ps.read_partial of one constant
 over both. Targets (issue 15):
   whole ps.read: peak RSS <= 1.15x and time <= 1.3x the local read's, pair by pair within a repeat (median);
-  largest request <= the cap (proto_splitter.remote.MAX_REQUEST), request count reported;
+  largest request <= the cap (16 MiB over HTTP, 8 MiB over S3: the defaults), request count reported;
   one 4 MiB constant: <= 4 requests, and <= the constant + 1 MiB + the metadata received;
   ps.write to S3: peak RSS growth <= 2x max_chunk_size + 64 MiB.
 Stock moto reads a whole object for every ranged GET (see moto_ranged.py): "--moto ranged" runs moto with that

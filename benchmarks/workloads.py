@@ -278,7 +278,8 @@ def remote_file(args, work: Path, store: str) -> tuple[str, dict]:
 
     from proto_splitter.testing.moto_server import storage_options_for
 
-    options = storage_options_for(args.s3)
+    # moto completes a multi-GiB multipart upload in over a minute: past botocore's 60 s, a retry would fail
+    options = dict(storage_options_for(args.s3), config_kwargs={"read_timeout": 900})
     fsspec.filesystem("s3", **options).connect()
     return f"s3://{S3_BUCKET}/model.cpb", options
 

@@ -22,8 +22,15 @@ from typing import Any
 
 from .destination import Destination, LocalDestination, RemoteWriteError, open_url_destination, remove_url
 from .planning import PlannedRequest, plan_requests
-from .ranged_file import MAX_REQUEST, PARALLEL, RangedFile, ReadPlan, open_remote
-from .stores import TIMEOUT_SECONDS, RemoteFileNotFoundError, RemoteReadError, TransferStats
+from .ranged_file import PARALLEL, RangedFile, ReadPlan, open_remote
+from .stores import (
+    FSSPEC_MAX_REQUEST,
+    HTTP_MAX_REQUEST,
+    TIMEOUT_SECONDS,
+    RemoteFileNotFoundError,
+    RemoteReadError,
+    TransferStats,
+)
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -65,7 +72,8 @@ def remove(target: str, storage_options: Mapping[str, Any] | None = None) -> Non
 
 
 __all__ = [
-    "MAX_REQUEST",
+    "FSSPEC_MAX_REQUEST",
+    "HTTP_MAX_REQUEST",
     "PARALLEL",
     "TIMEOUT_SECONDS",
     "Destination",

@@ -5,7 +5,8 @@ the write completed (`commit`); `discard` leaves nothing there. One mechanism pe
   (`os.replace`, atomic on POSIX);
 - `s3://` (s3fs): an S3 multipart upload of `part_size` parts, which S3 makes visible only when the upload is
   completed (CompleteMultipartUpload, at commit) and aborts on discard (AbortMultipartUpload); nothing is
-  copied;
+  copied (should the store report a failure after completing, as a retried CompleteMultipartUpload can, the
+  object is complete although the write raised: never partial);
 - any other store (`memory://`, `gs://`, `az://`, ...): the bytes go to a temporary key beside the final one
   (`<name>.<random>.tmp`), moved to the final name at commit (`fs.mv`: a rename where the store has one, else
   a server-side copy and a delete) and deleted on discard. A process killed mid-write can leave that

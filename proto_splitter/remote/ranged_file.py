@@ -27,9 +27,8 @@ from ..errors import ProtoSplitterError
 from .planning import plan_requests
 from .stores import TIMEOUT_SECONDS, RangeStore, RemoteReadError, TransferStats, open_store
 
-MAX_REQUEST = 16 << 20  # bytes per request at most, by default
-PARALLEL = 4  # requests in flight at once, by default; the window is PARALLEL * MAX_REQUEST bytes
-TAIL_BYTES = 256 << 10  # the first request: the file's last 256 KiB
+PARALLEL = 4  # requests in flight at once, by default; the window is PARALLEL * max_request bytes
+TAIL_BYTES = 768 << 10  # the first request: the file's last 768 KiB (the metadata, and a root chunk to ~700 KiB)
 MIN_REQUEST = 64 << 10  # a read outside a plan fetches at least this; planned ranges this close are merged
 RECENT_PIECES = 2  # pieces fetched outside a plan that are kept for the next reads
 
@@ -85,26 +84,26 @@ class ReadPlan:
 
 class RangedFile(io.RawIOBase):
     """A read-only, seekable binary file over ranged requests (`http(s)://` with the standard library, any other
-    URL through fsspec with `storage_options`). `max_request` caps every request; `parallel` requests at most
-    are in flight; `timeout` (HTTP) is the longest wait for a connection or for bytes. A context manager: close
-    it (or use `with`) to stop its threads and drop what it holds."""
+    URL through fsspec with `storage_options`). `max_request` caps every request (by default the store's:
+    16 MiB over HTTP, 8 MiB through fsspec, whose clients hold each answer twice while they join it);
+    `parallel` requests at most are in flight; `timeout` (HTTP) is the longest wait for a connection or for
+    bytes. A context manager: close it (or use `with`) to stop its threads and drop what it holds."""
 
     def __init__(
         self,
         url: str,
         *,
         storage_options: Mapping[str, Any] | None = None,
-        max_request: int = MAX_REQUEST,
+        max_request: int | None = None,
         parallel: int = PARALLEL,
         timeout: float = TIMEOUT_SECONDS,
     ):
         super().__init__()
-        for name, value in (("max_request", max_request), ("parallel", parallel)):
+        for name, value in (("max_request", 1 if max_request is None else max_request), ("parallel", parallel)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ProtoSplitterError(f"{name} must be a positive integer, got {value!r}")
         self.url = url
-        self._max_request, self._parallel = max_request, parallel
-        self._window = parallel * max_request
+        self._parallel = parallel
         self._lock = threading.RLock()  # re-entered when cancelling a future runs its done callback
         self._plans: list[ReadPlan] = []
         self._live: list[_Fetch] = []  # sent and not dropped
@@ -121,8 +120,10 @@ class RangedFile(io.RawIOBase):
             super().close()  # nothing to release yet; marked closed so that finalizing it does nothing
             raise
         self.stats: TransferStats = self._store.stats
+        self._max_request = max_request or self._store.max_request
+        self._window = parallel * self._max_request
         try:
-            self._size, tail = self._store.open(TAIL_BYTES)
+            self._size, tail = self._store.open(min(TAIL_BYTES, self._max_request))
         except BaseException:
             self._store.close()
             super().close()
@@ -429,7 +430,7 @@ def open_remote(
     url: str,
     *,
     storage_options: Mapping[str, Any] | None = None,
-    max_request: int = MAX_REQUEST,
+    max_request: int | None = None,
     parallel: int = PARALLEL,
     timeout: float = TIMEOUT_SECONDS,
 ) -> RangedFile:

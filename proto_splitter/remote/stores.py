@@ -16,6 +16,8 @@ from typing import Any, Protocol
 from ..errors import ProtoSplitterError
 
 TIMEOUT_SECONDS = 60.0
+HTTP_MAX_REQUEST = 16 << 20  # bytes per request at most, by default, over HTTP
+FSSPEC_MAX_REQUEST = 8 << 20  # and through fsspec
 
 
 class RemoteReadError(ProtoSplitterError, OSError):
@@ -41,10 +43,11 @@ class TransferStats:
 
 
 class RangeStore(Protocol):
-    """One remote file read by ranged requests."""
+    """One remote file read by ranged requests (at most `max_request` bytes each, unless told otherwise)."""
 
     url: str
     stats: TransferStats
+    max_request: int
 
     def open(self, tail: int) -> tuple[int, bytes]:
         """The file's size and its last `tail` bytes (fewer when the file is smaller)."""
@@ -76,9 +79,11 @@ _UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d+)")
 
 
 class HttpStore(_Counter):
-    """Ranged GETs with urllib. A server that ignores `Range` (answers 200) is refused at once, before its body
-    is read: reading a whole file to use a part of it would defeat the memory bound. `timeout` is the longest
-    wait for the connection or for any bytes of an answer."""
+    """Ranged GETs with urllib, read straight into the caller's buffers. A server that ignores `Range` (answers
+    200) is refused at once, before its body is read: reading a whole file to use a part of it would defeat the
+    memory bound. `timeout` is the longest wait for the connection or for any bytes of an answer."""
+
+    max_request = HTTP_MAX_REQUEST
 
     def __init__(self, url: str, headers: Mapping[str, str] | None = None, timeout: float = TIMEOUT_SECONDS):
         super().__init__()
@@ -168,7 +173,10 @@ def describe_error(error: BaseException) -> str:
 
 
 class FsspecStore(_Counter):
-    """Ranged reads through an fsspec filesystem (`fs.cat_file`); `storage_options` go to the filesystem."""
+    """Ranged reads through an fsspec filesystem (`fs.cat_file`); `storage_options` go to the filesystem.
+    Requests are smaller than over HTTP: the filesystems' clients hold each answer twice while joining it."""
+
+    max_request = FSSPEC_MAX_REQUEST
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None):
         super().__init__()

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import proto_splitter as ps
-from proto_splitter.remote import MAX_REQUEST, RemoteReadError, open_remote
+from proto_splitter.remote import HTTP_MAX_REQUEST, RemoteReadError, open_remote
 from proto_splitter.testing.graphs import graph_def_like
 from proto_splitter.testing.range_server import RangeServer
 from proto_splitter.testing.test_message3_pb2 import Graph
@@ -108,8 +108,8 @@ def test_whole_read_over_http_makes_capped_requests(big_file):
         graph = ps.read(server.url("model"), Graph)  # a prefix finds model.cpb, as for local paths
         assert graph.node[300] == wanted and len(graph.node) == 2512
         del graph
-        assert server.largest_answer <= MAX_REQUEST
-        assert server.requests <= size // MAX_REQUEST + 8  # capped requests, plus the tail and a few strays
+        assert server.largest_answer <= HTTP_MAX_REQUEST
+        assert server.requests <= size // HTTP_MAX_REQUEST + 8  # capped requests, plus the tail and a few strays
         assert server.bytes_served < size * 1.02
 
 

@@ -12,6 +12,7 @@ from cli.cli_helpers import GRAPH, one_line_error, run_cli
 import proto_splitter as ps
 from proto_splitter import files, paths, remote
 from proto_splitter.merger import needed_chunks
+from proto_splitter.remote.ranged_file import TAIL_BYTES
 from proto_splitter.testing.graphs import graph_def_like
 from proto_splitter.testing.moto_server import MotoServer
 from proto_splitter.testing.test_message3_pb2 import Graph
@@ -72,7 +73,7 @@ def test_write_read_and_partial_read(server, s3, folder, graph):
         part = ps.read_partial(file, Graph, ["node[13]"])
         assert part.node[13] == graph.node[13]
         assert file.stats.requests <= 4  # size, tail, signature, the chunk
-        assert file.stats.bytes < MIB + 1000 + 2 * 64 * 1024 + 256 * 1024
+        assert file.stats.bytes < MIB + 1000 + 64 * 1024 + TAIL_BYTES + 64 * 1024
     with remote.open_remote(path, storage_options=options, max_request=3 * MIB) as file:
         assert ps.read(file, Graph) == graph
         assert file.stats.largest_request <= 3 * MIB
