@@ -168,7 +168,9 @@ class ChunkReader:
 
     def chunk_containing(self, position: int) -> int:
         """Beginning of the chunk holding byte `position`: a chunk beginning right there (its header hash
-        verifies), else the block header before it, then a scan of the chunk headers in that block."""
+        verifies), else the block header before it, then a scan of the chunk headers in that block, from the chunk
+        the block boundary interrupts or, when `position` lies past it, from that chunk's end (the block header
+        says where: no need to read its header, which may be far back in a remote file)."""
         if round_up_to_possible_chunk_boundary(position) == position:
             try:
                 self.read_header(position)
@@ -182,10 +184,12 @@ class ChunkReader:
             raw = bytes(self.source.read(block, BLOCK_HEADER_SIZE))
             if len(raw) != BLOCK_HEADER_SIZE:
                 raise RiegeliError(f"truncated file: block header at byte {block} is incomplete")
-            previous_chunk, _ = decode_block_header(raw, block)
+            previous_chunk, next_chunk = decode_block_header(raw, block)
             begin = block - previous_chunk
             if previous_chunk > block:
                 raise RiegeliError(f"corrupted block header at byte {block}: it points before the file start")
+            if 0 < next_chunk <= position - block:
+                begin = block + next_chunk
         while True:
             _, _, end = self.read_header(begin)
             if position < end:

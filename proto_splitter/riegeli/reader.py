@@ -22,7 +22,8 @@ MessageT = TypeVar("MessageT", bound="Message")
 
 
 class RecordReader:
-    """Reads records from a path (positioned reads), bytes-like object, or binary file object.
+    """Reads records from a path, bytes-like object, positioned reader (e.g. a remote file, which several readers
+    may share), or binary file object.
 
     Seekable sources support seek/seek_numeric/seek_back/read_last_record, which locate chunks with block
     headers as Google's reader does; a non-seekable stream is read front to back. With `recovery`, a damaged

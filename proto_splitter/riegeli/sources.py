@@ -1,12 +1,12 @@
-"""Byte sources a reader can draw from: memory (bytes-like), local paths (positioned reads), seekable file
-objects, non-seekable streams."""
+"""Byte sources a reader can draw from: memory (bytes-like), local paths (positioned reads), objects offering
+positioned reads of their own (remote files), seekable file objects, non-seekable streams."""
 
 from __future__ import annotations
 
 import os
 import stat
 from collections.abc import Callable
-from typing import BinaryIO, Protocol, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 from ..errors import RiegeliError
 
@@ -133,6 +133,24 @@ class PathSource(_PositionedSource):
             self._fd = -1
 
 
+class BorrowedSource(_PositionedSource):
+    """Random access through an object offering thread-safe positioned reads of its own: `size()` and
+    `read_into(pos, out)` (a remote file). The reader borrows it: closing the reader leaves it open, and several
+    readers may share it."""
+
+    concurrent_reads = True
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+        self._size = target.size()
+
+    def read_into(self, pos: int, out: memoryview) -> int:
+        return int(self._target.read_into(pos, out))
+
+    def close(self) -> None:
+        pass
+
+
 class StreamSource:
     """Sequential access to a non-seekable stream (pipe, socket): reads must follow each other."""
 
@@ -212,11 +230,14 @@ def _fill(readinto: Callable[[memoryview], int | None], out: memoryview) -> int:
 
 
 def open_source(src: object) -> Source:
-    """A source for a path, bytes-like object, or binary file object."""
+    """A source for a path, bytes-like object, positioned reader (`size()`, `read_into(pos, out)`), or binary
+    file object."""
     if isinstance(src, (bytes, bytearray, memoryview)):
         return BufferSource(src)
     if isinstance(src, (str, os.PathLike)):
         return PathSource(src)
+    if callable(getattr(src, "read_into", None)) and callable(getattr(src, "size", None)):
+        return BorrowedSource(src)
     if hasattr(src, "read"):
         handle = cast(BinaryIO, src)
         seekable = getattr(handle, "seekable", lambda: False)()
