@@ -10,7 +10,16 @@ interchangeable with TensorFlow's proto splitter.
 """
 
 from .composable import ComposableSplitter
-from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError, WriterError
+from .errors import (
+    ChunkedProtoError,
+    FieldPathError,
+    ProtoSplitterError,
+    RiegeliError,
+    SplitError,
+    TransferError,
+    WriteError,
+    WriterError,
+)
 from .files import (
     ChunkedFileNotFoundError,
     iter_chunks,
@@ -36,6 +45,8 @@ __all__ = [
     "ProtoSplitterError",
     "RiegeliError",
     "SplitError",
+    "TransferError",
+    "WriteError",
     "Writer",
     "WriterError",
     "iter_chunks",

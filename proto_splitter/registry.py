@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from google.protobuf import message_factory, unknown_fields
+from google.protobuf import unknown_fields
 from google.protobuf.message import EncodeError, Message
 
 from . import descriptors
@@ -55,11 +55,12 @@ def splitter_for(message: Message, max_chunk_size: int | None, cut_values: bool 
 
 def needs_split(message: Message, max_chunk_size: int | None) -> bool:
     """TensorFlow's rule: a message that fits the limit (2 GiB by default) is written whole, as a `.pb`."""
-    limit = _limit(max_chunk_size)
+    limit = chunk_limit(max_chunk_size)
     return object_size(message, stop=limit) > limit
 
 
-def _limit(max_chunk_size: int | None) -> int:
+def chunk_limit(max_chunk_size: int | None) -> int:
+    """The largest chunk `max_chunk_size` allows (None: protobuf's 2 GiB); SplitError for a bad value."""
     if max_chunk_size is None:
         return PROTOBUF_LIMIT
     if not isinstance(max_chunk_size, int) or isinstance(max_chunk_size, bool) or max_chunk_size < 1:
@@ -87,7 +88,7 @@ def plan_write(message: Message, max_chunk_size: int | None) -> WritePlan:
     while it is made. Safe means: sampled elements put the serialization under a sixth of this process's memory,
     and the process holds under a quarter of the machine's, so that even elements the sample missed cannot make
     it run out of memory."""
-    limit = _limit(max_chunk_size)
+    limit = chunk_limit(max_chunk_size)
     serialized = serialize_at_once(message)
     if serialized is None:
         return WritePlan(object_size(message, stop=limit) > limit)
@@ -100,7 +101,7 @@ def serialize_at_once(message: Message) -> bytes | None:
     if message.DESCRIPTOR.full_name in _FACTORIES or len(unknown_fields.UnknownFieldSet(message)):
         return None
     lists = [
-        (field, value)
+        value
         for field, value in message.ListFields()
         if field.message_type is not None
         and descriptors.is_repeated(field)
@@ -111,9 +112,9 @@ def serialize_at_once(message: Message) -> bytes | None:
     if not lists or resident is None or physical is None or 4 * resident > physical:
         return None
     estimate = 0.0
-    for field, elements in lists:
+    for elements in lists:
         step = max(1, min(SAMPLE_STEP, len(elements) // SAMPLES))
-        size_of = message_factory.GetMessageClass(field.message_type).ByteSize
+        size_of = type(elements[0]).ByteSize
         try:
             sizes = np.fromiter(map(size_of, map(elements.__getitem__, range(0, len(elements), step))), np.int64)
         except EncodeError:

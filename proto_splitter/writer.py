@@ -30,10 +30,10 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from . import descriptors, field_paths, riegeli
+from . import descriptors, field_paths, remote, riegeli
 from .errors import FieldPathError, ProtoSplitterError, SplitError, WriterError
 from .field_paths import Field, FieldPath, Key, Segment
-from .files import ChunkedFileNotFoundError, RecordSink, _strip_extension
+from .files import RecordSink, output_prefix, remove_stale_sibling
 from .incremental import IncrementalSplit, Scope
 from .splitter import DEFAULT_MAX_CHUNK_SIZE, GenericSplitter, _addressable_key, has_required_fields
 
@@ -53,19 +53,22 @@ class _Written:
 
 
 class Writer:
-    """Writes a message of `message_class` piece by piece to `<prefix>.cpb` (atomically: the file appears under its
-    name on close) or to a binary file object, as ps.write would write it: `max_chunk_size` bounds message chunks
-    (None: protobuf's 2 GiB limit; a larger single value is a chunk of its own, or cut with `cut_values=True`),
-    `options` are Riegeli's writer options. The file is always a `.cpb`.
+    """Writes a message of `message_class` piece by piece to `<prefix>.cpb` (appearing under its name only on
+    close), to a URL as ps.write does (`s3://bucket/model`, `memory://...`, `file://...`, with `storage_options`;
+    `size_hint`, the expected size, sizes the parts of a multipart upload), or to a binary file object, as
+    ps.write would write it: `max_chunk_size` bounds message chunks (None: protobuf's 2 GiB limit; a larger single
+    value is a chunk of its own, or cut with `cut_values=True`), `options` are Riegeli's writer options. The file
+    is always a `.cpb`.
 
     Use it as a context manager: an exception inside the block aborts the file (nothing appears under its name).
     Not thread-safe.
 
     Raises:
         ProtoSplitterError: `message_class` is not a protobuf message class.
-        ChunkedFileNotFoundError: the folder of the prefix does not exist.
+        ChunkedFileNotFoundError: the local folder of the prefix does not exist.
         SplitError: `max_chunk_size` is not None or an integer of at least 64.
-        RiegeliError: `options` is not a valid options string, or the file cannot be created.
+        RiegeliError: `options` is not a valid options string.
+        WriteError: the file (or remote object) cannot be created.
     """
 
     def __init__(
@@ -76,6 +79,8 @@ class Writer:
         options: str | None = None,
         *,
         cut_values: bool = False,
+        storage_options: Mapping[str, Any] | None = None,
+        size_hint: int | None = None,
     ) -> None:
         if not (isinstance(message_class, type) and issubclass(message_class, Message)):
             raise ProtoSplitterError(f"expected a protobuf message class, got {message_class!r}")
@@ -85,16 +90,20 @@ class Writer:
         splitter = GenericSplitter(limit, cut_values=cut_values)
         self._descriptor = cast(Descriptor, message_class.DESCRIPTOR)
         self.path: str | None = None
-        """`<prefix>.cpb` for a path; None for a file object."""
-        self._stale: str | None = None
-        if hasattr(dest, "write"):
-            target: Any = dest
-        else:
-            prefix = _strip_extension(os.fspath(dest))
-            if not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
-                raise ChunkedFileNotFoundError(f"directory of {prefix!r} does not exist")
-            self.path, self._stale, target = prefix + ".cpb", prefix + ".pb", prefix + ".cpb"
-        self._records = riegeli.RecordWriter(target, options=options)
+        """`<prefix>.cpb` (or its URL) for a path or URL; None for a file object."""
+        self._storage_options = storage_options
+        self._destination: remote.Destination | None = None
+        target: Any = dest
+        if not hasattr(dest, "write"):
+            self.path = output_prefix(dest) + ".cpb"
+            self._destination = remote.open_destination(self.path, storage_options, size_hint)
+            target = self._destination.file
+        try:
+            self._records = riegeli.RecordWriter(target, options=options)
+        except BaseException:
+            if self._destination is not None:
+                self._destination.discard()
+            raise
         self._sink = RecordSink(self._records)
         self._layout = IncrementalSplit(self._descriptor, splitter, self._sink)
         self._written: dict[FieldPath, _Written] = {FieldPath(): _Written()}
@@ -237,7 +246,8 @@ class Writer:
         Raises:
             SplitError: a required field of a message written into was never set (the file is discarded).
             WriterError: the writer failed earlier or was aborted.
-            RiegeliError: finishing the file failed (it is discarded).
+            RiegeliError: writing the last chunks failed (the file is discarded).
+            WriteError: the file (or remote object) could not be completed (it is discarded).
         """
         if self._closed and self._failure is None:
             return self.path
@@ -247,12 +257,14 @@ class Writer:
             chunked_message = self._layout.finish()
             self._records.write_message(self._sink.metadata(chunked_message))
             self._records.close()
+            if self._destination is not None:
+                self._destination.commit()
         except BaseException as error:
             self._fail(f"closing failed: {error}")
             raise
         self._closed = True
-        if self._stale is not None and os.path.exists(self._stale):
-            os.unlink(self._stale)
+        if self.path is not None:
+            remove_stale_sibling(self.path, self._storage_options)
         return self.path
 
     def abort(self) -> None:
@@ -282,6 +294,8 @@ class Writer:
     def _fail(self, reason: str) -> None:
         self._failure, self._closed = reason, True
         self._records.abort()
+        if self._destination is not None:
+            self._destination.discard()
 
     def _do(self, action: Callable[[Scope], None], scope_path: FieldPath) -> None:
         """Runs a layout action in the scope at `scope_path`; an error there fails the writer (chunks may be out)."""

@@ -19,7 +19,7 @@ from writer_calls import replay, writable
 
 import proto_splitter as ps
 from core.strategies import any_messages, deep_chain, holders
-from proto_splitter import extensions
+from proto_splitter import _atomic, extensions
 from proto_splitter.field_paths import Field, FieldPath, format_path, from_field_tags
 from proto_splitter.testing import test_message3_pb2 as t3
 from proto_splitter.testing import test_message_pb2 as t
@@ -367,5 +367,23 @@ def test_bad_arguments(tmp_path, arguments, error):
         arguments = (t3.Graph(),)
     with pytest.raises(error):
         ps.Writer(tmp_path / "x", *arguments)
+    assert os.listdir(tmp_path) == []
     with pytest.raises(ps.ChunkedFileNotFoundError):
         ps.Writer(tmp_path / "missing" / "x", t3.Graph)
+    (tmp_path / "folder.cpb").mkdir()
+    with pytest.raises(ps.WriteError, match="is a directory"):
+        ps.Writer(tmp_path / "folder", t3.Graph)
+
+
+def test_a_file_that_cannot_be_completed_is_a_write_error_and_leaves_nothing(tmp_path, monkeypatch):
+    def refuse(source, destination):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(_atomic.os, "replace", refuse)
+    writer = ps.Writer(tmp_path / "w", t3.Graph, max_chunk_size=64)
+    writer.extend("node", (t3.Op(name=f"n{index}") for index in range(100)))
+    with pytest.raises(ps.WriteError, match="Permission denied"):
+        writer.close()
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(ps.WriterError, match="closing failed"):
+        writer.close()

@@ -1,0 +1,6 @@
+from collections.abc import Sequence
+
+from typing_extensions import Buffer
+
+def available() -> bool: ...
+def hash64(data: Buffer | Sequence[Buffer], key: bytes, /) -> int: ...
