@@ -16,7 +16,8 @@ call of every function, each output checked. Sizes are tried in the order of --s
 bisected to --resolution GiB, twice: for the largest module saved, loaded and run correctly, and for the largest
 saved. Each step reports its time, its peak RSS, "copies" ((peak - RSS after importing TensorFlow) / proto
 size) and the phase of TensorFlow's saver or loader holding the peak; a failure, its reason and phase. Side by
-side at --compare GiB: tf.saved_model.save / load against pstf.save / load of the same module, per GiB.
+side at --compare GiB: tf.saved_model.save / load against pstf.save / load of the same module, per GiB, the
+two alternating --repeats times (medians).
 
 Every step runs in a fresh process under `flock <--lock>` (one heavy job at a time on a shared machine), watched
 from this process: its RSS (process tree) is sampled every 20 ms, which also sees peaks inside calls that hold
@@ -32,9 +33,11 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import psutil
 from measure import PHASE_MARK, WatchedRun, gib, measure, peak_between, phase_peaks, run_watched
@@ -68,28 +71,34 @@ def _save_ends(export_dir: str, names, ends, by_name: bool = True) -> None:
         json.dump({"names": list(names), "ends": pairs, "by_name": by_name}, out)
 
 
-@contextlib.contextmanager
-def _marked(owner, attribute: str, taken, on_entry: str | None, on_exit: str):
-    """Wraps owner.attribute so that calling it starts phase `on_entry` of `taken` (unless None) and returning
-    starts `on_exit`; restores the attribute after the block."""
-    original = getattr(owner, attribute)
+def _marking(function, taken, on_entry: str | None, on_exit: str | None):
+    """`function` wrapped so that calling it starts phase `on_entry` of `taken` and returning starts
+    `on_exit` (None: no mark; an exception leaves the phase where it was raised)."""
 
     def wrapper(*args, **kwargs):
         if on_entry:
             taken.mark(on_entry)
-        try:
-            return original(*args, **kwargs)
-        finally:
+        result = function(*args, **kwargs)
+        if on_exit:
             taken.mark(on_exit)
+        return result
 
-    setattr(owner, attribute, wrapper)  # (a function set on a class becomes a method: self comes in args)
-    try:
-        yield
-    finally:
-        setattr(owner, attribute, original)
+    return wrapper
 
 
-def _save_phases(taken, stack: contextlib.ExitStack) -> None:
+def _mark_calls(stack: contextlib.ExitStack, taken, marks) -> None:
+    """Wraps each (owner, attribute, on_entry, on_exit) of `marks` with _marking for the life of `stack` (a
+    function set on a class becomes a method: self comes in the arguments)."""
+    for owner, attribute, on_entry, on_exit in marks:
+        wrapper = _marking(getattr(owner, attribute), taken, on_entry, on_exit)
+        stack.enter_context(mock.patch.object(owner, attribute, wrapper))
+
+
+GRAPH_EXPORT = "GraphDef export (C++, serialized, parsed)"
+GRAPH_STORED = "GraphDef into MetaGraphDef"
+
+
+def _save_phases(taken, stack: contextlib.ExitStack, library: str) -> None:
     """Phase marks inside tf.saved_model.save (TensorFlow 2.21's save.py) and pstf.save."""
     from tensorflow.python.framework import ops
     from tensorflow.python.saved_model import fingerprinting_utils, pywrap_saved_model
@@ -99,14 +108,22 @@ def _save_phases(taken, stack: contextlib.ExitStack) -> None:
 
     marks = [
         (tf_save, "_fill_meta_graph_def", "exported graph: functions copied in", "object graph, checkpoint"),
-        (ops.Graph, "_as_graph_def", "GraphDef export (C++, serialized, parsed)", "GraphDef into MetaGraphDef"),
         (pywrap_saved_model, "Save", None, "SavedModel proto serialized and written"),
         (fingerprinting_utils, "write_fingerprint", "fingerprint (reads the file back)", "graph dismantled"),
     ]
-    big_graph = "GraphDef over 2 GiB: big values merged back (pstf)"
-    marks.append((pstf_saved_model.Merger, "merge", big_graph, "GraphDef into MetaGraphDef"))
-    for owner, attribute, on_entry, on_exit in marks:
-        stack.enter_context(_marked(owner, attribute, taken, on_entry, on_exit))
+    if library == "tf":
+        marks.append((ops.Graph, "_as_graph_def", GRAPH_EXPORT, GRAPH_STORED))
+    else:  # pstf.save's own graph export (TensorFlow's, whole; past 2 GiB, in parts)
+        exporter = pstf_saved_model._graph_export_of_any_size
+
+        def marked_exporter(*args, **kwargs):
+            ops, as_graph_def = exporter(*args, **kwargs)
+            return ops, _marking(as_graph_def, taken, GRAPH_EXPORT, GRAPH_STORED)
+
+        stack.enter_context(mock.patch.object(pstf_saved_model, "_graph_export_of_any_size", marked_exporter))
+        parts = "graph past the limit: exported in parts (pstf)"
+        marks.append((pstf_saved_model, "_export_in_parts", parts, None))
+    _mark_calls(stack, taken, marks)
 
 
 def _load_phases(taken, stack: contextlib.ExitStack) -> None:
@@ -118,8 +135,7 @@ def _load_phases(taken, stack: contextlib.ExitStack) -> None:
         (function_deserialization, "load_function_def_library", "functions loaded (FuncGraphs)", "objects built"),
         (load.Loader, "_restore_checkpoint", "checkpoint restored", "loader done"),
     ]
-    for owner, attribute, on_entry, on_exit in marks:
-        stack.enter_context(_marked(owner, attribute, taken, on_entry, on_exit))
+    _mark_calls(stack, taken, marks)
 
 
 def _check_outputs(loaded, export_dir: str, every: bool = True) -> int:
@@ -179,7 +195,7 @@ def step(name: str, size_gib: float, export_dir: str) -> dict:
         shutil.rmtree(export_dir, ignore_errors=True)
         result["module_rss"] = psutil.Process().memory_info().rss
         with measure(phase="trace the functions (FuncGraphs)") as taken, contextlib.ExitStack() as stack:
-            _save_phases(taken, stack)
+            _save_phases(taken, stack, name[:2])
             if name == "tf-save":
                 tf.saved_model.save(module, export_dir)
             else:
@@ -358,12 +374,34 @@ def _save_then_load(library: str, size: float, args, work: str) -> dict:
     }
 
 
-def _compare(size: float, attempts: dict, args, work: str) -> dict:
-    """tf.saved_model.save / load against pstf.save / load of the same module, per GiB."""
-    theirs = _save_then_load("tf", size, args, work)
-    tf_save, tf_load = theirs["save"], theirs["load"]
-    ours = attempts.get(size) or _save_then_load("ps", size, args, work)
-    rows = {"tf-save": tf_save, "tf-load": tf_load, "ps-save": ours["save"], "ps-load": ours["load"]}
+MEDIAN_KEYS = ("seconds", "seconds_per_gib", "peak_rss", "peak_rss_per_gib", "copies", "process_peak_rss")
+
+
+def _medians(results: list[dict]) -> dict:
+    """One row for several runs of a step: the medians of its figures (of the first call of every function
+    too), the rest from the first run; the first failure when no run succeeded. `runs` keeps them all."""
+    done = [result for result in results if "seconds_per_gib" in result]
+    if not done:
+        return {**results[0], "runs": results}
+    row = {**done[0], "runs": results}
+    row.update({key: statistics.median(result[key] for result in done) for key in MEDIAN_KEYS})
+    if all("run" in result for result in done):
+        row["run"] = {key: statistics.median(result["run"][key] for result in done) for key in ("seconds", "peak_rss")}
+    return row
+
+
+def _compare(size: float, args, work: str) -> dict:
+    """tf.saved_model.save / load against pstf.save / load of the same module, per GiB: the two alternate
+    --repeats times (timings drift on a shared machine) and are compared by their medians."""
+    runs: dict[str, list[dict]] = {"tf": [], "ps": []}
+    for _ in range(args.repeats):
+        for library, attempts in runs.items():
+            attempts.append(_save_then_load(library, size, args, work))
+    rows = {
+        f"{library}-{kind}": _medians([attempt[kind] for attempt in attempts])
+        for library, attempts in runs.items()
+        for kind in ("save", "load")
+    }
     ratios = {}
     for kind in ("save", "load"):
         mine, theirs = rows[f"ps-{kind}"], rows[f"tf-{kind}"]
@@ -371,8 +409,9 @@ def _compare(size: float, attempts: dict, args, work: str) -> dict:
             ratios[kind] = {
                 "seconds_per_gib": mine["seconds_per_gib"] / theirs["seconds_per_gib"],
                 "peak_rss_per_gib": mine["peak_rss_per_gib"] / theirs["peak_rss_per_gib"],
+                "process_peak_rss": mine["process_peak_rss"] / theirs["process_peak_rss"],
             }
-    return {"size_gib": size, "rows": rows, "ps_over_tf": ratios}
+    return {"size_gib": size, "repeats": args.repeats, "rows": rows, "ps_over_tf": ratios}
 
 
 def _row(label: str, result: dict) -> str:
@@ -405,7 +444,8 @@ def _print_ceiling(attempts: dict, comparison: dict, limits: dict) -> None:
     for kind, ratio in comparison["ps_over_tf"].items():
         print(
             f"ps-{kind} / tf-{kind} at {compare:g} GiB, per GiB: time {ratio['seconds_per_gib']:.2f}, "
-            f"peak RSS {ratio['peak_rss_per_gib']:.2f}"
+            f"peak RSS {ratio['peak_rss_per_gib']:.2f} (whole process, first calls included: "
+            f"{ratio['process_peak_rss']:.2f}; medians of {comparison['repeats']})"
         )
     for what, (good, bad) in limits.items():
         print(f"largest that {what}: {good} GiB (smallest that does not: {bad} GiB)")
@@ -432,7 +472,7 @@ def ceiling(args, work: str) -> None:
         "pstf.save writes": find_ceiling(reaches("saved"), args.sizes, args.resolution),
     }
     loaded = [size for size, attempt in attempts.items() if attempt["loaded"]]
-    comparison = _compare(args.compare, attempts, args, work)
+    comparison = _compare(args.compare, args, work)
     _print_ceiling(attempts, comparison, limits)
     document = {
         "machine": {
@@ -474,6 +514,7 @@ def main() -> None:
     )
     parser.add_argument("--resolution", type=float, default=0.25, help="GiB: the ceiling's bisection stops here")
     parser.add_argument("--compare", type=float, default=1.5, help="GiB: tf.saved_model against pstf at this size")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each library at --compare (medians)")
     parser.add_argument("--cap", type=float, default=19.0, help="GiB: a step whose RSS passes this is killed")
     parser.add_argument(
         "--min-available", type=float, default=1.0, help="GiB: a step is killed when the machine has less free"
