@@ -1,5 +1,7 @@
-"""The one thing pyproject.toml cannot say: the optional AVX2 HighwayHash extension. When it cannot be built (no
-compiler), the install goes on and the package hashes with highwayhash-cffi."""
+"""The one thing pyproject.toml cannot say: the optional C extensions. When they cannot be built (no compiler), the
+install goes on and the package falls back to pure Python or portable code: highwayhash-cffi instead of the AVX2
+HighwayHash, wire.scan instead of the _wire_scan scanner, and the state machine of transposed Riegeli chunks in
+Python instead of _transposed."""
 
 from setuptools import Extension, setup
 
@@ -10,6 +12,18 @@ setup(
             sources=["proto_splitter/riegeli/_highwayhash_avx2.c"],
             extra_compile_args=["-O3"],
             optional=True,
-        )
+        ),
+        Extension(
+            "proto_splitter._wire_scan",
+            sources=["proto_splitter/_wire_scan.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
+        Extension(
+            "proto_splitter.riegeli._transposed",
+            sources=["proto_splitter/riegeli/_transposed.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
     ]
 )

@@ -11,8 +11,8 @@ in-memory size. Prints a table and writes JSON to benchmarks/results/core_write_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
-import importlib.util
 import json
 import os
 import shutil
@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from measure import gib, measure
+from workloads import ORACLE_PARENT
 
 import proto_splitter as ps
 from proto_splitter.splitter import object_size
@@ -29,6 +30,8 @@ from proto_splitter.testing.graphs import graph_def_like
 from proto_splitter.testing.test_message3_pb2 import Graph
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ORACLE_PARENT))
+from tf_oracle import TensorFlowMerger, unavailable_reason  # noqa: E402
 
 
 def main() -> None:
@@ -42,6 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ps-bench-", dir=args.dir))
     figures: dict[str, float] = {}
+    stack = contextlib.ExitStack()  # the TensorFlow oracle's child process, when it runs
     try:
         with measure() as build:
             graph = graph_def_like(args.constants, small_nodes=args.small_nodes)
@@ -58,13 +62,10 @@ def main() -> None:
             file_bytes=os.path.getsize(path),
         )
         gc.collect()
-        oracle = REPO.parent / "shared" / "tf_oracle"
         tf_merger = None
-        if importlib.util.find_spec("tensorflow") and oracle.is_dir():
-            sys.path.insert(0, str(oracle))
-            import tf_merger
-
-            tf_merger.read_size(str(work / "model"), Graph)  # warm up: compiles the shim, loads TensorFlow
+        if unavailable_reason() is None:
+            tf_merger = stack.enter_context(TensorFlowMerger())
+            tf_merger.read_size(work / "model", Graph)  # warm up: compiles the shim, loads TensorFlow
         ours, theirs = [], []
         for _ in range(args.repeats):  # alternating, so both readers see the same page cache state
             with measure() as read:
@@ -75,7 +76,7 @@ def main() -> None:
             ours.append(read)
             if tf_merger is not None:
                 with measure() as tf_read:
-                    tf_merger.read_size(str(work / "model"), Graph)
+                    tf_merger.read_size(work / "model", Graph)
                 theirs.append(tf_read.seconds)
         read_seconds = statistics.median(m.seconds for m in ours)
         figures.update(read_seconds=read_seconds, read_peak_growth_bytes=max(m.peak_growth for m in ours))
@@ -102,6 +103,7 @@ def main() -> None:
                 write_over_baseline=write.seconds / baseline.seconds,
             )
     finally:
+        stack.close()
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"message: {gib(figures['message_bytes'])} serialized, {gib(figures['message_rss_bytes'])} in memory")

@@ -45,10 +45,10 @@ class Measurement:
 
 
 @contextmanager
-def measure(interval: float = 0.005, phase: str | None = None):
-    """Times the block and samples this process's RSS in a thread to find its peak. `phase` names the
-    block's first phase (see Measurement.mark)."""
-    process = psutil.Process()
+def measure(interval: float = 0.005, phase: str | None = None, pid: int | None = None):
+    """Times the block and samples the RSS of this process (or of process `pid`) in a thread to find its peak.
+    `phase` names the block's first phase (see Measurement.mark)."""
+    process = psutil.Process(pid)
     result = Measurement(start_rss=process.memory_info().rss)
     result.peak_rss = result.start_rss
     done = threading.Event()
@@ -157,6 +157,15 @@ def phase_peaks(stderr: str, samples: Sequence[tuple[float, int]]) -> list[dict]
             peak = peak_between(samples, moment, end)
             phases.append({"phase": name, "at": moment, "seconds": end - moment, "peak_rss": peak})
     return phases
+
+
+UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from "64M", "1.5G", "4096"."""
+    unit = text[-1].upper()
+    return int(float(text[:-1]) * UNITS[unit]) if unit in UNITS else int(text)
 
 
 def gib(value: float) -> str:

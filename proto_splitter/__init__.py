@@ -7,7 +7,16 @@ interchangeable with TensorFlow's proto splitter.
     part = ps.read_partial("out/model", MessageClass, fields=["node[3]"])
 """
 
-from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError
+from .composable import ComposableSplitter
+from .errors import (
+    ChunkedProtoError,
+    FieldPathError,
+    ProtoSplitterError,
+    RiegeliError,
+    SplitError,
+    TransferError,
+    WriteError,
+)
 from .files import (
     ChunkedFileNotFoundError,
     iter_chunks,
@@ -20,8 +29,8 @@ from .files import (
     write_to_bytes,
 )
 from .merger import Merger, merge
-from .split import ComposableSplitter, split
-from .tensorflow import layout as _tensorflow_layout  # noqa: F401  (registers TensorFlow's SavedModel layout)
+from .registry import split
+from .tensorflow import saved_model_splitter as _saved_model_splitter  # noqa: F401 (registers its layout)
 
 __all__ = [
     "ChunkedFileNotFoundError",
@@ -32,6 +41,8 @@ __all__ = [
     "ProtoSplitterError",
     "RiegeliError",
     "SplitError",
+    "TransferError",
+    "WriteError",
     "iter_chunks",
     "merge",
     "project",

@@ -11,23 +11,23 @@ empty, so that the elements after it keep their indices.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf import unknown_fields
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from . import extensions, paths
+from . import descriptors, extensions, field_paths
 from .chunks import BYTES, MESSAGE, Chunk, chunk_type_of
 from .errors import ChunkedProtoError
-from .paths import FIELD, INDEX, KEY, Path
+from .field_paths import FieldPath, Index, Key, Segment
 from .proto import chunk_pb2
 from .splitter import merge_order_key
 
 _T = FieldDescriptor
-_MESSAGE_TYPES = (_T.TYPE_MESSAGE, _T.TYPE_GROUP)
 SUPPORTED_JOIN_VERSION = extensions.VALUE_PIECES_JOIN_VERSION
+MessageT = TypeVar("MessageT", bound=Message)  # the message class a caller passes is the type it gets back
 
 
 class ChunkSource(Protocol):
@@ -59,13 +59,6 @@ class InMemoryChunks:
         return self._chunks[index]
 
 
-PathFilter = Callable[[Path], bool]
-
-
-def _keep_all(path: Path) -> bool:
-    return True
-
-
 class Merger:
     """Merges chunks from a ChunkSource into a target message, following ChunkedMessage trees. One Merger may
     merge any number of times; each merge uses each chunk at most once."""
@@ -76,14 +69,14 @@ class Merger:
         self._partial = False
 
     def merge(
-        self, chunked_message: chunk_pb2.ChunkedMessage, target: Message, wanted: Sequence[Path] | None = None
+        self, chunked_message: chunk_pb2.ChunkedMessage, target: Message, wanted: Sequence[FieldPath] | None = None
     ) -> None:
         """Merges the tree into target; with `wanted`, only chunks on or below those paths (lazy reads)."""
         self._used = set()
         self._partial = wanted is not None
         self._merge(chunked_message, target, list(wanted) if wanted is not None else None)
 
-    def _chunk(self, index: int, expected_type: int):
+    def _chunk(self, index: int, expected_type: int) -> Chunk:
         if not 0 <= index < len(self._source):
             raise ChunkedProtoError(f"chunk index {index} is out of range ({len(self._source)} chunks)")
         if index in self._used:
@@ -112,11 +105,13 @@ class Merger:
         except DecodeError as error:
             raise ChunkedProtoError(f"chunk {index} is not a valid {target.DESCRIPTOR.full_name}: {error}") from None
 
-    def _merge(self, chunked_message: chunk_pb2.ChunkedMessage, target: Message, wanted: list[Path] | None) -> None:
+    def _merge(
+        self, chunked_message: chunk_pb2.ChunkedMessage, target: Message, wanted: list[FieldPath] | None
+    ) -> None:
         target.SetInParent()
         if chunked_message.HasField("chunk_index"):
             self._merge_chunk(chunked_message.chunk_index, target)
-        fields = _ordered_fields(chunked_message, target.DESCRIPTOR, wanted)
+        fields = _ordered_fields(chunked_message, descriptors.descriptor_of(target), wanted)
         # A partial merge may skip chunked fields that create list elements (one each): that many may be padded.
         pad = len(chunked_message.chunked_fields) if self._partial else 0
         position = 0
@@ -128,23 +123,32 @@ class Merger:
             self._apply(path, [item[1] for item in fields[position:run]], target, _below(wanted, path), pad)
             position = run
 
-    def _apply(self, path: Path, subs: list, target: Message, wanted: list[Path] | None, pad: int) -> None:
+    def _apply(
+        self,
+        path: FieldPath,
+        subs: list[chunk_pb2.ChunkedMessage],
+        target: Message,
+        wanted: list[FieldPath] | None,
+        pad: int,
+    ) -> None:
         """Applies the chunked messages attached at one path (several only for concatenated pieces)."""
         if not path:
             for sub in subs:
                 self._merge(sub, target, wanted)
             return
-        parent, field, last = _navigate(target, path, pad)
-        value_field = field.message_type.fields_by_number[2] if paths.is_map(field) else field
-        if value_field.type in _MESSAGE_TYPES:
-            holder = _message_at(parent, field, last, pad)
+        *way, last = field_paths.resolve(descriptors.descriptor_of(target), path)
+        parent = target
+        for segment in way:
+            parent = _message_at(parent, segment, pad)
+        if last.target is not None:
+            holder = _message_at(parent, last, pad)
             for sub in subs:
                 self._merge(sub, holder, wanted)
             return
         value = b"".join(bytes(self._leaf_chunk(sub)) for sub in subs)
-        _set_leaf(parent, field, last, value)
+        _set_leaf(parent, last, value)
 
-    def _leaf_chunk(self, sub: chunk_pb2.ChunkedMessage):
+    def _leaf_chunk(self, sub: chunk_pb2.ChunkedMessage) -> bytes | bytearray | memoryview:
         if sub.chunked_fields or not sub.HasField("chunk_index"):
             raise ChunkedProtoError("a chunk for a non-message field must be a single chunk without fields")
         chunk = self._chunk(sub.chunk_index, BYTES)
@@ -153,13 +157,15 @@ class Merger:
         return chunk
 
 
-def needed_chunks(chunked_message: chunk_pb2.ChunkedMessage, descriptor, wanted: Sequence[Path] | None) -> list[int]:
+def needed_chunks(
+    chunked_message: chunk_pb2.ChunkedMessage, descriptor: Descriptor, wanted: Sequence[FieldPath] | None
+) -> list[int]:
     """The chunk indices a merge (restricted to `wanted` paths) will read, in the order it reads them, from
     the metadata alone: so that a reader can fetch them ahead (remote: coalesced; local: in a thread)."""
     indices = [chunked_message.chunk_index] if chunked_message.HasField("chunk_index") else []
     wanted = list(wanted) if wanted is not None else None
     for path, sub in _ordered_fields(chunked_message, descriptor, wanted):
-        target = paths.target_descriptor(descriptor, path)
+        target = field_paths.target(descriptor, path)
         if target is None:
             indices.append(sub.chunk_index)
         else:
@@ -168,98 +174,76 @@ def needed_chunks(chunked_message: chunk_pb2.ChunkedMessage, descriptor, wanted:
 
 
 def _ordered_fields(
-    chunked_message: chunk_pb2.ChunkedMessage, descriptor, wanted: list[Path] | None
-) -> list[tuple[Path, chunk_pb2.ChunkedMessage]]:
+    chunked_message: chunk_pb2.ChunkedMessage, descriptor: Descriptor, wanted: list[FieldPath] | None
+) -> list[tuple[FieldPath, chunk_pb2.ChunkedMessage]]:
     """The chunked fields to merge (those related to a wanted path), as (path, ChunkedMessage), in merge order."""
     fields = []
     for chunked_field in chunked_message.chunked_fields:
         if extensions.is_guard_field(chunked_field):
             continue
-        path = paths.normalize(chunked_field.field_tag, descriptor)
-        if wanted is None or not path or any(_related(path, want) for want in wanted):
+        path = field_paths.from_field_tags(chunked_field.field_tag, descriptor)
+        if wanted is None or not path or any(path.related(want) for want in wanted):
             fields.append((path, chunked_field.message))
     fields.sort(key=lambda item: merge_order_key(*item))
     return fields
 
 
-def _related(path: Path, want: Path) -> bool:
-    """True if one path is a prefix of the other (the chunk holds or lies inside what is wanted)."""
-    shorter = min(len(path), len(want))
-    return path[:shorter] == want[:shorter]
-
-
-def _below(wanted: list[Path] | None, path: Path) -> list[Path] | None:
+def _below(wanted: list[FieldPath] | None, path: FieldPath) -> list[FieldPath] | None:
     """The wanted paths relative to a chunk attached at `path` (None means everything)."""
     if wanted is None:
         return None
-    relative = [want[len(path) :] for want in wanted if want[: len(path)] == path]
+    relative = [want[len(path) :] for want in wanted if want.startswith(path)]
     return None if any(not rest for rest in relative) or not relative else relative
 
 
-def _navigate(target: Message, path: Path, pad: int):
-    """Walks `path` from target, creating intermediate messages; returns (parent, last field, last subscript)."""
-    message = target
-    position = 0
-    while True:
-        number = path[position][1]
-        field = paths.find_field(message.DESCRIPTOR, number)
-        position += 1
-        subscript = path[position] if position < len(path) and path[position][0] != FIELD else None
-        if subscript is not None:
-            position += 1
-        if position == len(path):
-            return message, field, subscript
-        message = _message_at(message, field, subscript, pad)
-
-
-def _message_at(parent: Message, field: FieldDescriptor, subscript, pad: int) -> Message:
-    """The sub-message at field[subscript] of parent, created if missing: one new list element, as in
-    TensorFlow's Merger, plus up to `pad` empty ones before it (a partial merge skips the chunks creating them)."""
-    if field.type not in _MESSAGE_TYPES:
+def _message_at(parent: Message, segment: Segment, pad: int) -> Message:
+    """The sub-message at a segment of parent, created if missing: one new list element, as in TensorFlow's
+    Merger, plus up to `pad` empty ones before it (a partial merge skips the chunks creating them)."""
+    field, subscript = segment.field, segment.subscript
+    if segment.target is None:
         raise ChunkedProtoError(f"path descends into non-message field {field.full_name}")
-    if paths.is_map(field):
-        if subscript is None or subscript[0] != KEY:
+    holder = descriptors.container(parent, field)
+    if descriptors.is_map(field):
+        if not isinstance(subscript, Key):
             raise ChunkedProtoError(f"map field {field.full_name} needs a key in the path")
-        return paths.container(parent, field)[subscript[1]]
-    if paths.is_repeated(field):
-        if subscript is None or subscript[0] != INDEX:
+        return holder[subscript.value]  # type: ignore[no-any-return]
+    if descriptors.is_repeated(field):
+        if not isinstance(subscript, Index):
             raise ChunkedProtoError(f"repeated field {field.full_name} needs an index in the path")
-        elements = paths.container(parent, field)
-        index = subscript[1]
-        if index > len(elements) + pad:
-            raise ChunkedProtoError(f"index {index} is out of range for {field.full_name} ({len(elements)} elements)")
-        while index >= len(elements):
-            elements.add()
-        return elements[index]
-    sub = paths.container(parent, field)
-    sub.SetInParent()
-    return sub
+        if subscript.value > len(holder) + pad:
+            raise ChunkedProtoError(
+                f"index {subscript.value} is out of range for {field.full_name} ({len(holder)} elements)"
+            )
+        while subscript.value >= len(holder):
+            holder.add()
+        return holder[subscript.value]  # type: ignore[no-any-return]
+    holder.SetInParent()
+    return holder  # type: ignore[no-any-return]
 
 
-def _set_leaf(parent: Message, field: FieldDescriptor, subscript, data: bytes) -> None:
+def _set_leaf(parent: Message, segment: Segment, data: bytes) -> None:
     """Sets a non-message value from chunk bytes (TensorFlow's text form for numbers, bools and enums)."""
-    if paths.is_map(field):
-        if subscript is None or subscript[0] != KEY:
+    field, subscript = segment.field, segment.subscript
+    if descriptors.is_map(field):
+        if not isinstance(subscript, Key):
             raise ChunkedProtoError(f"map field {field.full_name} needs a key in the path")
-        paths.container(parent, field)[subscript[1]] = _leaf_value(field.message_type.fields_by_number[2], data)
+        descriptors.container(parent, field)[subscript.value] = _leaf_value(descriptors.map_value_field(field), data)
         return
     value = _leaf_value(field, data)
-    if paths.is_repeated(field):
-        if subscript is None or subscript[0] != INDEX:
-            raise ChunkedProtoError(f"repeated field {field.full_name} needs an index in the path")
-        elements = paths.container(parent, field)
-        if subscript[1] >= len(elements):
-            raise ChunkedProtoError(
-                f"index {subscript[1]} is out of range for {field.full_name} ({len(elements)} elements)"
-            )
-        elements[subscript[1]] = value
-    elif field.is_extension:
-        parent.Extensions[field] = value
-    else:
-        setattr(parent, field.name, value)
+    if not descriptors.is_repeated(field):
+        descriptors.set_scalar(parent, field, value)
+        return
+    if not isinstance(subscript, Index):
+        raise ChunkedProtoError(f"repeated field {field.full_name} needs an index in the path")
+    elements = descriptors.container(parent, field)
+    if subscript.value >= len(elements):
+        raise ChunkedProtoError(
+            f"index {subscript.value} is out of range for {field.full_name} ({len(elements)} elements)"
+        )
+    elements[subscript.value] = value
 
 
-def _leaf_value(field: FieldDescriptor, data: bytes):
+def _leaf_value(field: FieldDescriptor, data: bytes) -> Any:
     kind = field.type
     try:
         if kind == _T.TYPE_BYTES:
@@ -271,15 +255,23 @@ def _leaf_value(field: FieldDescriptor, data: bytes):
             return text in ("true", "1")
         if kind in (_T.TYPE_DOUBLE, _T.TYPE_FLOAT):
             return float(text)
-        if kind == _T.TYPE_ENUM:
+        if kind == _T.TYPE_ENUM and field.enum_type is not None:
             return field.enum_type.values_by_name[text].number
         return int(text)
     except (UnicodeDecodeError, ValueError, KeyError):
         raise ChunkedProtoError(f"chunk value is not a valid {field.full_name}") from None
 
 
-def merge(chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, message_class: type) -> Message:
-    """Rebuilds a message from in-memory chunks (the output of ps.split)."""
+def merge(
+    chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, message_class: type[MessageT]
+) -> MessageT:
+    """Rebuilds a message from in-memory chunks (the output of ps.split).
+
+    Raises:
+        ChunkedProtoError: the tree and the chunks disagree (a chunk index out of range, a chunk of the wrong
+            kind for its place, a chunk that does not parse, a field path that does not fit `message_class`).
+        TypeError: `message_class` is not a protobuf message class.
+    """
     result = message_class()
     Merger(InMemoryChunks(chunks)).merge(chunked_message, result)
     return result

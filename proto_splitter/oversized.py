@@ -3,18 +3,18 @@
 
 from __future__ import annotations
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError
 
 from .chunks import ChunkList
 from .errors import ChunkedProtoError, ProtoSplitterError
-from .merger import InMemoryChunks, Merger
+from .merger import InMemoryChunks, Merger, MessageT
 from .proto import chunk_pb2
 from .splitter import DEFAULT_MAX_CHUNK_SIZE, PROTOBUF_LIMIT, GenericSplitter
 
 _DEPTH_ERROR = "MaxDepth"
 
 
-def parse(message_class: type, data) -> Message:
+def parse(message_class: type[MessageT], data) -> MessageT:
     """message_class.FromString(data), also for data over 2 GiB or nested past protobuf's recursion limit.
 
     Raises ChunkedProtoError when data is not a valid serialization of message_class."""

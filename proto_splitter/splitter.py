@@ -38,12 +38,12 @@ from dataclasses import field as dataclass_field
 import numpy as np
 from google.protobuf import message_factory, unknown_fields
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import EncodeError, Message
 
-from . import extensions, paths, wire
+from . import descriptors, extensions, field_paths, wire
 from .chunks import BYTES, MESSAGE, ChunkSink
 from .errors import SplitError
-from .paths import FIELD, INDEX, KEY, Path
+from .field_paths import Field, FieldPath, Index, Key
 from .proto import chunk_pb2
 
 PROTOBUF_LIMIT = (1 << 31) - 1
@@ -78,15 +78,15 @@ class _Owner:
 
     descriptor: Descriptor
     nesting: int
-    prefix: Path = ()
+    prefix: FieldPath = dataclass_field(default_factory=FieldPath)
     root: Descriptor | None = None
     items: list = dataclass_field(default_factory=list)
     fragment_chunks: int = 0
 
-    def attach(self, path: Path, chunked_message: chunk_pb2.ChunkedMessage) -> None:
+    def attach(self, path: FieldPath, chunked_message: chunk_pb2.ChunkedMessage) -> None:
         self.items.append((path, chunked_message))
 
-    def nested(self, descriptor: Descriptor, path: Path) -> _Owner:
+    def nested(self, descriptor: Descriptor, path: FieldPath) -> _Owner:
         """The owner of a nested ChunkedMessage for the message of type `descriptor` at `path`."""
         return _Owner(descriptor, self.nesting + 1, self.prefix + path, self.root or self.descriptor)
 
@@ -96,15 +96,21 @@ class _Owner:
         if chunk_index is not None:
             result.chunk_index = chunk_index
         for path, sub in sorted(self.items, key=lambda item: merge_order_key(item[0], item[1])):
-            result.chunked_fields.add(field_tag=paths.to_field_tags(path, self.descriptor), message=sub)
+            result.chunked_fields.add(field_tag=field_paths.to_field_tags(path, self.descriptor), message=sub)
         return result
 
 
-def merge_order_key(path: Path, chunked_message: chunk_pb2.ChunkedMessage) -> tuple:
+def merge_order_key(path: FieldPath, chunked_message: chunk_pb2.ChunkedMessage) -> tuple:
     """Sort key giving TensorFlow's merge order: by field numbers/indices/keys step by step, shorter paths
     first, then by chunk index. (TensorFlow leaves map keys unordered; we order them to be deterministic.)"""
-    steps = tuple((0, value) if kind != KEY else (1, type(value).__name__, value) for kind, value in path)
+    steps = tuple(
+        (1, type(step.value).__name__, step.value) if isinstance(step, Key) else (0, _number(step)) for step in path
+    )
     return steps, chunked_message.chunk_index
+
+
+def _number(step: Field | Index) -> int:
+    return step.number if isinstance(step, Field) else step.value
 
 
 @dataclass(frozen=True)
@@ -112,18 +118,18 @@ class _At:
     """Where the walk is: a path below `owner`, and the nesting depth (within its chunk) of the message there,
     or of the message holding the value there."""
 
-    path: Path
+    path: FieldPath
     owner: _Owner
     depth: int
 
-    def to(self, steps: Path, levels: int = 0) -> _At:
+    def to(self, steps: tuple, levels: int = 0) -> _At:
         """The place `steps` further down, `levels` messages deeper."""
         return _At(self.path + steps, self.owner, self.depth + levels)
 
     def describe(self) -> str:
         """The absolute path as text, for error messages."""
         owner = self.owner
-        return paths.format_path(owner.prefix + self.path, owner.root or owner.descriptor) or "the message"
+        return field_paths.format_path(owner.prefix + self.path, owner.root or owner.descriptor) or "the message"
 
 
 @dataclass
@@ -179,7 +185,7 @@ class _Walk:
         """Walks the root message; returns its ChunkedMessage, guarded when values were cut into pieces."""
         root_index = self.sink.reserve()
         owner = _Owner(descriptor, nesting=0)
-        self.emit_owner_chunk(owner, walk(_At((), owner, 0)), root_index)
+        self.emit_owner_chunk(owner, walk(_At(FieldPath(), owner, 0)), root_index)
         chunked_message = owner.chunked_message(root_index)
         if self.pieces_used:
             extensions.add_guard(chunked_message)
@@ -193,21 +199,29 @@ class _Walk:
             data = message.SerializePartialToString(deterministic=True)
             return self.walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), at)
         rest = type(message)()
-        object_fields = []
+        object_fields, values, maps = [], [], []
         for field, value in message.ListFields():
-            if field.type == _T.TYPE_MESSAGE and not paths.is_map(field) and not field.is_extension:
-                object_fields.append((field, value))
+            kind = _object_kind(field, value, self.threshold)
+            if kind is None:
+                descriptors.copy_field(rest, field, value)
             else:
-                paths.copy_field(rest, field, value)
+                {"message": object_fields, "value": values, "map": maps}[kind].append((field, value))
         data = rest.SerializePartialToString(deterministic=True)
         skeleton = self.walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), at)
+        for field, value in values:  # a big value straight from the object: never serialized with its message
+            self.emit_bytes(value.encode("utf-8") if isinstance(value, str) else value, at.to((Field(field.number),)))
+            if field.is_required:
+                skeleton.add(wire.length_delimited(field.number, 0))
+            skeleton.changed = True
+        for field, entries in maps:
+            self.place_map_objects(type(message), field, entries, at, skeleton, object_depth + 1)
         for field, value in object_fields:
-            place = at.to(((FIELD, field.number),))
-            if not paths.is_repeated(field):
+            place = at.to((Field(field.number),))
+            if not descriptors.is_repeated(field):
                 self.place_object(field, value, place, skeleton, object_depth + 1)
             elif len(value) <= _FEW_ELEMENTS:
                 for index, element in enumerate(value):
-                    self.place_object(field, element, place.to(((INDEX, index),)), skeleton, object_depth + 1)
+                    self.place_object(field, element, place.to((Index(index),)), skeleton, object_depth + 1)
             else:
                 self.place_many(type(message), field, value, place, skeleton)
         return skeleton
@@ -218,7 +232,7 @@ class _Walk:
         budget = max(1, min(_RUN_BYTES, self.limit // 4))
         run_start, run_bytes = 0, 0
         for index, element in enumerate(elements):
-            size = element.ByteSize()
+            size = _size_of(element)
             inline = self.stays_inline(size, at.depth)
             if inline and run_bytes + size + 16 <= budget:
                 run_bytes += size + 16  # 16: more than the tag and length (or group tags) of an element
@@ -227,7 +241,7 @@ class _Walk:
             if inline:
                 run_start, run_bytes = index, size + 16
             else:
-                self.place_object(field, element, at.to(((INDEX, index),)), parent, _OBJECT_DEPTH)
+                self.place_object(field, element, at.to((Index(index),)), parent, _OBJECT_DEPTH)
                 run_start, run_bytes = index + 1, 0
         parent.add(_serialize_run(holder_class, field, elements[run_start:]))
 
@@ -253,7 +267,7 @@ class _Walk:
         fragments: list = []
         counts: dict[int, int] = {}
         for occ in occurrences:
-            field = paths.find_field(descriptor, occ.field_number)
+            field = descriptors.find_field(descriptor, occ.field_number)
             index = counts.get(occ.field_number, 0)
             counts[occ.field_number] = index + 1
             if occ.field_number in unaddressable:
@@ -266,11 +280,11 @@ class _Walk:
             ):
                 skeleton.add(bytes(buf[occ.start : occ.end]))
             else:
-                place = at.to(((FIELD, field.number),))
-                if paths.is_map(field):
+                place = at.to((Field(field.number),))
+                if descriptors.is_map(field):
                     self.place_map_entry(field, buf, occ, place, skeleton, fragments)
-                elif paths.is_repeated(field):
-                    self.place_value(field, buf, occ, place.to(((INDEX, index),)), skeleton)
+                elif descriptors.is_repeated(field):
+                    self.place_value(field, buf, occ, place.to((Index(index),)), skeleton)
                 elif field.type == _T.TYPE_GROUP:
                     self.place_group(field, buf, occ, place, skeleton, fragments)
                 else:
@@ -297,7 +311,7 @@ class _Walk:
         for occ in occurrences:
             if occ.field_number in bound:
                 continue
-            field = paths.find_field(descriptor, occ.field_number)
+            field = descriptors.find_field(descriptor, occ.field_number)
             if not _addressable(field) and (
                 occ.payload_size >= self.threshold or (field is not None and self.may_be_too_deep(field, occ, depth))
             ):
@@ -319,10 +333,10 @@ class _Walk:
             if _is_scalar_map(field):
                 key, value_occ, _ = _read_map_entry(field.message_type, buf, occ)
                 value = buf[value_occ.payload_start : value_occ.payload_end] if value_occ else b""
-                self.emit_bytes(value, at.to(((FIELD, field.number), (KEY, key))))
+                self.emit_bytes(value, at.to((Field(field.number), Key(key))))
                 return []
             if field.type in _BYTES_TYPES:
-                self.emit_bytes(buf[occ.payload_start : occ.end], at.to(((FIELD, field.number), (INDEX, index))))
+                self.emit_bytes(buf[occ.payload_start : occ.end], at.to((Field(field.number), Index(index))))
                 return [wire.length_delimited(field.number, 0)]
         return [self.whole(field, buf, occ, at)]
 
@@ -381,7 +395,7 @@ class _Walk:
             parent.changed = parent.changed or inner.changed
             return
         parent.changed = True
-        if paths.is_repeated(field) or field.is_required or _minimal_message(field.message_type):
+        if descriptors.is_repeated(field) or field.is_required or _minimal_message(field.message_type):
             parent.add(_placeholder(field))
         self.emit_fragments(inner.pieces or [b""], at)
 
@@ -397,18 +411,62 @@ class _Walk:
         a key larger than max_chunk_size is no obstacle. An entry whose key TensorFlow's Merger would not keep
         exactly stays whole, in `fragments`."""
         entry = field.message_type
-        value_field = entry.fields_by_number[2]
+        value_type = entry.fields_by_number[2].message_type
         key, value_occ, other_pieces = _read_map_entry(entry, buf, occ)
         if not _addressable_key(entry.fields_by_number[1], key) or at.owner.nesting >= MAX_NESTING:
             fragments.append(self.whole(field, buf, occ, at))
             parent.changed = True
             return
-        key_at = at.to(((KEY, key),), levels=2)
         start = value_occ.payload_start if value_occ else occ.end
         end = value_occ.payload_end if value_occ else occ.end
+        self.place_map_value(
+            field, key, other_pieces, at, parent, lambda key_at: self.walk_wire(value_type, buf, start, end, key_at)
+        )
+
+    def place_map_objects(
+        self, holder_class: type, field: FieldDescriptor, entries, at: _At, parent: _Skeleton, object_depth: int
+    ) -> None:
+        """A map with message values held as objects (`at`: the message holding it): small entries serialized
+        together, big ones placed by key like place_map_entry (whole when TensorFlow could not find the key)."""
+        holder = holder_class()
+        small = holder.Extensions[field] if field.is_extension else getattr(holder, field.name)
+        place = at.to((Field(field.number),))
+        key_field = field.message_type.fields_by_number[1]
+        for key in sorted(entries):
+            value = entries[key]
+            size = _size_of(value, object_depth)
+            if self.stays_inline(size + 16, at.depth + 1):
+                small[key].CopyFrom(value)
+                continue
+            key_piece = _encode_key(key_field, key)
+            if not _addressable_key(key_field, key) or at.owner.nesting >= MAX_NESTING:
+                value_piece = wire.length_delimited(2, size) + value.SerializePartialToString(deterministic=True)
+                entry = _wrap(field, [key_piece, value_piece], len(key_piece) + len(value_piece))
+                self.emit_fragments([self.whole(field, memoryview(entry), _occurrence(field, entry), place)], at)
+                parent.changed = True
+                continue
+            self.place_map_value(
+                field,
+                key,
+                [key_piece],
+                place,
+                parent,
+                lambda key_at, v=value: self.walk_object(v, key_at, object_depth),
+            )
+        data = memoryview(holder.SerializePartialToString(deterministic=True))
+        budget = max(1, min(_RUN_BYTES, self.limit // 4))
+        for run in _pack([data[occ.start : occ.end] for occ in wire.scan(data)], budget):
+            parent.add(b"".join(run))
+
+    def place_map_value(
+        self, field: FieldDescriptor, key, other_pieces: list, at: _At, parent: _Skeleton, walk_value
+    ) -> None:
+        """Places a big map value at `at` + its key, walked by `walk_value(place)` (see place_map_entry)."""
+        value_field = field.message_type.fields_by_number[2]
+        key_at = at.to((Key(key),), levels=2)
         owner = at.owner
         mark, fragments_before = len(owner.items), owner.fragment_chunks
-        inner = self.walk_wire(value_field.message_type, buf, start, end, key_at)
+        inner = walk_value(key_at)
         added = owner.items[mark:]
         independent = owner.fragment_chunks == fragments_before and len({p for p, _ in added}) == len(added)
         others_size = sum(len(piece) for piece in other_pieces)
@@ -432,7 +490,7 @@ class _Walk:
             parent.changed = True
             return
         nested = at.owner.nested(field.message_type, at.path)
-        inner = self.walk_wire(field.message_type, buf, occ.payload_start, occ.payload_end, _At((), nested, 0))
+        inner = self.walk_wire(field.message_type, buf, occ.payload_start, occ.payload_end, _At(FieldPath(), nested, 0))
         parent.changed = True
         if field.is_required:
             parent.add(_placeholder(field))
@@ -485,7 +543,7 @@ class _Walk:
         kept, size = [], 0
         for position, piece in enumerate(skeleton.pieces):
             if size + len(piece) > self.limit - reserve:
-                self.emit_fragments(skeleton.pieces[position:], _At((), owner, 0))
+                self.emit_fragments(skeleton.pieces[position:], _At(FieldPath(), owner, 0))
                 break
             kept.append(piece)
             size += len(piece)
@@ -504,7 +562,7 @@ def _addressable(field: FieldDescriptor | None) -> bool:
         return False
     if field.type in _MESSAGE_TYPES:
         return not _is_scalar_map(field)
-    return field.type in _BYTES_TYPES and not paths.is_repeated(field)
+    return field.type in _BYTES_TYPES and not descriptors.is_repeated(field)
 
 
 def _addressable_key(key_field: FieldDescriptor, key) -> bool:
@@ -514,7 +572,7 @@ def _addressable_key(key_field: FieldDescriptor, key) -> bool:
 
 
 def _is_packed_scalar(field: FieldDescriptor) -> bool:
-    return paths.is_repeated(field) and field.type not in _MESSAGE_TYPES + _BYTES_TYPES
+    return descriptors.is_repeated(field) and field.type not in _MESSAGE_TYPES + _BYTES_TYPES
 
 
 @functools.cache
@@ -543,7 +601,7 @@ def _nesting_depth(descriptor: Descriptor, buf, start: int, end: int, stop: int)
         return 1
     deepest = 0
     for occ in wire.scan(buf, start, end):
-        field = paths.find_field(descriptor, occ.field_number)
+        field = descriptors.find_field(descriptor, occ.field_number)
         if field is not None and field.type in _MESSAGE_TYPES and occ.wire_type in (wire.LEN, wire.START_GROUP):
             entry = field.message_type
             deepest = max(deepest, _nesting_depth(entry, buf, occ.payload_start, occ.payload_end, stop - 1))
@@ -645,7 +703,7 @@ def _is_scalar_map(field: FieldDescriptor | None) -> bool:
     """True for map fields whose values are not messages."""
     return (
         field is not None
-        and paths.is_map(field)
+        and descriptors.is_map(field)
         and (field.message_type.fields_by_number[2].type not in _MESSAGE_TYPES)
     )
 
@@ -724,27 +782,86 @@ def _decode_key(key_field: FieldDescriptor, buf, occ: wire.Occurrence):
 
 
 def object_size(message: Message, object_depth: int = 0) -> int:
-    """The serialized size of `message`, computed field by field so that no multi-GiB buffer is built."""
+    """The serialized size of `message`, computed field by field so that no multi-GiB buffer is built (upb's
+    ByteSize() refuses a message past 2 GiB)."""
     if object_depth >= _OBJECT_DEPTH or len(unknown_fields.UnknownFieldSet(message)):
         return message.ByteSize()
     rest = type(message)()
     total = 0
     for field, value in message.ListFields():
-        if field.type in _MESSAGE_TYPES and not paths.is_map(field):
-            elements = value if paths.is_repeated(field) else [value]
+        tag = len(wire.encode_tag(field.number, wire.LEN))
+        if field.type in _MESSAGE_TYPES and not descriptors.is_map(field):
+            elements = value if descriptors.is_repeated(field) else [value]
             if len(elements) <= _FEW_ELEMENTS:
                 sizes = [object_size(element, object_depth + 1) for element in elements]
             else:
-                sizes = [element.ByteSize() for element in elements]
-            tag = len(wire.encode_tag(field.number, wire.LEN))
+                sizes = [_size_of(element) for element in elements]
             total += sum(sizes) + len(sizes) * (2 * tag if field.type == _T.TYPE_GROUP else tag)
             if field.type != _T.TYPE_GROUP:
                 total += _varint_lengths(sizes)
+        elif _object_kind(field, value, 0) == "map":
+            key_field = field.message_type.fields_by_number[1]
+            sizes = []
+            for key, entry_value in value.items():
+                value_size = object_size(entry_value, object_depth + 1)
+                sizes.append(len(_encode_key(key_field, key)) + 1 + len(wire.encode_varint(value_size)) + value_size)
+            total += sum(sizes) + len(sizes) * tag + _varint_lengths(sizes)
+        elif _object_kind(field, value, 0) == "value":
+            size = len(value.encode("utf-8") if isinstance(value, str) else value)
+            total += tag + len(wire.encode_varint(size)) + size
         else:
-            paths.copy_field(rest, field, value)
+            descriptors.copy_field(rest, field, value)
     # upb's ByteSize() refuses a message missing required fields, as `rest` is when one was a message field
     rest_size = len(rest.SerializePartialToString()) if _minimal_message(message.DESCRIPTOR) else rest.ByteSize()
     return total + rest_size
+
+
+def _size_of(message: Message, object_depth: int = _OBJECT_DEPTH - 1) -> int:
+    """message.ByteSize(), or for a message upb cannot size (past 2 GiB) its size computed field by field."""
+    try:
+        return message.ByteSize()
+    except EncodeError:
+        return object_size(message, object_depth)
+
+
+def _object_kind(field: FieldDescriptor, value, threshold: int) -> str | None:
+    """How a field of a message held as an object is walked: "message" (object by object), "map" (a map with
+    message values, entry by entry), "value" (a singular bytes/string of at least `threshold`, cut straight
+    from the object), or None (serialized with the rest of the message and walked as wire)."""
+    if field.is_extension:
+        return None
+    if field.type == _T.TYPE_MESSAGE and not descriptors.is_map(field):
+        return "message"
+    if descriptors.is_map(field) and field.message_type.fields_by_number[2].type == _T.TYPE_MESSAGE:
+        return "map"
+    if field.type in _BYTES_TYPES and not descriptors.is_repeated(field) and len(value) >= threshold:
+        return "value"
+    return None
+
+
+def _encode_key(key_field: FieldDescriptor, key) -> bytes:
+    """The serialized key occurrence (field 1) of a map entry, as upb writes it (also for a default key)."""
+    kind = key_field.type
+    if kind == _T.TYPE_STRING:
+        data = key.encode("utf-8")
+        return wire.length_delimited(1, len(data)) + data
+    if kind in (_T.TYPE_FIXED32, _T.TYPE_SFIXED32, _T.TYPE_FIXED64, _T.TYPE_SFIXED64):
+        width = 4 if kind in (_T.TYPE_FIXED32, _T.TYPE_SFIXED32) else 8
+        signed = kind in (_T.TYPE_SFIXED32, _T.TYPE_SFIXED64)
+        tag = wire.encode_tag(1, wire.FIXED32 if width == 4 else wire.FIXED64)
+        return tag + key.to_bytes(width, "little", signed=signed)
+    if kind == _T.TYPE_SINT32:
+        value = (key << 1) ^ (key >> 31)
+    elif kind == _T.TYPE_SINT64:
+        value = (key << 1) ^ (key >> 63)
+    else:
+        value = int(key)  # bool, int32/64 (negative: ten bytes), uint32/64
+    return wire.encode_tag(1, wire.VARINT) + wire.encode_varint(value)
+
+
+def _occurrence(field: FieldDescriptor, data: bytes) -> wire.Occurrence:
+    """The one occurrence that `data` serializes."""
+    return next(wire.scan(memoryview(data), 0, len(data)))
 
 
 def _varint_lengths(values: list[int]) -> int:

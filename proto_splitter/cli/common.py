@@ -7,11 +7,10 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 
 from google.protobuf.message import DecodeError
 
-from .. import files, riegeli
+from .. import _atomic, files, riegeli
 from ..errors import ProtoSplitterError
 from ..proto import chunk_pb2
 
@@ -51,18 +50,9 @@ def human(size: int | float | None) -> str:
 
 
 def locate(path: str) -> tuple[str, bool]:
-    """(path, is_chunked) for a file or a prefix (`model` finds model.cpb, then model.pb).
-
-    A `.cpb` whose 16-byte Riegeli signature is damaged still counts as chunked, so that verify can say so."""
-    found, chunked = files.resolve(path)
-    if not chunked and found.endswith(".cpb"):
-        chunked = True
-    return found, chunked
-
-
-def signature_intact(path: str) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(len(files.RIEGELI_SIGNATURE)) == files.RIEGELI_SIGNATURE
+    """(path, is_chunked) for a file or a prefix (`model` finds model.cpb, then model.pb); a `.cpb` whose
+    Riegeli signature is damaged still counts as chunked, so that verify can say so."""
+    return files.resolve(path)
 
 
 def read_metadata(path: str) -> chunk_pb2.ChunkMetadata:
@@ -93,27 +83,7 @@ def write_atomically(path: str, data) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise CliError(f"folder {directory} does not exist")
-    handle, temp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temp, 0o666 & ~current_umask())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def fix_permissions(path: str) -> None:
-    """Riegeli writers create files through mkstemp (mode 0600); give them the usual umask-based mode."""
-    os.chmod(path, 0o666 & ~current_umask())
+    _atomic.write_bytes(path, data)
 
 
 def check_output_folder(path: str) -> None:

@@ -53,7 +53,6 @@ def run(args) -> int:
             raise common.CliError(f"{why} needs the message type (--type); recompressing a .cpb does not")
         return _rechunk(args, source, chunked)
     kept, dropped = recompress(args, source, args.output, args.options)
-    common.fix_permissions(args.output)
     note = f"; dropped {dropped} records no chunk refers to" if dropped else ""
     common.say(
         args,

@@ -9,15 +9,17 @@ from google.protobuf import text_encoding, text_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from .. import files, paths
-from ..paths import FIELD, KEY
-from . import common, message_types, tensors
+from .. import descriptors, field_paths, files, remote
+from ..errors import FieldPathError
+from ..field_paths import Key
+from . import common, inputs, message_types, tensor_messages
 
 EXAMPLES = """
   proto-splitter extract model.cpb 'node[3]' --type tensorflow.GraphDef
   proto-splitter extract model.cpb 'node[3].attr["value"].tensor' --type tensorflow.GraphDef --npy w.npy
   proto-splitter extract model.cpb "library.function[0].signature.name" --type tensorflow.GraphDef
   proto-splitter extract blobs.cpb 'blobs[7]' --type my_pkg.data_pb2:Data -o blob.bin   # raw bytes
+  proto-splitter extract s3://bucket/model.cpb 'node[3]' --type tensorflow.GraphDef    # fetches node 3's chunks
 """
 
 
@@ -34,7 +36,7 @@ def register(subparsers) -> None:
         EXAMPLES,
         [common.common_options(), common.type_options(required=True)],
     )
-    parser.add_argument("file", metavar="FILE", help="a .cpb or .pb file, or a prefix")
+    parser.add_argument("file", metavar="FILE", help="a .cpb or .pb file, a prefix, or a URL (https://, s3://, ...)")
     parser.add_argument("path", metavar="PATH", help="field path, e.g. 'node[3].attr[\"value\"].tensor'")
     parser.add_argument("--npy", metavar="OUT.npy", help="save the tensor at PATH as a numpy .npy file")
     parser.add_argument(
@@ -43,6 +45,7 @@ def register(subparsers) -> None:
         metavar="FILE",
         help="write to FILE instead of stdout (a bytes or string field is written raw)",
     )
+    inputs.storage_options_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -50,32 +53,27 @@ class NotSet(Exception):
     """The path names a field that the message does not have."""
 
 
-def value_at(message: Message, path: paths.Path):
-    """The value at `path` (a message, a scalar, or a whole repeated field/map) and its field descriptor."""
-    current, position, field = message, 0, None
-    while position < len(path):
-        field = paths.find_field(current.DESCRIPTOR, path[position][1])
-        position += 1
-        subscript = path[position] if position < len(path) and path[position][0] != FIELD else None
-        position += subscript is not None
-        holder = paths.container(current, field)
+def value_at(message: Message, path: field_paths.FieldPath):
+    """The value at `path` (a message, a scalar, or a whole repeated field/map), its field descriptor, and
+    whether it is one element of a list or map."""
+    current = message
+    segments = field_paths.resolve(message.DESCRIPTOR, path, FieldPathError)
+    for position, segment in enumerate(segments):
+        field, subscript = segment.field, segment.subscript
+        holder = descriptors.container(current, field)
         if subscript is None:
-            if (
-                not field.is_repeated
-                and field.message_type is not None
-                and not (current.HasExtension(field) if field.is_extension else current.HasField(field.name))
-            ):
+            if not field.is_repeated and field.message_type is not None and not descriptors.has_value(current, field):
                 raise NotSet()
             value = holder
-        elif subscript[0] == KEY:
-            if subscript[1] not in holder:
+        elif isinstance(subscript, Key):
+            if subscript.value not in holder:
                 raise NotSet()
-            value = holder[subscript[1]]
+            value = holder[subscript.value]
         else:
-            if subscript[1] >= len(holder):
+            if subscript.value >= len(holder):
                 raise NotSet()
-            value = holder[subscript[1]]
-        if position < len(path):
+            value = holder[subscript.value]
+        if position < len(segments) - 1:
             if not isinstance(value, Message):
                 raise NotSet()
             current = value
@@ -89,7 +87,7 @@ def _scalar_text(field: FieldDescriptor, value) -> str:
         return '"' + text_encoding.CEscape(value, as_utf8=False) + '"'
     if isinstance(value, bool):
         return "true" if value else "false"
-    value_field = field.message_type.fields_by_number[2] if paths.is_map(field) else field
+    value_field = field.message_type.fields_by_number[2] if descriptors.is_map(field) else field
     if value_field.enum_type is not None and isinstance(value, int):
         enum_value = value_field.enum_type.values_by_number.get(value)
         return enum_value.name if enum_value is not None else str(value)
@@ -103,7 +101,7 @@ def render(field: FieldDescriptor, value, element: bool) -> str | bytes:
     if isinstance(value, Message):
         return text_format.MessageToString(value)
     if field.is_repeated and not element:
-        if paths.is_map(field):
+        if descriptors.is_map(field):
             return "".join(f"[{key!r}]\n{_indent(_scalar_text(field, value[key]))}" for key in sorted(value))
         if field.message_type is not None:
             return "".join(
@@ -120,20 +118,20 @@ def _indent(text: str) -> str:
 
 def run(args) -> int:
     message_class = message_types.resolve(args.type, args.descriptor_set)
-    source, _ = common.locate(args.file)
-    path = paths.parse(args.path, message_class.DESCRIPTOR)
-    partial = files.read_partial(source, message_class, [args.path])
+    source = args.file if remote.is_remote(args.file) else common.locate(args.file)[0]
+    path = field_paths.parse(args.path, message_class.DESCRIPTOR)
+    partial = files.read_partial(source, message_class, [args.path], storage_options=args.storage_options)
     try:
         value, field, element = value_at(partial, path)
     except NotSet:
         print(f"proto-splitter extract: {args.path} is not set in {source}", file=sys.stderr)
         return common.EXIT_FAILED
     if args.npy:
-        tensor = tensors.find_tensor(value)
+        tensor = tensor_messages.find_tensor(value)
         if tensor is None:
             kind = value.DESCRIPTOR.full_name if isinstance(value, Message) else type(value).__name__
             raise common.CliError(f"{args.path} is a {kind}, not a tensor (TensorProto-like message with a dtype)")
-        array, note = tensors.to_array(tensor)
+        array, note = tensor_messages.to_array(tensor)
         with open(args.npy, "wb") as out:
             np.save(out, array, allow_pickle=False)
         if note:

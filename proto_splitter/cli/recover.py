@@ -13,35 +13,29 @@ from __future__ import annotations
 
 import os
 
-from .. import files, riegeli
+from .. import field_paths, files, riegeli
 from ..errors import ChunkedProtoError, ProtoSplitterError
+from ..field_paths import FieldPath, Index
 from ..proto import chunk_pb2
 from . import common, scan, tree
+from .inputs import InputFile
 from .progress import progress
 
 _BYTES, _MESSAGE = chunk_pb2.ChunkInfo.BYTES, chunk_pb2.ChunkInfo.MESSAGE
 
 
-def path_key(field_tags) -> tuple:
-    """A FieldIndex list as a hashable tuple of steps, for prefix comparisons."""
-    steps = []
-    for tag in field_tags:
-        kind = tag.WhichOneof("kind")
-        if kind == "field":
-            steps.append(("field", tag.field))
-        elif kind == "index":
-            steps.append(("index", tag.index))
-        elif kind == "map_key":
-            member = tag.map_key.WhichOneof("type")
-            steps.append(("key", member, getattr(tag.map_key, member) if member else None))
-        else:
-            steps.append(("?",))
-    return tuple(steps)
+def path_key(field_tags) -> FieldPath:
+    """A FieldIndex list as a FieldPath, for prefix comparisons (the empty path, which a lost chunk there makes
+    a hole over everything, for tags that do not form a path)."""
+    try:
+        return field_paths.from_field_tags(field_tags)
+    except ChunkedProtoError:
+        return FieldPath()
 
 
-def _depends(key: tuple, hole: tuple) -> bool:
+def _depends(key: FieldPath, hole: FieldPath) -> bool:
     """Whether a chunked field at `key` may rely on list elements of the message at `hole`."""
-    return len(key) > len(hole) and key[: len(hole)] == hole and any(step[0] == "index" for step in key[len(hole) :])
+    return len(key) > len(hole) and key.startswith(hole) and any(isinstance(step, Index) for step in key[len(hole) :])
 
 
 def prune(
@@ -60,8 +54,8 @@ def prune(
     keys = [path_key(chunked_field.field_tag) for chunked_field in fields]
     subs: list = [None] * len(fields)
     drop: set[int] = set()
-    holes: list[tuple] = [()] if own_lost else []
-    broken_values: set[tuple] = set()
+    holes: list[FieldPath] = [FieldPath()] if own_lost else []
+    broken_values: set[FieldPath] = set()
     removed: set[int] = {own} if own_lost else set()
     for position, chunked_field in enumerate(fields):
         sub = chunked_field.message
@@ -115,7 +109,7 @@ def _renumber(chunked_message: chunk_pb2.ChunkedMessage, mapping: dict[int, int]
         _renumber(chunked_field.message, mapping)
 
 
-def recover(args, path: str, metadata: chunk_pb2.ChunkMetadata, report: dict, message_class) -> dict:
+def recover(args, source: InputFile, metadata: chunk_pb2.ChunkMetadata, report: dict, message_class) -> dict:
     """Writes the surviving chunks and the pruned metadata to args.recover; returns what was kept and lost."""
     lost = set(report["lost_chunks"])
     pruned, removed = prune(metadata.message, lost, metadata.chunks)
@@ -137,11 +131,13 @@ def recover(args, path: str, metadata: chunk_pb2.ChunkMetadata, report: dict, me
     infos: list = [None] * len(kept)
     destination = args.recover
     with (
-        scan.open_reader(path, recovery=lambda region: True) as reader,
+        scan.open_reader(source, recovery=lambda region: True) as reader,
         riegeli.RecordWriter(destination, options=args.options) as writer,
-        progress(args, "recovering", os.path.getsize(path)) as bar,
+        progress(args, "recovering", source.size()) as bar,
+        source.front_to_back() as done_before,
     ):
         for record in reader.read_records():
+            done_before(reader.last_pos.chunk_begin)
             bar.update(reader.last_pos.chunk_begin)
             olds = positions.pop(reader.last_pos.numeric, None)
             if olds is None:
@@ -156,7 +152,6 @@ def recover(args, path: str, metadata: chunk_pb2.ChunkMetadata, report: dict, me
         recovered = chunk_pb2.ChunkMetadata(chunks=infos, message=pruned)
         recovered.version.CopyFrom(metadata.version)
         writer.write_message(recovered)
-    common.fix_permissions(destination)
     result.update(file=destination, kept_chunks=len(kept), size=os.path.getsize(destination))
     if message_class is not None:
         name = message_class.DESCRIPTOR.full_name

@@ -102,5 +102,4 @@ def write_cpb(args, message, destination: str, max_chunk_size: int | None, optio
             sink = _CountingSink(writer, bar)
             chunked_message = splitter.split(message, sink)
             writer.write_message(sink.metadata(chunked_message))
-    common.fix_permissions(destination)
     return len(sink.infos), size

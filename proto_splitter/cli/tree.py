@@ -8,7 +8,8 @@ from dataclasses import field as dataclass_field
 
 from google.protobuf.descriptor import Descriptor
 
-from .. import extensions, paths
+from .. import extensions, field_paths
+from ..errors import ChunkedProtoError
 from ..proto import chunk_pb2
 
 
@@ -34,43 +35,18 @@ class Node:
         return result
 
 
-def format_key(map_key: chunk_pb2.FieldIndex.MapKey) -> str:
-    kind = map_key.WhichOneof("type")
-    if kind is None:
-        return "[?]"
-    value = getattr(map_key, kind)
-    if kind == "s":
-        return "['" + value.replace("\\", "\\\\").replace("'", "\\'") + "']"
-    if kind == "boolean":
-        return "[true]" if value else "[false]"
-    return f"[{value}]"
-
-
 def format_tags(field_tags, descriptor: Descriptor | None) -> tuple[str, Descriptor | None]:
     """A FieldIndex list as text (``node[3].attr['value'].tensor``; numbers for unknown fields) and the message
-    type it leads to (None when unknown or not a message)."""
-    text, current, field = "", descriptor, None
-    for tag in field_tags:
-        kind = tag.WhichOneof("kind")
-        if kind == "field":
-            field = paths.find_field(current, tag.field) if current is not None else None
-            if field is None:
-                name = str(tag.field)
-            else:
-                name = f"({field.full_name})" if field.is_extension else field.name
-            text += ("." if text else "") + name
-            current = field.message_type if field is not None else None
-        elif kind == "index":
-            text += f"[{tag.index}]"
-        elif kind == "map_key":
-            text += format_key(tag.map_key)
-            if field is not None and paths.is_map(field):
-                current = field.message_type.fields_by_number[2].message_type
-            else:
-                current = None
-        else:
-            text += "[?]"
-    return text, current
+    type it leads to (None when unknown, not a message, or when the tags do not fit the type)."""
+    try:
+        path = field_paths.from_field_tags(field_tags)
+    except ChunkedProtoError:
+        return "[?]", None
+    try:
+        target = field_paths.target(descriptor, path) if descriptor is not None else None
+    except ChunkedProtoError:
+        target = None
+    return field_paths.format_path(path, descriptor), target
 
 
 def join(prefix: str, relative: str) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from google.protobuf.descriptor import Descriptor
 
-from .. import files, paths
+from .. import extensions, field_paths, files
 from ..errors import ProtoSplitterError
 from ..proto import chunk_pb2
 from .tensors import to_numpy
@@ -97,29 +98,27 @@ def without_constant_values(metadata: chunk_pb2.ChunkMetadata, message_class: ty
     return pruned
 
 
-def _prune(chunked_message: chunk_pb2.ChunkedMessage, descriptor) -> None:
+def _prune(chunked_message: chunk_pb2.ChunkedMessage, descriptor: Descriptor) -> None:
     kept = []
     for chunked_field in chunked_message.chunked_fields:
-        path = paths.normalize(chunked_field.field_tag, descriptor)
-        if _reaches_node_attr(descriptor, path):
-            continue
-        target = paths.target_descriptor(descriptor, path)
-        if target is not None:
-            _prune(chunked_field.message, target)
+        if not extensions.is_guard_field(chunked_field):
+            path = field_paths.from_field_tags(chunked_field.field_tag, descriptor)
+            segments = field_paths.resolve(descriptor, path)
+            if _reaches_node_attr(descriptor, segments):
+                continue
+            target = segments[-1].target if segments else descriptor
+            if target is not None:
+                _prune(chunked_field.message, target)
         kept.append(chunked_field)
     del chunked_message.chunked_fields[:]
     chunked_message.chunked_fields.extend(kept)
 
 
-def _reaches_node_attr(descriptor, path: paths.Path) -> bool:
+def _reaches_node_attr(descriptor: Descriptor, segments: list[field_paths.Segment]) -> bool:
     """Whether a path (relative to a message of type `descriptor`) goes into some NodeDef's attr."""
-    for depth in range(len(path) + 1):
-        current = paths.target_descriptor(descriptor, path[:depth])
-        if (
-            current is not None
-            and current.name == "NodeDef"
-            and depth < len(path)
-            and path[depth] == (paths.FIELD, _NODE_ATTR_FIELD)
-        ):
+    holder: Descriptor | None = descriptor
+    for segment in segments:
+        if holder is not None and holder.name == "NodeDef" and segment.field.number == _NODE_ATTR_FIELD:
             return True
+        holder = segment.target
     return False

@@ -121,7 +121,7 @@ def truncate(path: Path, size: int) -> None:
 
 def data_byte(path: Path, index: int) -> int:
     """The file position of a byte in the middle of the Riegeli chunk data holding chunk `index`."""
-    from proto_splitter.cli.layout import ChunkLayout
+    from proto_splitter.cli.chunk_layout import ChunkLayout
     from proto_splitter.riegeli.format import CHUNK_HEADER_SIZE, add_with_overhead
 
     info = ps.read_metadata(str(path)).chunks[index]

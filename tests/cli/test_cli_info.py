@@ -125,10 +125,8 @@ def test_errors_are_one_line_with_exit_code_2(cli, work, files):
     assert usage.code == 2 and "the following arguments are required: FILE" in usage.err
 
 
-def test_google_riegeli_file_that_is_not_a_cpb(cli, shared_dir):
-    vector = shared_dir / "riegeli_vectors" / "test_freq_data.riegeli"
-    if not vector.exists():
-        pytest.skip("no Riegeli test vector")
+def test_google_riegeli_file_that_is_not_a_cpb(cli, riegeli_vectors):
+    vector = riegeli_vectors / "test_freq_data.riegeli"
     result = cli("info", vector)
     assert result.code == 2
     line = one_line_error(result, "info")

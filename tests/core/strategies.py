@@ -10,8 +10,7 @@ from __future__ import annotations
 from google.protobuf.descriptor import FieldDescriptor
 from hypothesis import strategies as st
 
-from proto_splitter import paths as ps_paths
-from proto_splitter import wire
+from proto_splitter import descriptors, wire
 from proto_splitter.testing import test_message3_pb2 as t3
 from proto_splitter.testing import test_message_pb2 as t
 from proto_splitter.testing import test_required_pb2 as tr
@@ -93,10 +92,10 @@ def _free_numbers(descriptor, count: int = 8) -> list[int]:
 
 
 @st.composite
-def unknown_field_bytes(draw, descriptor) -> bytes:
+def unknown_field_bytes(draw, descriptor, max_occurrences: int = 3, max_payload: int = 20) -> bytes:
     """A few serialized occurrences of field numbers `descriptor` does not know (every wire type)."""
     out = b""
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.integers(1, max_occurrences))):
         number = draw(st.sampled_from(_free_numbers(descriptor)))
         kind = draw(st.sampled_from(["varint", "fixed32", "fixed64", "len", "group"]))
         if kind == "varint":
@@ -106,7 +105,7 @@ def unknown_field_bytes(draw, descriptor) -> bytes:
         elif kind == "fixed64":
             out += wire.encode_tag(number, wire.FIXED64) + draw(st.binary(min_size=8, max_size=8))
         elif kind == "len":
-            payload = draw(st.binary(max_size=20))
+            payload = draw(big_bytes(max_payload))
             out += wire.length_delimited(number, len(payload)) + payload
         else:
             inner = wire.encode_tag(1, wire.VARINT) + wire.encode_varint(draw(st.integers(0, 1 << 40)))
@@ -455,7 +454,7 @@ def draw_field_path(draw, message) -> str:
         text = field.name
         value = getattr(current, field.name) if current is not None else None
         next_descriptor = next_message = None
-        if ps_paths.is_map(field):
+        if descriptors.is_map(field):
             key_field, value_field = field.message_type.fields_by_number[1], field.message_type.fields_by_number[2]
             if draw(st.integers(0, 3)):
                 existing = [k for k in (value or {}) if _render_key(key_field, k) is not None]
@@ -470,7 +469,7 @@ def draw_field_path(draw, message) -> str:
                     if value_field.message_type is not None:
                         next_descriptor = value_field.message_type
                         next_message = value[key] if value is not None and key in value else None
-        elif ps_paths.is_repeated(field):
+        elif descriptors.is_repeated(field):
             size = len(value) if value is not None else 0
             if draw(st.integers(0, 4)):
                 index = draw(st.one_of(st.integers(0, size + 2), st.sampled_from([size, 10**12])))

@@ -9,7 +9,7 @@ import os
 import pytest
 
 import proto_splitter as ps
-from proto_splitter import paths, riegeli
+from proto_splitter import field_paths, riegeli
 from proto_splitter.merger import InMemoryChunks
 from proto_splitter.proto import chunk_pb2
 from proto_splitter.testing import test_message3_pb2 as t3
@@ -189,7 +189,7 @@ def test_an_empty_or_cut_cpb_is_a_damaged_riegeli_file(tmp_path, cpb, cut):
     target = tmp_path / "cut.cpb"
     target.write_bytes(open(path, "rb").read()[:cut])
     for source in (target, tmp_path / "cut"):
-        with pytest.raises(ps.RiegeliError, match="not a Riegeli/records file"):
+        with pytest.raises(ps.RiegeliError, match=r"not a Riegeli/records file|holds no records"):
             ps.read(source, t3.Graph)
     with pytest.raises(ps.RiegeliError):
         ps.read_metadata(target)
@@ -207,7 +207,7 @@ def test_a_merger_merges_again(cpb):
         merger.merge(chunked_message, again)
         assert again == whole
     part = t3.Graph()
-    merger.merge(chunked_message, part, [paths.parse("node[2]", t3.Graph.DESCRIPTOR)])
+    merger.merge(chunked_message, part, [field_paths.parse("node[2]", t3.Graph.DESCRIPTOR)])
     assert part.node[2] == whole.node[2]
 
 
@@ -251,7 +251,7 @@ def test_bad_max_chunk_size(tmp_path, bad):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("options", ["zstd:99999", "nonsense", "brotli:x", "chunk_size:-1", "transpose"])
+@pytest.mark.parametrize("options", ["zstd:99999", "nonsense", "brotli:x", "chunk_size:-1", "transpose:x"])
 def test_bad_options_leave_no_file_and_keep_the_old_one(tmp_path, options):
     old = ps.write(graph(), tmp_path / "g", max_chunk_size=4096)
     before = open(old, "rb").read()
@@ -284,5 +284,5 @@ def test_read_partial_equals_projection(cpb):
     original = graph()
     for fields in (["node[3]"], ["blobs[7]", "version"], ["node[1].attr['value']"], ["library"]):
         assert ps.read_partial(path, t3.Graph, fields) == ps.project(
-            original, [ps.paths.parse(text, t3.Graph.DESCRIPTOR) for text in fields]
+            original, [field_paths.parse(text, t3.Graph.DESCRIPTOR) for text in fields]
         )

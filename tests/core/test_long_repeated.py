@@ -7,6 +7,7 @@ import pytest
 from chunk_limits import assert_chunks_within_limit
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 import proto_splitter as ps
 from proto_splitter.splitter import object_size
@@ -24,7 +25,7 @@ def long_graph(sizes: list[int]) -> t3.Graph:
     return graph
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     st.lists(st.sampled_from([0, 1, 100, 127, 128, 300, 16383, 16384, 5000, 70000]), min_size=9, max_size=60),
     st.sampled_from([256, 4096, 65536]),

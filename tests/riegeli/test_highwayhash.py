@@ -8,6 +8,7 @@ import platform
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from proto_splitter.riegeli import highwayhash
 
@@ -30,14 +31,14 @@ def test_the_extension_is_built_and_used_where_the_cpu_has_avx2():
 
 
 @avx2
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(data=st.binary(max_size=200), key=st.binary(min_size=32, max_size=32))
 def test_avx2_equals_the_portable_hash_for_every_length_and_key(data, key):
     assert highwayhash._highwayhash_avx2.hash64(data, key) == highwayhash.portable_hash64(data, key)
 
 
 @avx2
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(data=st.binary(min_size=4000, max_size=70000), offset=st.integers(0, 31))
 def test_avx2_equals_the_portable_hash_on_long_unaligned_views(data, offset):
     view = memoryview(data)[offset:]

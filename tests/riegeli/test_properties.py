@@ -12,6 +12,7 @@ import tempfile
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from proto_splitter.riegeli import RecordPosition, RecordReader, RecordWriter
 from proto_splitter.riegeli.varint import varint
@@ -27,6 +28,8 @@ OPTIONS = [
     "padding",
     "zstd:1,chunk_size:5000,padding",
     "initial_padding,final_padding",
+    "transpose,zstd:1,chunk_size:5000",
+    "transpose,padding",
 ]
 KIB = 1024
 MAX_TOTAL = 700 * KIB  # per example, to keep the suite fast
@@ -145,12 +148,16 @@ def _roundtrip_both_destinations(records: list[bytes], options: str) -> bytes:
     chunks = walk(data)
     assert chunks[-1].end == len(data)
     assert sum(c.num_records for c in chunks) == len(records)
-    assert {p.chunk_begin for p in positions} <= {c.begin for c in chunks if c.chunk_type == "r"}
+    assert {p.chunk_begin for p in positions} <= {
+        c.begin for c in chunks if c.chunk_type == ("t" if "transpose" in options else "r")
+    }
     return data
 
 
 @pytest.mark.parametrize("options", OPTIONS)
-@settings(deadline=None, max_examples=20, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    deadline=None, max_examples=examples(20), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(records=record_lists())
 @example(records=[_content(300 * KIB, 1), b"", _content(BLOCK_SIZE, 3), b"z", b""])
 @example(records=[b""] * 5)
@@ -261,7 +268,7 @@ def test_constructed_block_boundaries(case, destination):
     _check_file(lambda: data, records, positions, len(data))
 
 
-@settings(deadline=None, max_examples=25)
+@settings(deadline=None, max_examples=examples(25))
 @given(
     st.lists(st.tuples(st.integers(1, 3), st.integers(-3, 30)), min_size=1, max_size=4),
     st.sampled_from(["uncompressed,chunk_size:1", "uncompressed,chunk_size:1,padding"]),

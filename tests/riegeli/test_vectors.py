@@ -1,4 +1,4 @@
-"""Real Riegeli/records files written by Google's C++ riegeli (shared/riegeli_vectors/, described by its INDEX.md):
+"""Real Riegeli/records files written by Google's C++ riegeli (tests/data/riegeli_vectors/, described by its INDEX.md):
 exact records and positions on read, seeking, and byte-for-byte reproduction by our writer."""
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ class Vector:
 
 
 def _parse_index(text: str) -> list[Vector]:
-    """Rows of INDEX.md's table: | file | records (hex), in order | numeric positions |."""
+    """Rows of INDEX.md's contents table: | file | records (hex), in order | numeric positions | (its other table,
+    the files' origin, has file names in its first column too)."""
     vectors = []
-    for line in text.splitlines():
+    contents = text.split("| file | records (hex), in order | numeric positions |", 1)[1]
+    for line in contents.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) != 3 or not re.fullmatch(r"[\w.\-]+\.riegeli[\w.\-]*", cells[0]):
             continue
@@ -46,18 +48,13 @@ def _parse_index(text: str) -> list[Vector]:
     return vectors
 
 
-def _vector_dir(shared_dir: Path) -> Path:
-    folder = shared_dir / "riegeli_vectors"
-    if not (folder / "INDEX.md").is_file():
-        pytest.skip(f"{folder}/INDEX.md not found")
-    return folder
+NOT_VECTORS = {"INDEX.md", "LICENSE-W3C.md"}  # the folder's notes: where the files came from, their licence
 
 
 @pytest.fixture(scope="module")
-def vectors(shared_dir) -> list[tuple[Path, Vector]]:
-    folder = _vector_dir(shared_dir)
-    parsed = _parse_index((folder / "INDEX.md").read_text())
-    return [(folder / vector.name, vector) for vector in parsed]
+def vectors(riegeli_vectors: Path) -> list[tuple[Path, Vector]]:
+    parsed = _parse_index((riegeli_vectors / "INDEX.md").read_text())
+    return [(riegeli_vectors / vector.name, vector) for vector in parsed]
 
 
 # The facts of INDEX.md, encoded here too: if the parser silently skipped rows, the tests would prove nothing.
@@ -69,9 +66,8 @@ EXPECTED_NAMES = {
 }
 
 
-def test_index_covers_every_vector_file(shared_dir, vectors):
-    folder = _vector_dir(shared_dir)
-    on_disk = {path.name for path in folder.iterdir() if path.name != "INDEX.md"}
+def test_index_covers_every_vector_file(riegeli_vectors, vectors):
+    on_disk = {path.name for path in riegeli_vectors.iterdir() if path.name not in NOT_VECTORS}
     assert {vector.name for _, vector in vectors} == on_disk
     assert on_disk >= EXPECTED_NAMES
     whole = {vector.name: vector for _, vector in vectors}["test_freq_data.riegeli"]

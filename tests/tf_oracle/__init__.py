@@ -80,6 +80,11 @@ class TensorFlowMerger:
         reply, _ = self._request("size", prefix, message_class)
         return int(reply["size"])
 
+    @property
+    def pid(self) -> int | None:
+        """The child process's id while it runs (a benchmark samples its memory), else None."""
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
+
     def close(self) -> None:
         """Ends the child process."""
         if self._process is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from .. import extensions, paths, registry
+from .. import descriptors, extensions, registry
 from ..chunks import ChunkSink
 from ..proto import chunk_pb2
 from ..splitter import GenericSplitter
@@ -47,12 +47,12 @@ def _without_first_graph(saved_model: Message) -> Message:
     remainder = type(saved_model)()
     for field, value in saved_model.ListFields():
         if field.number != _META_GRAPHS:
-            paths.copy_field(remainder, field, value)
+            descriptors.copy_field(remainder, field, value)
     for position, meta_graph in enumerate(saved_model.meta_graphs):
         copy = remainder.meta_graphs.add()
         for field, value in meta_graph.ListFields():
             if position or field.number != _GRAPH_DEF:
-                paths.copy_field(copy, field, value)
+                descriptors.copy_field(copy, field, value)
     return remainder
 
 
