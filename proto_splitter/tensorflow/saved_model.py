@@ -8,9 +8,9 @@ for the duration of the call, so checkpoints, assets, fingerprints and debug inf
 splitter behind the image format, a loader for `saved_model.cpb`, and a graph export that works past 2 GiB.
 TensorFlow exports a graph through its C API as one serialized GraphDef, which protobuf's 32-bit sizes limit to
 2 GiB: past that the C API returns a buffer of the right length that is no GraphDef (it starts with zeros), and
-Python's parser stops at 2 GiB anyway. A graph past the limit is exported in parts instead, each through TensorFlow's own
-export: its nodes, then its functions one at a time. These reach into TensorFlow's private modules, checked
-with tensorflow-cpu 2.21."""
+Python's parser stops at 2 GiB anyway. A graph past the limit is exported in parts instead, each through
+TensorFlow's own export: its nodes, then its functions one at a time. These reach into TensorFlow's private
+modules, checked with tensorflow-cpu 2.21."""
 
 from __future__ import annotations
 
