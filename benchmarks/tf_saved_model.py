@@ -2,6 +2,7 @@
 
     python benchmarks/tf_saved_model.py [--size 0.75] [--big 3]
     python benchmarks/tf_saved_model.py --ceiling [--sizes 1.5,2,2.5,3,4,5,6] [--compare 1.5] [--cap 19]
+    python benchmarks/tf_saved_model.py --compare-only [--compare 1.5] [--repeats 3]
 
 Default mode (results/tf_saved_model.json):
 - tf-save / tf-load: TensorFlow's save and load of a module of --size GiB of constants (saved_model.pb);
@@ -17,7 +18,8 @@ bisected to --resolution GiB, twice: for the largest module saved, loaded and ru
 saved. Each step reports its time, its peak RSS, "copies" ((peak - RSS after importing TensorFlow) / proto
 size) and the phase of TensorFlow's saver or loader holding the peak; a failure, its reason and phase. Side by
 side at --compare GiB: tf.saved_model.save / load against pstf.save / load of the same module, per GiB, the
-two alternating --repeats times (medians).
+two alternating --repeats times (medians); --compare-only runs just that side by side
+(results/tf_saved_model_compare.json).
 
 Every step runs in a fresh process under `flock <--lock>` (one heavy job at a time on a shared machine), watched
 from this process: its RSS (process tree) is sampled every 20 ms, which also sees peaks inside calls that hold
@@ -451,6 +453,10 @@ def _print_ceiling(attempts: dict, comparison: dict, limits: dict) -> None:
         print(f"largest that {what}: {good} GiB (smallest that does not: {bad} GiB)")
 
 
+def _machine() -> dict:
+    return {"memory_bytes": psutil.virtual_memory().total, "cpus": os.cpu_count(), "python": platform.python_version()}
+
+
 def ceiling(args, work: str) -> None:
     """The --ceiling mode: the largest module saved, loaded and run (bisected), then the largest saved."""
     attempts: dict[float, dict] = {}
@@ -475,11 +481,7 @@ def ceiling(args, work: str) -> None:
     comparison = _compare(args.compare, args, work)
     _print_ceiling(attempts, comparison, limits)
     document = {
-        "machine": {
-            "memory_bytes": psutil.virtual_memory().total,
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": _machine(),
         "cap_bytes": int(args.cap * GIB),
         "min_available_bytes": int(args.min_available * GIB),
         "ladder_gib": args.sizes,
@@ -493,6 +495,13 @@ def ceiling(args, work: str) -> None:
         "seconds": time.perf_counter() - started,
     }
     _write_json("tf_saved_model_ceiling.json", document)
+
+
+def compare_only(args, work: str) -> None:
+    """The --compare-only mode: tf.saved_model against pstf at --compare GiB, without the ceiling's search."""
+    comparison = _compare(args.compare, args, work)
+    _print_ceiling({}, comparison, {})
+    _write_json("tf_saved_model_compare.json", {"machine": _machine(), "comparison": comparison})
 
 
 def _write_json(name: str, document) -> None:
@@ -514,6 +523,7 @@ def main() -> None:
     )
     parser.add_argument("--resolution", type=float, default=0.25, help="GiB: the ceiling's bisection stops here")
     parser.add_argument("--compare", type=float, default=1.5, help="GiB: tf.saved_model against pstf at this size")
+    parser.add_argument("--compare-only", action="store_true", help="only the side by side at --compare")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each library at --compare (medians)")
     parser.add_argument("--cap", type=float, default=19.0, help="GiB: a step whose RSS passes this is killed")
     parser.add_argument(
@@ -528,7 +538,9 @@ def main() -> None:
         return
     work = tempfile.mkdtemp(prefix="tf-saved-model-bench-", dir=args.work)
     try:
-        if args.ceiling:
+        if args.compare_only:
+            compare_only(args, work)
+        elif args.ceiling:
             ceiling(args, work)
         else:
             pairs(args, work)
