@@ -22,6 +22,7 @@ from .files import (
 )
 from .merger import Merger, merge
 from .registry import split
+from .tensorflow import node_keys as _node_keys  # noqa: F401 (indexes find nodes by name)
 from .tensorflow import saved_model_splitter as _saved_model_splitter  # noqa: F401 (registers its layout)
 
 __all__ = [

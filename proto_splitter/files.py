@@ -15,13 +15,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path as FsPath
 from typing import BinaryIO
 
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
 from . import _atomic, extensions, field_paths, oversized, remote, riegeli
 from .chunks import Chunk, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
+from .index import INDEX_VERSION
+from .index_builder import IndexBuilder
 from .merger import Merger, MessageT, check_version, needed_chunks
-from .proto import chunk_pb2, versions_pb2
+from .proto import chunk_pb2, index_pb2, versions_pb2
 from .readahead import ReadAhead
 from .registry import needs_split, splitter_for
 from .splitter import has_required_fields
@@ -46,10 +49,12 @@ def version_def(join_version: int = 0) -> versions_pb2.VersionDef:
 
 
 class RecordSink:
-    """A ChunkSink writing each chunk as a Riegeli record as soon as it is produced."""
+    """A ChunkSink writing each chunk as a Riegeli record as soon as it is produced, and feeding it to the
+    file's index (`index`: None writes no index)."""
 
-    def __init__(self, writer: riegeli.RecordWriter):
+    def __init__(self, writer: riegeli.RecordWriter, index: IndexBuilder | None = None):
         self._writer = writer
+        self._index = index
         self.infos: list[chunk_pb2.ChunkInfo | None] = []
 
     def reserve(self) -> int:
@@ -57,17 +62,17 @@ class RecordSink:
         return len(self.infos) - 1
 
     def add(self, data, chunk_type: int) -> int:
-        self.infos.append(self._write(data, chunk_type))
+        self.infos.append(None)
+        self.fill(len(self.infos) - 1, data, chunk_type)
         return len(self.infos) - 1
 
     def fill(self, index: int, data, chunk_type: int) -> None:
-        self.infos[index] = self._write(data, chunk_type)
-
-    def _write(self, data, chunk_type: int) -> chunk_pb2.ChunkInfo:
         if isinstance(data, Message):
             data = data.SerializeToString(deterministic=True)
         self._writer.write_record(data)
-        return chunk_pb2.ChunkInfo(type=chunk_type, size=len(data), offset=self._writer.last_pos.numeric)
+        self.infos[index] = chunk_pb2.ChunkInfo(type=chunk_type, size=len(data), offset=self._writer.last_pos.numeric)
+        if self._index is not None:
+            self._index.add(index, data, chunk_type)
 
     def metadata(self, chunked_message: chunk_pb2.ChunkedMessage) -> chunk_pb2.ChunkMetadata:
         """The ChunkMetadata describing everything written so far."""
@@ -76,16 +81,46 @@ class RecordSink:
         version = version_def(extensions.join_version(chunked_message))
         return chunk_pb2.ChunkMetadata(version=version, chunks=self.infos, message=chunked_message)
 
+    def finish(self, chunked_message: chunk_pb2.ChunkedMessage) -> chunk_pb2.ChunkMetadata:
+        """Writes the index and the ChunkMetadata (the last record); returns the metadata."""
+        metadata = self.metadata(chunked_message)
+        write_trailer(self._writer, metadata, self._index)
+        return metadata
+
+
+def write_trailer(writer: riegeli.RecordWriter, metadata: chunk_pb2.ChunkMetadata, index: IndexBuilder | None) -> None:
+    """Ends a `.cpb`: the index records (when `index` is given; see protos/proto_splitter/proto/index.proto), then
+    `metadata`, given without an index location, which is set to point at the index."""
+
+    def write_record(data: bytes) -> int:
+        writer.write_record(data)
+        return writer.last_pos.numeric
+
+    if index is not None:
+        record = index.finish(metadata, write_record).to_proto().SerializeToString(deterministic=True)
+        location = write_record(record)
+        metadata.index.CopyFrom(index_pb2.IndexLocation(version=INDEX_VERSION, offset=location, size=len(record)))
+    writer.write_message(metadata)
+
 
 def write_chunks(
-    chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, dest, options: str | None = None
+    chunks: Sequence[Chunk],
+    chunked_message: chunk_pb2.ChunkedMessage,
+    dest,
+    options: str | None = None,
+    descriptor: Descriptor | None = None,
 ) -> None:
-    """Writes in-memory chunks and their ChunkMetadata as a `.cpb` Riegeli file (path or file object)."""
+    """Writes in-memory chunks and their ChunkMetadata as a `.cpb` Riegeli file (path or file object), with an
+    index; `descriptor` (the message type, by default that of the root chunk when it is a message) lets the index
+    find list elements by key."""
+    if descriptor is None and chunked_message.HasField("chunk_index") and chunked_message.chunk_index < len(chunks):
+        root = chunks[chunked_message.chunk_index]
+        descriptor = root.DESCRIPTOR if isinstance(root, Message) else None
     with riegeli.RecordWriter(dest, options=options) as writer:
-        sink = RecordSink(writer)
+        sink = RecordSink(writer, IndexBuilder(descriptor))
         for chunk in chunks:
             sink.add(chunk, chunk_type_of(chunk))
-        writer.write_message(sink.metadata(chunked_message))
+        sink.finish(chunked_message)
 
 
 def write_chunked(
@@ -94,9 +129,8 @@ def write_chunked(
     """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`."""
     splitter = splitter_for(message, max_chunk_size, cut_values)
     with riegeli.RecordWriter(dest, options=options) as writer:
-        sink = RecordSink(writer)
-        chunked_message = splitter.split(message, sink)
-        writer.write_message(sink.metadata(chunked_message))
+        sink = RecordSink(writer, IndexBuilder(message.DESCRIPTOR))
+        sink.finish(splitter.split(message, sink))
 
 
 def write(

@@ -13,6 +13,11 @@ import types
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
 
+from .. import riegeli
+from ..errors import ProtoSplitterError
+from ..index import Index
+from ..index_builder import IndexBuilder
+from ..proto import chunk_pb2
 from .common import CliError
 
 SHIPPED_MODULES = (
@@ -293,3 +298,20 @@ def _default_file(file_name: str) -> descriptor_pb2.FileDescriptorProto | None:
     proto = descriptor_pb2.FileDescriptorProto()
     descriptor.CopyToProto(proto)
     return proto
+
+
+# ---- the type an index names ------------------------------------------------------------------------------
+
+
+def index_builder(message_class: type | None, path: str, metadata: chunk_pb2.ChunkMetadata) -> IndexBuilder:
+    """The builder of the index of a `.cpb` made of the chunks of `path` (convert, recover): for `message_class`,
+    else for the type the file's own index names when this library knows it (TensorFlow's by their copies, never
+    importing TensorFlow), else without key tables."""
+    if message_class is None and metadata.HasField("index"):
+        try:
+            with riegeli.RecordReader(path) as reader:
+                name = Index.load(reader, metadata, reader.read_last_record()).message_type
+            message_class = _from_copies(name) if name.startswith("tensorflow.") else resolve(name, required=False)
+        except (CliError, ProtoSplitterError, OSError):
+            message_class = None
+    return IndexBuilder(message_class.DESCRIPTOR if message_class is not None else None)

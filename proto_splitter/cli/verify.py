@@ -11,6 +11,7 @@ from google.protobuf.message import DecodeError
 
 from .. import files, wire
 from ..errors import ProtoSplitterError
+from ..index import Index
 from ..merger import SUPPORTED_JOIN_VERSION
 from ..proto import chunk_pb2
 from . import common, merge, message_types, recover, scan, tree
@@ -179,12 +180,29 @@ def check(path: str, result: scan.Scan, metadata, where, message_class) -> dict:
             }
             for index, info in enumerate(metadata.chunks)
         ]
-        unaccounted = set(result.records) - {info.offset for info in metadata.chunks} - {where}
+        index_records = _check_index(path, metadata, problems, notes)
+        report["index_records"] = len(index_records)
+        unaccounted = set(result.records) - {info.offset for info in metadata.chunks} - {where} - index_records
         if unaccounted:
             notes.append(f"{len(unaccounted)} records are not chunks of the message (no ChunkInfo points at them)")
     report["lost_chunks"] = sorted(lost)
     report["ok"] = not regions and not problems
     return report
+
+
+def _check_index(path: str, metadata: chunk_pb2.ChunkMetadata, problems: list, notes: list) -> set[int]:
+    """Checks that the file's index describes its metadata; returns the positions of the index's records."""
+    if not metadata.HasField("index"):
+        notes.append("the file has no index: ps.open scans it once when it opens it")
+        return set()
+    try:
+        with scan.open_reader(path) as reader:
+            index = Index.load(reader, metadata, reader.read_last_record())
+    except ProtoSplitterError as error:
+        problems.append({"kind": "index", "message": f"the index cannot be used: {' '.join(str(error).split())}"})
+        return {metadata.index.offset}
+    tables = [table.record_offset for table in index.key_tables.values() if table.record_size]
+    return {metadata.index.offset, *tables}
 
 
 def _check_tree(metadata: chunk_pb2.ChunkMetadata, problems: list, notes: list) -> None:
@@ -270,6 +288,8 @@ def print_report(report: dict) -> None:
             f"  metadata: {report['chunk_count']} chunks, each at a record of its stated size; the tree "
             "refers to each chunk at most once"
         )
+        if report.get("index_records"):
+            print(f"  index: {report['index_records']} records, made for this metadata")
     else:
         parts = []
         if report["damaged_regions"]:
