@@ -566,41 +566,6 @@ def read_from_bytes(data: bytes, message_class: type[MessageT]) -> MessageT:
 FieldSpec = str | Iterable[str] | chunk_pb2.ChunkMetadata
 
 
-def read_partial(source: Source, message_class: type[MessageT], fields: FieldSpec) -> MessageT:
-    """Reads only the given fields (paths like ``node[3]``, ``attr['value']``), touching only their chunks.
-
-    Returns a message of the same type in which only those fields are filled (list elements before a
-    requested index stay empty). `fields` may also be a ChunkMetadata whose tree lists the chunks to merge,
-    as TensorFlow's Merger::ReadPartial takes; then the merged result is returned as is.
-
-    Raises:
-        FieldPathError: a path is malformed or does not name a field of `message_class`.
-        ChunkedProtoError: `fields` is a ChunkMetadata but the source is a plain `.pb`; or, as for read(), the
-            data is not a valid chunked proto or serialized `message_class`.
-        ProtoSplitterError, ChunkedFileNotFoundError, RiegeliError, OSError: as for read().
-    """
-    _check_class(message_class)
-    if isinstance(fields, chunk_pb2.ChunkMetadata):
-        metadata, wanted = fields, None
-    else:
-        wanted = [
-            field_paths.parse(text, message_class.DESCRIPTOR)
-            for text in ([fields] if isinstance(fields, str) else list(fields))
-        ]
-    opened = _open_reader(source)
-    if opened.reader is None:
-        if wanted is None:
-            raise ChunkedProtoError("partial reads by ChunkMetadata need a chunked proto (.cpb), got a .pb")
-        return project(_parse_plain(opened.plain, message_class), wanted)
-    with opened.reader:
-        if wanted is not None:
-            metadata = _read_metadata_record(opened.reader)
-        merged = message_class()
-        with opened.chunks(metadata, needed_chunks(metadata.message, message_class.DESCRIPTOR, wanted)) as chunks:
-            Merger(chunks).merge(metadata.message, merged, wanted)
-    return merged if wanted is None else project(merged, wanted)
-
-
 def project(message: MessageT, wanted: Sequence[field_paths.FieldPath]) -> MessageT:
     """A new message holding only the fields of `message` at the given paths.
 

@@ -9,7 +9,7 @@ from google.protobuf import text_encoding, text_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from .. import descriptors, field_paths, files
+from .. import descriptors, field_paths, handle
 from ..errors import FieldPathError
 from ..field_paths import Key
 from . import common, message_types, tensor_messages
@@ -118,7 +118,7 @@ def run(args) -> int:
     message_class = message_types.resolve(args.type, args.descriptor_set)
     source, _ = common.locate(args.file)
     path = field_paths.parse(args.path, message_class.DESCRIPTOR)
-    partial = files.read_partial(source, message_class, [args.path])
+    partial = handle.read_partial(source, message_class, [args.path])
     try:
         value, field, element = value_at(partial, path)
     except NotSet:

@@ -8,7 +8,7 @@ import os
 import numpy as np
 from google.protobuf.descriptor import Descriptor
 
-from .. import extensions, field_paths, files
+from .. import extensions, field_paths, files, handle
 from ..errors import ProtoSplitterError
 from ..proto import chunk_pb2
 from .tensors import to_numpy
@@ -54,7 +54,7 @@ def read_graph_def(path: PathLike, graph_class: type | None = None):
     source, message_class, inner = _source(path, graph_class)
     if not inner:
         return files.read(source, message_class)
-    saved_model = files.read_partial(source, message_class, [_GRAPH_IN_SAVED_MODEL])
+    saved_model = handle.read_partial(source, message_class, [_GRAPH_IN_SAVED_MODEL])
     if not saved_model.meta_graphs:
         raise ProtoSplitterError(f"the SavedModel in {os.fspath(path)!r} has no MetaGraph")
     return saved_model.meta_graphs[0].graph_def
@@ -70,9 +70,9 @@ def read_tensor(path: PathLike, node_name: str) -> np.ndarray:
     except files.ChunkedProtoError:  # a plain .pb: parse it whole
         graph = _graph_in(files.read(source, message_class), inner)
         return _tensor_of(graph.node[_node_index(graph, node_name, path)], node_name)
-    skeleton = files.read_partial(source, message_class, without_constant_values(metadata, message_class))
+    skeleton = handle.read_partial(source, message_class, without_constant_values(metadata, message_class))
     index = _node_index(_graph_in(skeleton, inner), node_name, path)
-    part = files.read_partial(source, message_class, [f"{prefix}node[{index}].attr['value'].tensor"])
+    part = handle.read_partial(source, message_class, [f"{prefix}node[{index}].attr['value'].tensor"])
     return _tensor_of(_graph_in(part, inner).node[index], node_name)
 
 
