@@ -90,14 +90,19 @@ class RecordSink:
 
 def write_trailer(writer: riegeli.RecordWriter, metadata: chunk_pb2.ChunkMetadata, index: IndexBuilder | None) -> None:
     """Ends a `.cpb`: the index records (when `index` is given; see protos/proto_splitter/proto/index.proto), then
-    `metadata`, given without an index location, which is set to point at the index."""
+    `metadata`, given without an index location, which is set to point at the index. The index and the metadata
+    get a Riegeli chunk of their own, small, at the end: a remote reader's first request (the file's tail) holds
+    both."""
 
     def write_record(data: bytes) -> int:
         writer.write_record(data)
         return writer.last_pos.numeric
 
     if index is not None:
-        record = index.finish(metadata, write_record).to_proto().SerializeToString(deterministic=True)
+        writer.flush()  # ends the chunk of the last records: a key table never shares one with them
+        built = index.finish(metadata, write_record)
+        writer.flush()
+        record = built.to_proto().SerializeToString(deterministic=True)
         location = write_record(record)
         metadata.index.CopyFrom(index_pb2.IndexLocation(version=INDEX_VERSION, offset=location, size=len(record)))
     writer.write_message(metadata)

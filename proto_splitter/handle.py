@@ -14,6 +14,7 @@ from several threads at once.
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Generic
 
@@ -34,6 +35,7 @@ from .merger import Merger, MessageT, needed_chunks
 from .proto import chunk_pb2
 from .records import RecordAccess
 from .resolver import ElementNotFoundError, Resolver
+from .riegeli.format import FILE_SIGNATURE
 from .riegeli.sources import open_source
 
 PathText = str | FieldPath
@@ -85,8 +87,12 @@ class ChunkedFile(Generic[MessageT]):
         elif hasattr(source, "read"):
             self._handle = source
             start = source.tell()
-            chunked = source.read(len(files.RIEGELI_SIGNATURE)) == files.RIEGELI_SIGNATURE
-            source.seek(start)
+            if isinstance(source, remote.RangedFile) and source.url.endswith(".cpb"):
+                chunked = True  # a remote .cpb: its first request is for its tail, not its head
+                source = _SignatureKnown(source)
+            else:
+                chunked = source.read(len(files.RIEGELI_SIGNATURE)) == files.RIEGELI_SIGNATURE
+                source.seek(start)
         else:
             source, chunked = files.resolve(source)
             self._path = source
@@ -279,6 +285,39 @@ class ChunkedFile(Generic[MessageT]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _SignatureKnown(io.RawIOBase):
+    """A remote `.cpb` whose first 64 bytes, Riegeli's file signature, are taken as read (the reader checks them
+    first; fetching them would cost a request of their own, for bytes that hashes do not protect anyway: every
+    chunk header, every record and the index are checked with their hashes)."""
+
+    def __init__(self, remote_file: remote.RangedFile):
+        super().__init__()
+        self._file = remote_file
+        self.prefetch = remote_file.prefetch
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        position = self._file.tell()
+        if position >= len(FILE_SIGNATURE):
+            return self._file.readinto(buffer)
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), len(FILE_SIGNATURE) - position)
+        view[:count] = FILE_SIGNATURE[position : position + count]
+        self._file.seek(position + count)
+        return count
 
 
 def _key_of(element: Message) -> Any:
