@@ -15,7 +15,7 @@ from google.protobuf.descriptor import Descriptor
 
 from . import extensions, field_paths
 from .errors import ChunkedProtoError
-from .field_paths import FieldPath
+from .field_paths import Field, FieldPath, Index, Key
 from .proto import chunk_pb2
 from .splitter import merge_order_key
 
@@ -113,6 +113,21 @@ class TreeNode:
         node = TreeNode(self.cm.chunked_fields[position].message, target, self.base + path, (*self.position, position))
         self._children[position] = node
         return node
+
+    def fields_along(self, path: FieldPath) -> list[tuple[FieldPath, TreeNode]]:
+        """(path, node) of the chunked fields whose paths begin like `path` (the same field and, when `path` has
+        one, the same list index or map key), in merge order: those that may lie on `path`, or below it."""
+        if not path or not isinstance(path[0], Field):
+            return []
+        family = self.family(path[0].number)
+        second = path[1] if len(path) > 1 else None
+        if isinstance(second, Index):
+            positions = family.positions.get(("i", second.value), [])
+        elif isinstance(second, Key):
+            positions = family.positions.get(("k", second.value), [])
+        else:
+            positions = [position for key, found in family.positions.items() for position in found]
+        return self.ordered(positions)
 
     def ordered(self, positions: list[int]) -> list[tuple[FieldPath, TreeNode]]:
         """(path, node) of the given chunked fields, in merge order."""

@@ -460,7 +460,21 @@ def _set_item(field: FieldDescriptor, items: Any, subscript: Index | Key, value:
     if isinstance(subscript, Key):
         items[subscript.value] = value
         return
-    default = field.default_value if not isinstance(field.default_value, list) else 0
     while len(items) <= subscript.value:
-        items.append(default)
+        items.append(_element_default(field))
     items[subscript.value] = value
+
+
+def _element_default(field: FieldDescriptor) -> Any:
+    """The default value of one element of a repeated scalar field (its `default_value` is the empty list)."""
+    if field.type == _T.TYPE_BYTES:
+        return b""
+    if field.type == _T.TYPE_STRING:
+        return ""
+    if field.type == _T.TYPE_BOOL:
+        return False
+    if field.type in (_T.TYPE_FLOAT, _T.TYPE_DOUBLE):
+        return 0.0
+    if field.type == _T.TYPE_ENUM:
+        return field.enum_type.values[0].number
+    return 0

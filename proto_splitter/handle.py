@@ -22,21 +22,19 @@ import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from . import descriptors, field_paths, files, remote, riegeli, wire
+from . import descriptors, field_paths, files, index_scan, remote, riegeli, wire
 from .chunk_tree import TreeNode
 from .chunks import MESSAGE
 from .errors import ChunkedProtoError, FieldPathError
-from .field_paths import Field, FieldPath, Index
+from .field_paths import FieldPath, Index
 from .index import INDEX_VERSION, KeyTable, matching, pages_for
 from .index import Index as FileIndex
 from .index_builder import KEY_FIELD, is_keyed
-from .index_scan import scan_index
 from .merger import Merger, MessageT, needed_chunks
 from .proto import chunk_pb2
-from .records import RecordAccess
+from .records import RawFile, RecordAccess
 from .resolver import ElementNotFoundError, Resolver
 from .riegeli.format import FILE_SIGNATURE
-from .riegeli.sources import open_source
 
 PathText = str | FieldPath
 
@@ -96,7 +94,7 @@ class ChunkedFile(Generic[MessageT]):
         else:
             source, chunked = files.resolve(source)
             self._path = source
-        raw = open_source(source)  # before the reader: a file object's records start where it stands now
+        raw = RawFile(source)  # before the reader: a file object's records start where it stands now
         self._closers.append(raw.close)
         prefetch = None
         if self._handle is not None:
@@ -108,7 +106,7 @@ class ChunkedFile(Generic[MessageT]):
                 message=chunk_pb2.ChunkedMessage(chunk_index=0),
             )
             self._records = RecordAccess(raw, None, tree.chunks, None, prefetch)
-            self._records.index = scan_index(self._records, tree, descriptor)
+            self._records.index = index_scan.scan_index(self._records, tree, descriptor)
             root = tree.message
         else:
             reader = riegeli.RecordReader(source)
@@ -120,7 +118,7 @@ class ChunkedFile(Generic[MessageT]):
                 self._records.index = FileIndex.load(reader, metadata, record)
                 self.indexed = True
             else:
-                self._records.index = scan_index(self._records, metadata, descriptor)
+                self._records.index = index_scan.scan_index(self._records, metadata, descriptor)
             root = metadata.message
         self._resolver = Resolver(TreeNode(root, descriptor, FieldPath()), self._records)
 
@@ -229,8 +227,14 @@ class ChunkedFile(Generic[MessageT]):
         no key table covers the whole list."""
         index = self._records.index
         node = _single_node_at(self._resolver.root, steps[:-1])
-        table = index.key_tables.get((node.position, field.number)) if index is not None and node else None
-        if table is None or node is None:
+        if index is None or node is None:
+            return None
+        table = index.key_tables.get((node.position, field.number))
+        if table is None and not self.indexed:  # a scanned file: its key tables are made when first needed
+            table = index_scan.key_table(self._records, node, field.number)
+            if table is not None:
+                index.key_tables[(node.position, field.number)] = table
+        if table is None:
             return None
         created = [i for i in node.family(field.number).indices().tolist() if i >= table.count]
         if self._resolver.count(steps) != table.count + len(created):
@@ -334,10 +338,7 @@ def _single_node_at(root: TreeNode, base: FieldPath) -> TreeNode | None:
             found.append(node)
             continue
         rest = base[len(node.base) :]
-        if not isinstance(rest[0], Field):
-            continue
-        positions = [p for ps in node.family(rest[0].number).positions.values() for p in ps]
-        pending.extend(child for path, child in node.ordered(positions) if path and rest.startswith(path))
+        pending.extend(child for path, child in node.fields_along(rest) if path and rest.startswith(path))
     return found[0] if len(found) == 1 else None
 
 

@@ -27,6 +27,9 @@ INDEX_VERSION = 1
 SPAN_SIZE = 256 << 10
 CHECKPOINT_GAP = 64 << 10
 INLINE_KEYS = 8192  # key tables with more entries are records of their own, read by pages
+WHOLE = np.uint64((1 << 64) - 2)  # first_span of a record checked whole: its one hash is in `hashes`
+UNHASHED = np.uint64((1 << 64) - 1)  # first_span of a record the index has no hash of (a scan skips BYTES chunks)
+INDEX_RECORD_MIN = (64 << 10) + 1024  # the index record is padded to this: see index.proto's `padding`
 
 Array = npt.NDArray[np.uint64]
 
@@ -45,11 +48,6 @@ def _array(data: bytes, what: str, width: int = 1) -> Array:
     if len(data) % (8 * width):
         raise IndexMismatchError(f"the index's {what} is not a whole number of {8 * width}-byte rows")
     return np.frombuffer(data, dtype="<u8").reshape(-1, width) if width > 1 else np.frombuffer(data, dtype="<u8")
-
-
-def span_count(size: int, span_size: int) -> int:
-    """How many span hashes a record of `size` bytes has (0: it has one hash of the whole record)."""
-    return -(-size // span_size) if size >= span_size else 0
 
 
 def span_hashes(data: bytes | bytearray | memoryview, span_size: int) -> list[int]:
@@ -165,17 +163,18 @@ class Index:
     streams: dict[int, StreamSummary | None]  # None: the record is not summarized (read it whole)
     key_tables: dict[tuple[tuple[int, ...], int], KeyTable]
 
-    def record_hash(self, chunk: int) -> int:
-        """The hash of a record shorter than span_size."""
-        return int(self.hashes[chunk])
-
-    def spans_of(self, chunk: int, size: int) -> Array:
-        """The span hashes of a record of at least span_size bytes."""
-        count = span_count(size, self.span_size)
-        first = int(self.first_span[chunk])
-        if first + count > len(self.span_hash_array):
+    def hashes_of(self, chunk: int, size: int) -> tuple[int, Array] | None:
+        """(span length, hashes) that the record of `chunk` (of `size` bytes) is checked with: a hash per
+        span_size bytes, or one hash of the whole record (a span of its size); None when the index has none."""
+        first = self.first_span[chunk]
+        if first == UNHASHED:
+            return None
+        if first == WHOLE:
+            return max(size, 1), self.hashes[chunk : chunk + 1]
+        count = max(1, -(-size // self.span_size))
+        if int(first) + count > len(self.span_hash_array):
             raise IndexMismatchError(f"the span hashes of chunk {chunk} run past the index's array")
-        return self.span_hash_array[first : first + count]
+        return self.span_size, self.span_hash_array[int(first) : int(first) + count]
 
     # ---- codec -------------------------------------------------------------------------------------------------
 
@@ -210,6 +209,7 @@ class Index:
                 fences=to_bytes(table.fences),
                 owner_entries=to_bytes(table.owner_entries),
             )
+        proto.padding = bytes(max(0, INDEX_RECORD_MIN - proto.ByteSize() - 8))
         return proto
 
     @classmethod
@@ -280,7 +280,7 @@ class Index:
             )
             if entries is None and (
                 table.record_size != 8 * table.count
-                or len(decoded.record_span_hashes) != max(1, span_count(table.record_size, proto.span_size))
+                or len(decoded.record_span_hashes) != max(1, -(-table.record_size // proto.span_size))
                 or len(decoded.fences) != -(-table.record_size // proto.span_size)
             ):
                 raise IndexMismatchError(f"the key table of field {table.field} does not match its record")

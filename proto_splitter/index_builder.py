@@ -25,6 +25,8 @@ from .index import (
     CHECKPOINT_GAP,
     INLINE_KEYS,
     SPAN_SIZE,
+    UNHASHED,
+    WHOLE,
     Index,
     KeyTable,
     StreamSummary,
@@ -37,7 +39,6 @@ from .riegeli.highwayhash import highway_hash
 from .splitter import merge_order_key
 
 KEY_FIELD = 1  # the key of a keyed element: NodeDef.name, a map entry's key
-UNHASHED = np.uint64((1 << 64) - 1)  # first_span of a chunk the builder was not given (a scan skips BYTES chunks)
 _KEYED_TYPES: set[str] = set()  # message types whose field 1 (a string) names them within their list
 
 
@@ -75,9 +76,16 @@ def _keyed_numbers(descriptor: Descriptor) -> frozenset[int]:
 class IndexBuilder:
     """Collects what the index needs from each chunk (add) and makes the index (finish)."""
 
-    def __init__(self, descriptor: Descriptor | None, span_size: int = SPAN_SIZE, checkpoint_gap: int = CHECKPOINT_GAP):
+    def __init__(
+        self,
+        descriptor: Descriptor | None,
+        span_size: int = SPAN_SIZE,
+        checkpoint_gap: int = CHECKPOINT_GAP,
+        keys: bool = True,
+    ):
+        """`keys=False` makes no key tables (an index built in memory makes them when they are first needed)."""
         self._descriptor = descriptor
-        self._keyed = _keyed_numbers(descriptor) if descriptor is not None else frozenset()
+        self._keyed = _keyed_numbers(descriptor) if descriptor is not None and keys else frozenset()
         self.span_size, self.checkpoint_gap = span_size, checkpoint_gap
         self._hashes: dict[int, int] = {}
         self._spans: dict[int, list[int]] = {}
@@ -87,9 +95,9 @@ class IndexBuilder:
     def add(self, chunk: int, data: bytes | bytearray | memoryview, chunk_type: int) -> None:
         """Takes note of chunk `chunk` (its record's bytes and ChunkInfo type)."""
         view = memoryview(data).cast("B")
-        if len(view) >= self.span_size:
+        if chunk_type == MESSAGE and len(view) >= self.span_size:  # read in part: a hash per span
             self._spans[chunk] = span_hashes(view, self.span_size)
-        else:
+        else:  # read whole (values: a constant's bytes)
             self._hashes[chunk] = highway_hash(view)
         if chunk_type == MESSAGE:
             self._streams[chunk] = summary = _summarize(chunk, view, self.checkpoint_gap)
@@ -110,7 +118,7 @@ class IndexBuilder:
                 first_span[chunk] = len(spans)
                 spans.extend(self._spans[chunk])
             elif chunk in self._hashes:
-                hashes[chunk], first_span[chunk] = self._hashes[chunk], 0
+                hashes[chunk], first_span[chunk] = self._hashes[chunk], WHOLE
         key_tables = {}
         if self._descriptor is not None and self._keys:
             for owner, cm, descriptor in _groups(metadata.message, self._descriptor, self._streams.__contains__):
@@ -144,35 +152,46 @@ class IndexBuilder:
         for chunk in streams:
             summary = self._streams[chunk]
             if summary is not None and summary.count(number):
-                keys = self._keys.get((chunk, number))
-                if keys is None:  # occurrences that are not length-delimited: not a keyed list
-                    return None
-                parts.append(keys)
-        if not parts or _has_nested_fields(cm):
-            return None
-        keys = np.concatenate(parts).astype(np.uint64)
-        if len(keys) >= 1 << 32:
-            return None
-        ordinals = np.arange(len(keys), dtype=np.uint64)
-        entries = np.sort((keys << np.uint64(32)) | ordinals)
-        owned = sorted(index for index in _indices_below(cm, number) if index < len(keys))
-        owner_entries = np.sort((keys[owned] << np.uint64(32)) | np.array(owned, dtype=np.uint64))
-        if len(entries) <= INLINE_KEYS or write_record is None:
-            return KeyTable(owner, number, KEY_FIELD, len(keys), entries)
-        data = to_bytes(entries)
-        offset = write_record(data)
-        return KeyTable(
-            owner,
-            number,
-            KEY_FIELD,
-            len(keys),
-            None,
-            offset,
-            len(data),
-            np.array(span_hashes(data, self.span_size), dtype=np.uint64),
-            entries[:: self.span_size // 8].copy(),
-            owner_entries,
-        )
+                parts.append(self._keys.get((chunk, number)))
+        return key_table(owner, cm, number, parts, self.span_size, write_record)
+
+
+def key_table(
+    owner: tuple[int, ...],
+    cm: chunk_pb2.ChunkedMessage,
+    number: int,
+    parts: list[npt.NDArray[np.uint32] | None],
+    span_size: int,
+    write_record: Callable[[bytes], int] | None,
+) -> KeyTable | None:
+    """The key table of field `number` of the ChunkedMessage `cm` (at `owner` in the tree) from the keys of its
+    elements in each of its streams holding some (wire.element_keys; None for a stream whose occurrences are not
+    length-delimited: then it is no keyed list). None when there is nothing to index."""
+    if not parts or any(part is None for part in parts) or _has_nested_fields(cm):
+        return None
+    keys = np.concatenate(parts).astype(np.uint64)
+    if len(keys) >= 1 << 32:
+        return None
+    ordinals = np.arange(len(keys), dtype=np.uint64)
+    entries = np.sort((keys << np.uint64(32)) | ordinals)
+    if len(entries) <= INLINE_KEYS or write_record is None:
+        return KeyTable(owner, number, KEY_FIELD, len(keys), entries)
+    owned = sorted(index for index in _indices_below(cm, number) if index < len(keys))
+    owner_entries = np.sort((keys[owned] << np.uint64(32)) | np.array(owned, dtype=np.uint64))
+    data = to_bytes(entries)
+    offset = write_record(data)
+    return KeyTable(
+        owner,
+        number,
+        KEY_FIELD,
+        len(keys),
+        None,
+        offset,
+        len(data),
+        np.array(span_hashes(data, span_size), dtype=np.uint64),
+        entries[:: span_size // 8].copy(),
+        owner_entries,
+    )
 
 
 def _summarize(chunk: int, view: memoryview, gap: int) -> StreamSummary | None:

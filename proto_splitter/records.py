@@ -13,9 +13,11 @@ record, read in part directly.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,16 +25,24 @@ import numpy.typing as npt
 
 from . import files, riegeli
 from .errors import ChunkedProtoError, RiegeliError
-from .index import Index, IndexMismatchError, span_count
-from .index_builder import UNHASHED
+from .index import Index, IndexMismatchError
 from .proto import chunk_pb2
-from .riegeli.format import BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE
+from .riegeli.compression import NONE
+from .riegeli.format import BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, SIMPLE, ChunkHeader
 from .riegeli.highwayhash import highway_hash
+from .riegeli.sources import open_source
 from .riegeli.varint import varint
 
 CACHE_BYTES = 64 << 20  # whole records kept for later reads (each at most a quarter of it)
+DIRECT_SCAN = 1 << 20  # records scanned straight from the file from this size on
 Prefetch = Callable[[list[tuple[int, int]]], None]
 _USABLE = BLOCK_SIZE - BLOCK_HEADER_SIZE
+
+
+def _buffer(size: int) -> memoryview:
+    """Memory for `size` bytes about to be overwritten (not zeroed first: touching fresh pages costs as much as
+    reading into them)."""
+    return memoryview(np.empty(size, dtype=np.uint8))
 
 
 def content_position(begin: int, offset: int) -> int:
@@ -46,15 +56,95 @@ def content_position(begin: int, offset: int) -> int:
     return begin - into_block + BLOCK_SIZE * (1 + blocks) + BLOCK_HEADER_SIZE + rest
 
 
+class RawFile:
+    """Positioned reads of a file's bytes: a local path (vectored preadv, from several threads at once), bytes, or
+    a seekable binary file object at the file's first byte (through riegeli.sources, one read at a time)."""
+
+    IOV_MAX = 1000
+
+    def __init__(self, source: files.Source):
+        self._fd = -1
+        self._view: memoryview | None = None
+        self.lock: threading.Lock | None = None  # for a file object: held around each read (share it with its reader)
+        if isinstance(source, (str, os.PathLike)):
+            self._fd = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            self._size = os.fstat(self._fd).st_size
+        elif isinstance(source, (bytes, bytearray, memoryview)):
+            self._view = memoryview(source).cast("B")
+            self._size = len(self._view)
+        else:
+            self._source = open_source(source)
+            self._size = int(self._source.size())
+            self.lock = threading.Lock()
+
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return self._size
+
+    def readv(self, position: int, buffers: list[memoryview]) -> None:
+        """Fills `buffers` with the file's bytes from `position` on, in order (RiegeliError when it ends first)."""
+        wanted = sum(len(buffer) for buffer in buffers)
+        if position + wanted > self._size:
+            raise RiegeliError(f"truncated file: expected {wanted} bytes at byte {position} ({self._size} bytes)")
+        if self._fd >= 0:
+            for first in range(0, len(buffers), self.IOV_MAX):
+                group = buffers[first : first + self.IOV_MAX]
+                size = sum(len(buffer) for buffer in group)
+                done = os.preadv(self._fd, group, position)
+                if done != size:  # a short read (rare): the rest one buffer at a time
+                    self._read_rest(group, position, done)
+                position += size
+            return
+        for buffer in buffers:
+            if self._view is not None:
+                buffer[:] = self._view[position : position + len(buffer)]
+            else:
+                assert self.lock is not None
+                with self.lock:
+                    got = self._source.read_into(position, buffer)
+                if got != len(buffer):
+                    raise RiegeliError(f"truncated file: expected {len(buffer)} bytes at byte {position}")
+            position += len(buffer)
+
+    def _read_rest(self, group: list[memoryview], position: int, done: int) -> None:
+        for buffer in group:
+            if done >= len(buffer):
+                done -= len(buffer)
+            else:
+                filled = done
+                while filled < len(buffer):
+                    count = os.preadv(self._fd, [buffer[filled:]], position + filled)
+                    if count <= 0:
+                        raise RiegeliError(f"truncated file: no bytes at byte {position + filled}")
+                    filled += count
+                done = 0
+            position += len(buffer)
+
+    def close(self) -> None:
+        """Closes what it opened (a path's descriptor, or the byte source over a file object)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        elif self._view is None:
+            self._source.close()
+
+
 @dataclass
 class _Record:
-    """A record the index describes: where, how big, and its hashes (span hashes, or one of the whole)."""
+    """A record the index describes: where, how big, and the hashes it is checked with, one per `span` bytes (a
+    span of its size: one hash of the whole), or None (no hash: only the reader's checks)."""
 
     offset: int
     size: int
-    spans: npt.NDArray[np.uint64] | None
-    whole: int | None
+    span: int
+    hashes: npt.NDArray[np.uint64] | None
     direct: bool = True  # whether its bytes are where an uncompressed chunk of its own puts them (until refuted)
+
+    @property
+    def start(self) -> int:
+        """Where its bytes begin in an uncompressed chunk of its own: past the chunk header, the compression type
+        and the record's size (and its size's size)."""
+        return CHUNK_HEADER_SIZE + 1 + len(varint(len(varint(self.size)))) + len(varint(self.size))
 
 
 class _Mismatch(Exception):
@@ -63,14 +153,13 @@ class _Mismatch(Exception):
 
 class RecordAccess:
     """The records of one opened file, read whole or in part and checked against `index` (None: only Riegeli's
-    own checks). `raw` is a byte source over the file (riegeli.sources.open_source), `reader` a Riegeli reader
-    over it and `infos` its chunks; for a plain `.pb`, `reader` is None and `infos` one ChunkInfo of the file's
-    size. `prefetch` announces byte ranges about to be read (a remote file fetches them in one request). Safe to
-    use from several threads."""
+    own checks). `raw` reads the file's bytes, `reader` is a Riegeli reader over it and `infos` its chunks; for a
+    plain `.pb`, `reader` is None and `infos` one ChunkInfo of the file's size. `prefetch` announces byte ranges
+    about to be read (a remote file fetches them in one request). Safe to use from several threads."""
 
     def __init__(
         self,
-        raw,
+        raw: RawFile,
         reader: riegeli.RecordReader | None,
         infos: Sequence[chunk_pb2.ChunkInfo],
         index: Index | None,
@@ -78,8 +167,8 @@ class RecordAccess:
     ):
         self._raw, self._reader, self.infos, self.index, self._prefetch = raw, reader, infos, index, prefetch
         self._reader_lock = threading.Lock()
-        # a file object is shared with the reader (one position): the same lock serializes both
-        self._raw_lock = None if getattr(raw, "concurrent_reads", False) else self._reader_lock
+        if raw.lock is not None:  # a file object shared with the reader (one position): one lock for both
+            raw.lock = self._reader_lock
         self._cache: OrderedDict[int, bytes | memoryview] = OrderedDict()
         self._cached_bytes = 0
         self._cache_lock = threading.Lock()
@@ -93,20 +182,16 @@ class RecordAccess:
         return int(self.infos[chunk].size)
 
     def close(self) -> None:
-        """Closes the byte source (the reader is its owner's to close)."""
+        """Closes the file's bytes (the reader is its owner's to close)."""
         self._raw.close()
 
     def _chunk_record(self, chunk: int) -> _Record:
         found = self._records.get(chunk)
         if found is None:
-            info, index = self.infos[chunk], self.index
-            spans = whole = None
-            if index is not None and index.first_span[chunk] != UNHASHED:
-                if span_count(int(info.size), index.span_size):
-                    spans = index.spans_of(chunk, int(info.size))
-                else:
-                    whole = index.record_hash(chunk)
-            found = self._records[chunk] = _Record(int(info.offset), int(info.size), spans, whole)
+            info = self.infos[chunk]
+            hashes = self.index.hashes_of(chunk, int(info.size)) if self.index is not None else None
+            span, values = hashes if hashes is not None else (max(1, int(info.size)), None)
+            found = self._records[chunk] = _Record(int(info.offset), int(info.size), span, values)
         return found
 
     # ---- chunks ------------------------------------------------------------------------------------------
@@ -134,7 +219,7 @@ class RecordAccess:
         record = self._chunk_record(chunk)
         if not 0 <= start <= end <= record.size:
             raise ChunkedProtoError(f"bytes {start}-{end} are outside chunk {chunk} ({record.size} bytes)")
-        if record.spans is not None and record.direct:
+        if record.hashes is not None and record.direct:
             with self._cache_lock:
                 cached = self._cache.get(chunk)
             if cached is None:
@@ -149,12 +234,23 @@ class RecordAccess:
         return into[: end - start]
 
     def scan(self, chunk: int, consumer: Callable[[memoryview], None]) -> None:
-        """Calls `consumer` with the bytes of record `chunk`, valid only during the call (no copy, no cache: for
-        reading every record once, as scanning a file without an index does)."""
+        """Calls `consumer` with the bytes of record `chunk`, valid only during the call (no cache: for reading
+        every record once, as scanning a file without an index does). A big record alone in its chunk is read
+        straight from the file in one vectored read (the reader's block by block reads cost as much as hashing)."""
         if self._reader is None:
             consumer(memoryview(self._whole(self._chunk_record(chunk), chunk)))
             return
         info = self.infos[chunk]
+        if info.size >= DIRECT_SCAN and self._prefetch is None:
+            alone = self._chunk_alone(chunk)
+            if alone is not None:
+                data, expected = alone
+                with ThreadPoolExecutor(1) as pool:  # checked while the consumer reads it: both release the GIL
+                    checked = pool.submit(highway_hash, data)
+                    consumer(data[len(data) - int(info.size) :])
+                    if checked.result() != expected:
+                        raise RiegeliError(f"corrupted chunk at byte {info.offset}: data hash mismatch")
+                return
         self._announce([(int(info.offset), riegeli.chunk_end_estimate(int(info.offset), int(info.size)))])
         with self._reader_lock:
             self._reader.seek_numeric(info.offset)
@@ -173,10 +269,9 @@ class RecordAccess:
             raise ChunkedProtoError(f"bytes {start}-{end} are outside the record at {offset} ({size} bytes)")
         key = -1 - offset  # never a chunk index
         if key not in self._records:
-            big = size >= self.index.span_size
-            self._records[key] = _Record(offset, size, spans if big else None, None if big else int(spans[0]))
+            self._records[key] = _Record(offset, size, self.index.span_size if len(spans) > 1 else max(1, size), spans)
         record = self._records[key]
-        if record.spans is not None and record.direct:
+        if record.direct:
             try:
                 return self._read_spans(record, start, end, None)
             except _Mismatch:
@@ -186,15 +281,15 @@ class RecordAccess:
     # ---- reading and checking ----------------------------------------------------------------------------
 
     def _whole(self, record: _Record, chunk: int | None) -> bytes | memoryview:
-        """A record read whole: through the reader (or, with span hashes, straight from the file), checked."""
-        if record.spans is not None and record.direct:
+        """A record read whole: through the reader (or, with hashes, straight from the file), checked."""
+        if record.hashes is not None and record.direct:
             try:
                 return self._read_spans(record, 0, record.size, None)
             except _Mismatch:
                 record.direct = False
         if self._reader is None:  # a plain .pb: the file
-            data: bytes | memoryview = memoryview(bytearray(record.size))
-            self._read_raw(0, data)  # type: ignore[arg-type]
+            data: bytes | memoryview = _buffer(record.size)
+            self._raw.readv(0, [data])  # type: ignore[list-item]
         else:
             self._announce([(record.offset, riegeli.chunk_end_estimate(record.offset, record.size))])
             with self._reader_lock:
@@ -206,32 +301,26 @@ class RecordAccess:
         name = f"chunk {chunk}" if chunk is not None else f"the record at {record.offset}"
         if len(data) != record.size:
             raise IndexMismatchError(f"{name} has {len(data)} bytes, the index expects {record.size}")
-        if record.whole is not None and highway_hash(data) != record.whole:
-            raise IndexMismatchError(f"{name} does not match the index's hash of it")
-        if record.spans is not None:
-            view, span_size = memoryview(data), self._span_size()
-            for span, hash_value in enumerate(record.spans.tolist()):
-                if highway_hash(view[span * span_size : (span + 1) * span_size]) != hash_value:
-                    raise IndexMismatchError(f"span {span} of {name} does not match the index's hash of it")
+        if record.hashes is not None:
+            view, span = memoryview(data), record.span
+            for position, hash_value in enumerate(record.hashes.tolist()):
+                if highway_hash(view[position * span : (position + 1) * span]) != hash_value:
+                    raise IndexMismatchError(f"{name} does not match the index's hash of it (span {position})")
         return data
-
-    def _span_size(self) -> int:
-        assert self.index is not None
-        return self.index.span_size
 
     def _read_spans(self, record: _Record, start: int, end: int, into: memoryview | None) -> memoryview:
         """Bytes [start, end) read straight from the file, span by span, each checked (_Mismatch otherwise)."""
-        assert record.spans is not None
-        span_size = self._span_size()
-        low, high = start - start % span_size, min(record.size, -(-end // span_size) * span_size)
+        assert record.hashes is not None
+        span = record.span
+        low, high = start - start % span, min(record.size, -(-end // span) * span)
         self._announce([(self._position(record, low), self._position(record, high))])
-        out = memoryview(bytearray(end - start)) if into is None else into[: end - start]
-        for span in range(low // span_size, -(-high // span_size)):
-            begin, finish = span * span_size, min(record.size, (span + 1) * span_size)
+        out = _buffer(end - start) if into is None else into[: end - start]
+        for position in range(low // span, max(low // span + 1, -(-high // span))):
+            begin, finish = position * span, min(record.size, (position + 1) * span)
             whole = start <= begin and finish <= end  # the whole span is wanted: straight into the output
-            target = out[begin - start : finish - start] if whole else memoryview(bytearray(finish - begin))
-            self._read_contents(record, begin, target)
-            if highway_hash(target) != int(record.spans[span]):
+            target = out[begin - start : finish - start] if whole else _buffer(finish - begin)
+            self._read_record_bytes(record, begin, target)
+            if highway_hash(target) != int(record.hashes[position]):
                 raise _Mismatch
             if not whole:
                 a, b = max(start, begin), min(end, finish)
@@ -240,31 +329,60 @@ class RecordAccess:
 
     def _position(self, record: _Record, offset: int) -> int:
         """The file position of a record's byte `offset` (where an uncompressed chunk of its own puts it)."""
+        return offset if self._reader is None else content_position(record.offset, record.start + offset)
+
+    def _read_record_bytes(self, record: _Record, offset: int, out: memoryview) -> None:
+        """Reads a record's bytes from `offset` into `out`, straight from the file (_Mismatch when it is too short:
+        the record is not where it was assumed)."""
         if self._reader is None:
-            return offset
-        prefix = 1 + len(varint(len(varint(record.size)))) + len(varint(record.size))  # compression, sizes
-        return content_position(record.offset, CHUNK_HEADER_SIZE + prefix + offset)
-
-    def _read_contents(self, record: _Record, offset: int, out: memoryview) -> None:
-        """Reads record bytes from `offset` into `out`, block by block around the block headers."""
-        filled = 0
-        while filled < len(out):
-            position = self._position(record, offset + filled)
-            take = len(out) - filled if self._reader is None else BLOCK_SIZE - position % BLOCK_SIZE
-            take = min(len(out) - filled, take)
-            if position + take > self._raw.size():
-                raise _Mismatch
-            self._read_raw(position, out[filled : filled + take])
-            filled += take
-
-    def _read_raw(self, position: int, out: memoryview) -> None:
-        if self._raw_lock is None:
-            got = self._raw.read_into(position, out)
+            self._read_contents(None, offset, out)
         else:
-            with self._raw_lock:
-                got = self._raw.read_into(position, out)
-        if got != len(out):
-            raise RiegeliError(f"truncated file: expected {len(out)} bytes at byte {position}, found {got}")
+            self._read_contents(record.offset, record.start + offset, out)
+
+    def _read_contents(self, begin: int | None, offset: int, out: memoryview) -> None:
+        """Reads the contents of the Riegeli chunk at `begin` from `offset` into `out` in one vectored read, the
+        block headers on the way into scratch buffers (begin None: the file's bytes from `offset`)."""
+        position = offset if begin is None else content_position(begin, offset)
+        if position + len(out) > self._raw.size():
+            raise _Mismatch
+        buffers, filled, cursor = [], 0, position
+        while filled < len(out):
+            if begin is not None and cursor % BLOCK_SIZE == 0:
+                buffers.append(memoryview(bytearray(BLOCK_HEADER_SIZE)))
+                cursor += BLOCK_HEADER_SIZE
+            take = len(out) - filled if begin is None else min(len(out) - filled, BLOCK_SIZE - cursor % BLOCK_SIZE)
+            buffers.append(out[filled : filled + take])
+            filled += take
+            cursor += take
+        try:
+            self._raw.readv(position, buffers)
+        except RiegeliError:
+            raise _Mismatch from None
+
+    def _chunk_alone(self, chunk: int) -> tuple[memoryview, int] | None:
+        """The data of the Riegeli chunk holding record `chunk` (a prefix, then the record) read straight from the
+        file, and the hash its header gives it, when the record is alone in an uncompressed chunk; None otherwise.
+        The header's own hash is checked, the data's is the caller's to check."""
+        info = self.infos[chunk]
+        begin, size = int(info.offset), int(info.size)
+        record = _Record(begin, size, max(1, size), None)
+        header_bytes = memoryview(bytearray(CHUNK_HEADER_SIZE))
+        try:
+            self._read_contents(begin, 0, header_bytes)
+            header = ChunkHeader.decode(bytes(header_bytes), begin)
+        except (_Mismatch, RiegeliError):
+            return None  # not a chunk's beginning (a record sharing its chunk), or damage: the reader will say
+        prefix = record.start - CHUNK_HEADER_SIZE
+        if header.chunk_type != SIMPLE or header.num_records != 1 or header.data_size != prefix + size:
+            return None
+        data = _buffer(header.data_size)
+        try:
+            self._read_contents(begin, CHUNK_HEADER_SIZE, data)
+        except _Mismatch:
+            return None
+        if bytes(data[:prefix]) != bytes([NONE]) + varint(len(varint(size))) + varint(size):
+            return None  # compressed: the reader decompresses it
+        return data, header.data_hash
 
     def _announce(self, ranges: list[tuple[int, int]]) -> None:
         if self._prefetch is not None:

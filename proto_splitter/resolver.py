@@ -271,11 +271,7 @@ def _leaves(node: TreeNode, path: FieldPath, found: list[int]) -> None:
     rest = path[len(node.base) :]
     for sub in node.empty:
         _leaves(sub, path, found)
-    if not rest or not isinstance(rest[0], Field):
-        return
-    family = node.family(rest[0].number)
-    positions = [position for positions in family.positions.values() for position in positions]
-    for relative, child in node.ordered(positions):
+    for relative, child in node.fields_along(rest):
         if relative == rest:
             if child.chunk is not None and not child.cm.chunked_fields:
                 found.append(child.chunk)
@@ -409,7 +405,7 @@ class _Fold:
                 self.node(child, level)
         elif relation == "below" and element is not None:
             self.below.setdefault(element, []).append((below, children))
-        elif relation == "below":
+        elif relation == "below" and (self.collect is None or below[0] == Field(self.collect.number)):
             self.merge_into(self.message(), [(below, children)])
 
     def touch(self, path: FieldPath, k: int) -> None:

@@ -17,7 +17,7 @@ class IndexLocation(_message.Message):
     def __init__(self, version: _Optional[int] = ..., offset: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
 
 class ChunkIndex(_message.Message):
-    __slots__ = ("version", "metadata_hash", "span_size", "checkpoint_gap", "message_type", "records", "streams", "key_tables")
+    __slots__ = ("version", "metadata_hash", "span_size", "checkpoint_gap", "message_type", "records", "streams", "key_tables", "padding")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     METADATA_HASH_FIELD_NUMBER: _ClassVar[int]
     SPAN_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +26,7 @@ class ChunkIndex(_message.Message):
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     STREAMS_FIELD_NUMBER: _ClassVar[int]
     KEY_TABLES_FIELD_NUMBER: _ClassVar[int]
+    PADDING_FIELD_NUMBER: _ClassVar[int]
     version: int
     metadata_hash: int
     span_size: int
@@ -34,7 +35,8 @@ class ChunkIndex(_message.Message):
     records: RecordHashes
     streams: _containers.RepeatedCompositeFieldContainer[StreamSummary]
     key_tables: _containers.RepeatedCompositeFieldContainer[KeyTable]
-    def __init__(self, version: _Optional[int] = ..., metadata_hash: _Optional[int] = ..., span_size: _Optional[int] = ..., checkpoint_gap: _Optional[int] = ..., message_type: _Optional[str] = ..., records: _Optional[_Union[RecordHashes, _Mapping]] = ..., streams: _Optional[_Iterable[_Union[StreamSummary, _Mapping]]] = ..., key_tables: _Optional[_Iterable[_Union[KeyTable, _Mapping]]] = ...) -> None: ...
+    padding: bytes
+    def __init__(self, version: _Optional[int] = ..., metadata_hash: _Optional[int] = ..., span_size: _Optional[int] = ..., checkpoint_gap: _Optional[int] = ..., message_type: _Optional[str] = ..., records: _Optional[_Union[RecordHashes, _Mapping]] = ..., streams: _Optional[_Iterable[_Union[StreamSummary, _Mapping]]] = ..., key_tables: _Optional[_Iterable[_Union[KeyTable, _Mapping]]] = ..., padding: _Optional[bytes] = ...) -> None: ...
 
 class RecordHashes(_message.Message):
     __slots__ = ("hashes", "first_span", "span_hashes")

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,7 @@ from ..field_paths import FieldPath
 from . import graphs
 from .tensors import TensorDecodeError, numpy_dtype, shape_of, to_numpy
 
+READ_AHEAD = 2  # constants read ahead by tensors(), each by a thread of its own
 FUNCTION_SEPARATOR = "::"  # "function::node" names a node of a function (TensorFlow's node names hold no ':')
 _OP_FIELD = 2  # NodeDef.op
 _CONST = "Const"
@@ -109,9 +112,23 @@ class GraphFile:
 
     def tensors(self) -> Iterator[tuple[str, np.ndarray]]:
         """(name, array) of every constant, in the order of `tensor_names` (the order of their chunks in the
-        file): each chunk is read once."""
-        for name, path, node in self._constants():
-            yield name, self._value(path, node, None)
+        file): each chunk is read once, READ_AHEAD constants ahead by as many threads (reading and hashing
+        release the GIL)."""
+        constants = self._constants()
+        with ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="proto-splitter-tensors") as pool:
+            pending: deque[tuple[str, Future[np.ndarray]]] = deque()
+            try:
+                for name, path, node in constants:
+                    pending.append((name, pool.submit(self._value, path, node, None)))
+                    if len(pending) > READ_AHEAD:
+                        first, future = pending.popleft()
+                        yield first, future.result()
+                while pending:
+                    first, future = pending.popleft()
+                    yield first, future.result()
+            finally:
+                for _, future in pending:
+                    future.cancel()
 
     def _constants(self) -> list[tuple[str, str, Any]]:
         """(name, path, node without its value's chunks) of every Const node: the graph's (found at wire level by

@@ -208,3 +208,23 @@ def test_a_long_list_of_small_elements_in_one_big_chunk(tmp_path):
         assert handle.get("node[3]") == graph.node[3]
         with pytest.raises(ps.ProtoSplitterError):
             handle.read()
+
+
+def test_a_map_beside_chunks_of_its_siblings():
+    """A whole map (no key) of a message whose list elements have chunks of their own: only the map is taken."""
+    from proto_splitter.testing import test_required_pb2 as tr
+
+    holder = tr.Holder(blob=tr.Blob(main=b"m", stamp=tr.Stamp(seconds=1)))
+    child = holder.child
+    child.blob.main, child.blob.stamp.seconds = b"c", 2
+    child.blobs.add(main=b"small", stamp=tr.Stamp(seconds=3))
+    child.blobs.add(main=b"x" * 3000, stamp=tr.Stamp(seconds=4))
+    child.named["a"].main, child.named["a"].stamp.seconds = b"y" * 50, 5
+    data = chunked_bytes(holder, 500)
+    below = [field.field_tag for field in ps.read_metadata(data).message.chunked_fields]
+    assert any([tag.field for tag in tags[:2]] == [5, 3] for tags in below)  # chunks below child.blobs
+    with ps.open(data, tr.Holder) as handle:
+        assert handle.get("child.named") == dict(child.named)
+        assert handle.read_partial(["child.named"]) == ps.project(
+            holder, [field_paths.parse("child.named", tr.Holder.DESCRIPTOR)]
+        )

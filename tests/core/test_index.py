@@ -10,7 +10,7 @@ import pytest
 
 import proto_splitter as ps
 from proto_splitter import files, index_builder, riegeli, wire
-from proto_splitter.index import INDEX_FIELD, Index, metadata_hash, span_count, to_bytes
+from proto_splitter.index import INDEX_FIELD, Index, metadata_hash, to_bytes
 from proto_splitter.proto import chunk_pb2, index_pb2
 from proto_splitter.riegeli.highwayhash import highway_hash
 from proto_splitter.testing import test_message3_pb2 as t3
@@ -88,13 +88,15 @@ def test_the_index_lives_where_tensorflow_does_not_look(written):
     table = index.key_tables[((), 1)]
     assert table.count == 40_000 and table.entries is None and table.record_size == 8 * 40_000
     assert len(table.owner_entries) == 2  # the two constants, whose chunks lie below their nodes
-    for chunk, info in enumerate(metadata.chunks):  # every record has its hash, or a hash per span
+    for chunk, info in enumerate(metadata.chunks):  # a hash per span of big MESSAGE records, else of the whole
         record = dict(records)[info.offset]
-        if span_count(info.size, SPAN):
-            spans = index.spans_of(chunk, info.size)
-            assert [int(h) for h in spans] == [highway_hash(record[s : s + SPAN]) for s in range(0, len(record), SPAN)]
+        span, hashes = index.hashes_of(chunk, info.size)
+        if info.type == chunk_pb2.ChunkInfo.MESSAGE and info.size >= SPAN:
+            assert span == SPAN
         else:
-            assert index.record_hash(chunk) == highway_hash(record)
+            assert span == info.size and len(hashes) == 1
+        assert hashes.tolist() == [highway_hash(record[s : s + span]) for s in range(0, len(record), span)]
+    assert len(dict(records)[metadata.index.offset]) >= 64 << 10  # padded: see index.proto
 
 
 def test_a_record_of_its_own_is_read_in_part(written, monkeypatch):
