@@ -7,7 +7,7 @@ are resolved into FieldPaths (resolving costs tens of microseconds each).
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,7 +59,8 @@ class TreeNode:
         with self._lock:
             if self._empty is not None:
                 return self._empty
-            empty, families = [], {}
+            empty: list[int] = []
+            families: dict[int, Family] = {}
             for position, chunked_field in enumerate(self.cm.chunked_fields):
                 tags = chunked_field.field_tag
                 if not tags:
@@ -136,7 +137,7 @@ class TreeNode:
         return [(path, self.child(position)) for path, position in items]
 
 
-def _subscript(tags) -> Subscript:
+def _subscript(tags: Sequence[chunk_pb2.FieldIndex]) -> Subscript:
     if len(tags) < 2:
         return None
     second = tags[1]

@@ -11,8 +11,9 @@ occurrence of its field, a record must match its hashes), so that a damaged or i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -75,7 +76,7 @@ class StreamSummary:
     first_rows: Array
     rows: Array
     checkpoints: Array  # (ordinal, offset) rows
-    _rows_by_number: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+    _rows_by_number: dict[int, int] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_summary(cls, chunk: int, summary: wire.FieldSummary) -> StreamSummary:
@@ -130,9 +131,9 @@ class KeyTable:
     entries: Array | None  # inline entries, or None when they are in a record
     record_offset: int = 0
     record_size: int = 0
-    record_span_hashes: Array = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
-    fences: Array = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
-    owner_entries: Array = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    record_span_hashes: Array = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    fences: Array = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    owner_entries: Array = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
 
 
 def matching(entries: Array, key: int) -> list[int]:
@@ -229,11 +230,11 @@ class Index:
         return index
 
     @classmethod
-    def from_record(cls, record: bytes, infos: Sequence[chunk_pb2.ChunkInfo]) -> Index:
+    def from_record(cls, record: bytes | memoryview, infos: Sequence[chunk_pb2.ChunkInfo]) -> Index:
         """Decodes a ChunkIndex record of a file whose chunks are `infos`, checking the shapes of its arrays."""
         proto = index_pb2.ChunkIndex()
         try:
-            proto.ParseFromString(record)
+            proto.ParseFromString(bytes(record))  # no copy of a bytes object
         except Exception as error:  # noqa: BLE001 (protobuf's DecodeError, or upb's RuntimeError)
             raise IndexMismatchError(f"the index record does not parse: {error}") from None
         if proto.version != INDEX_VERSION:

@@ -167,9 +167,10 @@ def key_table(
     """The key table of field `number` of the ChunkedMessage `cm` (at `owner` in the tree) from the keys of its
     elements in each of its streams holding some (wire.element_keys; None for a stream whose occurrences are not
     length-delimited: then it is no keyed list). None when there is nothing to index."""
-    if not parts or any(part is None for part in parts) or _has_nested_fields(cm):
+    present = [part for part in parts if part is not None]
+    if not present or len(present) != len(parts) or _has_nested_fields(cm):
         return None
-    keys = np.concatenate(parts).astype(np.uint64)
+    keys = np.concatenate(present).astype(np.uint64)
     if len(keys) >= 1 << 32:
         return None
     ordinals = np.arange(len(keys), dtype=np.uint64)

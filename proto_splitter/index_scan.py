@@ -4,6 +4,8 @@ after this one pass every lookup is as fast as in an indexed file. BYTES records
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 from google.protobuf.descriptor import Descriptor
@@ -25,8 +27,12 @@ def scan_index(records: RecordAccess, metadata: chunk_pb2.ChunkMetadata, descrip
     chunks.sort(key=lambda chunk: metadata.chunks[chunk].offset)
     for chunk in chunks:
         if metadata.chunks[chunk].type != BYTES:
-            records.scan(chunk, lambda data, chunk=chunk: builder.add(chunk, data, MESSAGE))
+            records.scan(chunk, functools.partial(_add_message, builder, chunk))
     return builder.finish(metadata, None)
+
+
+def _add_message(builder: IndexBuilder, chunk: int, data: memoryview) -> None:
+    builder.add(chunk, data, MESSAGE)
 
 
 def key_table(records: RecordAccess, node: TreeNode, number: int) -> KeyTable | None:

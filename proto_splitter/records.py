@@ -42,7 +42,7 @@ _USABLE = BLOCK_SIZE - BLOCK_HEADER_SIZE
 def _buffer(size: int) -> memoryview:
     """Memory for `size` bytes about to be overwritten (not zeroed first: touching fresh pages costs as much as
     reading into them)."""
-    return memoryview(np.empty(size, dtype=np.uint8))
+    return np.empty(size, dtype=np.uint8).data
 
 
 def content_position(begin: int, offset: int) -> int:
@@ -73,7 +73,7 @@ class RawFile:
             self._view = memoryview(source).cast("B")
             self._size = len(self._view)
         else:
-            self._source = open_source(source)
+            self._source = open_source(source)  # type: ignore[no-untyped-call]
             self._size = int(self._source.size())
             self.lock = threading.Lock()
 

@@ -48,7 +48,7 @@ class GraphFile:
     def __init__(self, path: graphs.PathLike, graph_class: type | None = None):
         source, message_class, inner = graphs._source(path, graph_class)
         self._name = os.fspath(path)
-        self._file = handle.open(source, message_class)
+        self._file: handle.ChunkedFile[Any] = handle.open(source, message_class)
         self._graph = f"{inner}." if inner else ""
         self._lock = threading.Lock()
         self._functions: dict[str, int] | None = None
@@ -178,7 +178,7 @@ class GraphFile:
                 f"tensor_content has {sum(sizes)} bytes; shape {shape} of {dtype} needs {count * dtype.itemsize}"
             )
         array = np.empty(shape, dtype=dtype) if out is None else _checked_out(out, dtype, count)
-        view = memoryview(array).cast("B") if array.size else memoryview(bytearray())
+        view = array.data.cast("B") if array.size else memoryview(bytearray())
         position = 0
         for chunk, size in zip(chunks, sizes, strict=True):
             records.read(chunk, 0, size, into=view[position : position + size])
