@@ -48,5 +48,14 @@ def measure(interval: float = 0.005, pid: int | None = None):
         result.peak_rss = max(result.peak_rss, process.memory_info().rss)
 
 
+UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from "64M", "1.5G", "4096"."""
+    unit = text[-1].upper()
+    return int(float(text[:-1]) * UNITS[unit]) if unit in UNITS else int(text)
+
+
 def gib(value: float) -> str:
     return f"{value / 2**30:.2f} GiB"

@@ -8,6 +8,7 @@ above the message it holds; the receiver's grows by less than 1.3x the message's
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -18,9 +19,8 @@ import sys
 from pathlib import Path
 
 import psutil
-from measure import measure
+from measure import measure, parse_size
 
-UNITS = {"M": 1 << 20, "G": 1 << 30}
 CONSTANT = 2 << 20
 
 
@@ -40,10 +40,10 @@ def digest(graph) -> str:
     return hasher.hexdigest()
 
 
-def sender(size: int, chunk: int, options: str | None, connect, results) -> None:
+def sender(make, chunk: int, options: str | None, connect, results) -> None:
     import proto_splitter as ps
 
-    graph = build(size)
+    graph = make()
     expected, message_bytes = digest(graph), graph.ByteSize()
     out = connect()
     with measure() as sent:
@@ -78,6 +78,8 @@ def receiver(accept, results) -> None:
             {
                 "seconds": received.seconds,
                 "peak_growth": received.peak_rss - base,
+                "peak_rss": received.peak_rss,
+                "start_rss": base,
                 "digest": digest(graph),
                 "nodes": len(graph.node),
             },
@@ -85,14 +87,15 @@ def receiver(accept, results) -> None:
     )
 
 
-def run(transport: str, size: int, chunk: int, options: str | None) -> dict:
+def run(transport: str, make, chunk: int, options: str | None) -> dict:
+    """One transfer of the message `make()` builds (in the sending process): the figures of both sides."""
     context = multiprocessing.get_context("fork")  # the children inherit the pipe ends and the listener
     results = context.Queue()
     if transport == "pipe":
         read_end, write_end = os.pipe()
         recv = context.Process(target=receiver, args=(_FdOpener(read_end, write_end, "rb"), results))
         send = context.Process(
-            target=sender, args=(size, chunk, options, _FdOpener(write_end, read_end, "wb"), results)
+            target=sender, args=(make, chunk, options, _FdOpener(write_end, read_end, "wb"), results)
         )
         recv.start(), send.start()
         os.close(read_end), os.close(write_end)
@@ -101,20 +104,28 @@ def run(transport: str, size: int, chunk: int, options: str | None) -> dict:
         port = listener.getsockname()[1]
         recv = context.Process(target=receiver, args=(_SocketAcceptor(listener), results))
         recv.start()
-        send = context.Process(target=sender, args=(size, chunk, options, _SocketConnector(port), results))
+        send = context.Process(target=sender, args=(make, chunk, options, _SocketConnector(port), results))
         send.start()
         listener.close()
+    got = collect(results, (send, recv), transport)
+    send.join(), recv.join()
+    return got
+
+
+def collect(results, processes, what: str) -> dict:
+    """The figures of both sides ("sender", "receiver") from `results`; a process that dies without putting its
+    figures there ends the run (all are killed) instead of leaving it waiting."""
     got: dict = {}
-    while len(got) < 2:  # a side that dies without a result ends the run instead of leaving it waiting
+    while len(got) < 2:
         try:
             side, figures = results.get(timeout=2)
             got[side] = figures
         except queue.Empty:
-            dead = [process.name for process in (send, recv) if process.exitcode not in (None, 0)]
-            if dead or not (send.is_alive() or recv.is_alive()):
-                send.kill(), recv.kill()
-                raise SystemExit(f"{transport}: a process failed ({', '.join(dead) or 'no result'})") from None
-    send.join(), recv.join()
+            dead = [process.name for process in processes if process.exitcode not in (None, 0)]
+            if dead or not any(process.is_alive() for process in processes):
+                for process in processes:
+                    process.kill()
+                raise SystemExit(f"{what}: a process failed ({', '.join(dead) or 'no result'})") from None
     return got
 
 
@@ -153,7 +164,7 @@ def main() -> None:
     parser.add_argument("--options", default="uncompressed,zstd:1")
     parser.add_argument("--chunk", default="64M", help="max_chunk_size of the sender's ps.write")
     args = parser.parse_args()
-    size, chunk = (int(float(text[:-1]) * UNITS[text[-1].upper()]) for text in (args.size, args.chunk))
+    size, chunk = parse_size(args.size), parse_size(args.chunk)
     rows, failed = [], False
     print(
         f"{'transport':<9} {'options':<13} {'seconds':>8} {'MB/s':>6} {'sender +MiB':>11} {'receiver x':>10}  "
@@ -161,7 +172,7 @@ def main() -> None:
     )
     for transport in ("pipe", "socket"):
         for options in args.options.split(","):
-            got = run(transport, size, chunk, None if options == "uncompressed" else options)
+            got = run(transport, functools.partial(build, size), chunk, None if options == "uncompressed" else options)
             send, recv = got["sender"], got["receiver"]
             assert recv["digest"] == send["digest"], "the received message differs"
             ratio = recv["peak_growth"] / send["message_bytes"]

@@ -8,7 +8,15 @@ interchangeable with TensorFlow's proto splitter.
 """
 
 from .composable import ComposableSplitter
-from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError
+from .errors import (
+    ChunkedProtoError,
+    FieldPathError,
+    ProtoSplitterError,
+    RiegeliError,
+    SplitError,
+    TransferError,
+    WriteError,
+)
 from .files import (
     ChunkedFileNotFoundError,
     iter_chunks,
@@ -39,6 +47,8 @@ __all__ = [
     "ProtoSplitterError",
     "RiegeliError",
     "SplitError",
+    "TransferError",
+    "WriteError",
     "iter_chunks",
     "merge",
     "open",

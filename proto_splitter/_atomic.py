@@ -40,6 +40,13 @@ class AtomicFile:
             return
         raise FileExistsError(f"no free temporary name for {self.path!r} after {_ATTEMPTS} attempts")
 
+    @property
+    def temporary(self) -> str:
+        """Where the file is while it is written (to read it back before it is committed)."""
+        if self._temporary is None:
+            raise ValueError(f"{self.path!r} was already committed or discarded")
+        return self._temporary
+
     def commit(self) -> None:
         """Closes the file and moves it under its final name (replacing a file there). On failure the temporary
         file is deleted and the error raised."""

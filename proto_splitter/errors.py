@@ -17,5 +17,15 @@ class FieldPathError(ProtoSplitterError, ValueError):
     """A field path (e.g. ``node[3].attr['value']``) does not name a field of the message type."""
 
 
+class WriteError(ProtoSplitterError, OSError):
+    """An output (a local file or a remote object) could not be written or completed; nothing appears under its
+    final name."""
+
+
 class SplitError(ProtoSplitterError):
     """A message cannot be split into chunks as requested."""
+
+
+class TransferError(ProtoSplitterError):
+    """A message sent as pieces (proto_splitter.grpc) did not arrive whole: the stream was cancelled or cut short,
+    a piece is damaged or out of place, or the pieces carry another message type."""

@@ -475,6 +475,6 @@ def _element_default(field: FieldDescriptor) -> Any:
         return False
     if field.type in (_T.TYPE_FLOAT, _T.TYPE_DOUBLE):
         return 0.0
-    if field.type == _T.TYPE_ENUM:
+    if field.type == _T.TYPE_ENUM and field.enum_type is not None:
         return field.enum_type.values[0].number
     return 0

@@ -11,14 +11,14 @@ import io
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from pathlib import Path as FsPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
-from . import _atomic, extensions, field_paths, oversized, remote, riegeli
+from . import extensions, field_paths, oversized, remote, riegeli
 from .chunks import Chunk, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
 from .index import INDEX_VERSION
@@ -26,8 +26,8 @@ from .index_builder import IndexBuilder
 from .merger import Merger, MessageT, check_version, needed_chunks
 from .proto import chunk_pb2, index_pb2, versions_pb2
 from .readahead import ReadAhead
-from .registry import needs_split, splitter_for
-from .splitter import has_required_fields
+from .registry import chunk_limit, needs_split, splitter_for
+from .splitter import has_required_fields, object_size
 
 PathLike = str | os.PathLike
 Source = PathLike | BinaryIO | bytes | bytearray | memoryview
@@ -69,10 +69,13 @@ class RecordSink:
     def fill(self, index: int, data, chunk_type: int) -> None:
         if isinstance(data, Message):
             data = data.SerializeToString(deterministic=True)
-        self._writer.write_record(data)
-        self.infos[index] = chunk_pb2.ChunkInfo(type=chunk_type, size=len(data), offset=self._writer.last_pos.numeric)
+        self.infos[index] = self._write(data, chunk_type)
         if self._index is not None:
             self._index.add(index, data, chunk_type)
+
+    def _write(self, data: bytes, chunk_type: int) -> chunk_pb2.ChunkInfo:
+        self._writer.write_record(data)
+        return chunk_pb2.ChunkInfo(type=chunk_type, size=len(data), offset=self._writer.last_pos.numeric)
 
     def metadata(self, chunked_message: chunk_pb2.ChunkedMessage) -> chunk_pb2.ChunkMetadata:
         """The ChunkMetadata describing everything written so far."""
@@ -99,9 +102,9 @@ def write_trailer(writer: riegeli.RecordWriter, metadata: chunk_pb2.ChunkMetadat
         return writer.last_pos.numeric
 
     if index is not None:
-        writer.flush()  # ends the chunk of the last records: a key table never shares one with them
+        writer.end_chunk()  # after the last records: a key table never shares their chunk
         built = index.finish(metadata, write_record)
-        writer.flush()
+        writer.end_chunk()
         record = built.to_proto().SerializeToString(deterministic=True)
         location = write_record(record)
         metadata.index.CopyFrom(index_pb2.IndexLocation(version=INDEX_VERSION, offset=location, size=len(record)))
@@ -145,13 +148,17 @@ def write(
     options: str | None = None,
     *,
     cut_values: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Writes `message` to `<prefix>.pb` when it fits, else to `<prefix>.cpb`; returns the path written.
 
     The file appears atomically under its final name; a stale sibling (`.cpb` after writing `.pb` or the
     reverse) from an earlier write of the same prefix is removed, so readers never pick an old version.
-    `prefix` may also be a writable binary file object, seekable or not (a pipe, a socket's makefile("wb")):
-    the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which format was written.
+    `prefix` may be a URL (`s3://bucket/model`, `gs://...`, `memory://...`, `file://...`): the bytes are
+    streamed there (fsspec, with `storage_options`), appearing only once complete (remote.destination says
+    how, store by store). `prefix` may also be a writable binary file object, seekable or not (a pipe, a
+    socket's makefile("wb")): the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which
+    format was written.
 
     `max_chunk_size` bounds message chunks; a single bytes/string value larger than it is a chunk of its own,
     as in TensorFlow. Every file written is read by TensorFlow's Merger into exactly `message`, except with
@@ -159,7 +166,7 @@ def write(
     those files with an error). A value over 2 GiB needs `cut_values=True`.
 
     Raises:
-        ProtoSplitterError: `message` is not a protobuf message.
+        ProtoSplitterError: `message` is not a protobuf message; a remote write failed.
         ChunkedFileNotFoundError: the folder `prefix` names does not exist.
         SplitError: `max_chunk_size` is not None or an integer of at least 64; the message misses required
             fields; a value is over 2 GiB without `cut_values`; or an occurrence that cannot be cut (an unknown
@@ -167,21 +174,36 @@ def write(
         RiegeliError: `options` is not a valid options string, or writing the `.cpb` failed.
         OSError: writing the `.pb` (or to the file object) failed. The final name never holds a half-written file.
     """
-    _check_message(message)
+    check_message(message)
     if hasattr(prefix, "write"):
         return _write_stream(message, prefix, max_chunk_size, options, cut_values)
-    prefix = _strip_extension(os.fspath(prefix))
-    if not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
-        raise ChunkedFileNotFoundError(f"directory of {prefix!r} does not exist")
-    if needs_split(message, max_chunk_size):
-        path, stale = prefix + ".cpb", prefix + ".pb"
-        write_chunked(message, path, max_chunk_size, options, cut_values)
-    else:
-        path, stale = prefix + ".pb", prefix + ".cpb"
-        _atomic.write_bytes(path, message.SerializeToString(deterministic=True))
-    if os.path.exists(stale):
-        os.unlink(stale)
+    prefix = output_prefix(prefix)
+    size = object_size(message)
+    chunked = size > chunk_limit(max_chunk_size)
+    path = prefix + (".cpb" if chunked else ".pb")
+    with remote.open_destination(path, storage_options, size_hint=size) as destination:
+        if chunked:
+            write_chunked(message, destination.file, max_chunk_size, options, cut_values)
+        else:
+            destination.file.write(message.SerializeToString(deterministic=True))
+    remove_stale_sibling(path, storage_options)
     return path
+
+
+def output_prefix(prefix: PathLike) -> str:
+    """The prefix of the `<prefix>.cpb` or `<prefix>.pb` to write (an extension given is dropped; a `file://`
+    URL becomes its path); a local folder must exist."""
+    prefix = _strip_extension(remote.local_path(os.fspath(prefix)))
+    if not remote.is_remote(prefix) and not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
+        raise ChunkedFileNotFoundError(f"directory of {prefix!r} does not exist")
+    return prefix
+
+
+def remove_stale_sibling(path: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Removes the `.pb` beside a `.cpb` just written (or the reverse), left by an earlier write of the same
+    prefix, so that readers never pick the old version."""
+    prefix = _strip_extension(path)
+    remote.remove(prefix + (".pb" if path.endswith(".cpb") else ".cpb"), storage_options)
 
 
 def _write_stream(
@@ -207,19 +229,43 @@ def _put(pieces: queue.Queue, item, stop: threading.Event) -> bool:
 
 
 class _QueueWriter(io.RawIOBase):
-    """A write-only stream handing each written piece to a bounded queue (for iter_chunks)."""
+    """A write-only stream handing what is written to a bounded queue (for iter_chunks): each write as is, or
+    with `piece_size`, gathered and cut into pieces of exactly that size (the last one flushed may be shorter)."""
 
-    def __init__(self, pieces: queue.Queue, stop: threading.Event):
+    def __init__(self, pieces: queue.Queue, stop: threading.Event, piece_size: int | None = None):
         super().__init__()
-        self._pieces, self._stop = pieces, stop
+        self._pieces, self._stop, self._piece_size = pieces, stop, piece_size
+        self._gathered = bytearray()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:
-        if not _put(self._pieces, bytes(data), self._stop):
-            raise ProtoSplitterError("the consumer of iter_chunks stopped reading")
+        size = self._piece_size
+        if size is None:
+            self._send(bytes(data))
+            return len(data)
+        view = memoryview(data).cast("B")
+        while view:
+            if not self._gathered and len(view) >= size:
+                piece, view = view[:size], view[size:]
+                self._send(bytes(piece))
+                continue
+            take = min(len(view), size - len(self._gathered))
+            self._gathered += view[:take]
+            view = view[take:]
+            if len(self._gathered) == size:
+                self.flush()
         return len(data)
+
+    def flush(self) -> None:
+        if self._gathered:
+            self._send(bytes(self._gathered))
+            self._gathered.clear()
+
+    def _send(self, piece: bytes) -> None:
+        if not _put(self._pieces, piece, self._stop):
+            raise ProtoSplitterError("the consumer of iter_chunks stopped reading")
 
 
 def iter_chunks(
@@ -227,20 +273,24 @@ def iter_chunks(
     max_chunk_size: int | None = None,
     options: str | None = None,
     queue_size: int = 4,
+    piece_size: int | None = None,
     *,
     cut_values: bool = False,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Yields the bytes of the `.cpb` (or `.pb`) stream of `message` piece by piece, for chunked uploads
-    and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead. Errors come while
-    iterating, not at the call.
+    and sockets; splitting runs in a background thread, at most `queue_size` pieces ahead. Pieces are the
+    writer's own writes (64 KiB at most for a `.cpb`, the whole message for a `.pb`), or with `piece_size`,
+    exactly that many bytes each but the last. The thread stops when the iterator is closed or dropped.
+    Errors come while iterating, not at the call.
 
     Raises:
-        ProtoSplitterError: `message` is not a protobuf message.
-        SplitError: `max_chunk_size` is not None or an integer of at least 64, or a part of the message cannot be
-            cut to fit it (an unknown field, or a value that is neither bytes nor a message, larger than the limit).
+        ProtoSplitterError: `message` is not a protobuf message, or `piece_size` is not a positive integer.
+        SplitError: as for write().
         RiegeliError: `options` is not a valid options string.
     """
-    _check_message(message)
+    check_message(message)
+    if piece_size is not None and (not isinstance(piece_size, int) or isinstance(piece_size, bool) or piece_size < 1):
+        raise ProtoSplitterError(f"piece_size must be None or a positive integer, got {piece_size!r}")
     pieces: queue.Queue = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -248,7 +298,9 @@ def iter_chunks(
 
     def produce() -> None:
         try:
-            _write_stream(message, _QueueWriter(pieces, stop), max_chunk_size, options, cut_values)
+            out = _QueueWriter(pieces, stop, piece_size)
+            _write_stream(message, out, max_chunk_size, options, cut_values)
+            out.flush()
         except BaseException as error:  # noqa: BLE001 (re-raised in the consumer)
             failure.append(error)
         finally:
@@ -277,7 +329,7 @@ def write_to_bytes(
             cut to fit it (an unknown field, or a value that is neither bytes nor a message, larger than the limit).
         RiegeliError: `options` is not a valid options string.
     """
-    _check_message(message)
+    check_message(message)
     if not needs_split(message, max_chunk_size):
         return message.SerializeToString(deterministic=True), False
     out = io.BytesIO()
@@ -285,7 +337,7 @@ def write_to_bytes(
     return out.getvalue(), True
 
 
-def _check_message(message) -> None:
+def check_message(message) -> None:
     """Refuses what cannot be written: not a message, or a message missing required fields (TensorFlow's
     Merger, like protobuf's parsers, would refuse to read it back)."""
     if not isinstance(message, Message):
@@ -359,64 +411,160 @@ def _is_riegeli_file(path: str) -> bool:
 
 
 class _Opened:
-    """An opened source: a Riegeli reader (chunked) or the bytes of a plain `.pb`, and what lets its chunks be
-    fetched ahead: the file object underneath (remote files) or the local path (a read-ahead thread)."""
+    """An opened source, closed with it (a context manager): a Riegeli reader (chunked) or the bytes of a plain
+    `.pb`; `reopen`, another reader over the same bytes (for read-ahead threads); `ranged`, the remote file
+    underneath (its chunks are fetched ahead by a read plan); `owned`, what closing also closes (a remote file
+    opened here, not one the caller passed)."""
 
-    def __init__(self, reader: riegeli.RecordReader | None = None, plain=None, handle=None, path=None):
-        self.reader, self.plain, self.handle, self.path = reader, plain, handle, path
+    def __init__(
+        self,
+        reader: riegeli.RecordReader | None = None,
+        plain: Any = None,
+        reopen: Callable[[], riegeli.RecordReader] | None = None,
+        ranged: remote.RangedFile | None = None,
+        owned: remote.RangedFile | None = None,
+    ):
+        self.reader, self.plain, self._reopen, self._ranged, self._owned = reader, plain, reopen, ranged, owned
+
+    def __enter__(self) -> _Opened:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            if self.reader is not None:
+                self.reader.close()
+        finally:
+            if self._owned is not None:
+                self._owned.close()
 
     @contextlib.contextmanager
     def chunks(self, metadata: chunk_pb2.ChunkMetadata, order: Sequence[int]):
-        """The chunk source for merging `order` (the chunks a merge reads, in its order), fetching ahead."""
-        direct = RiegeliChunks(self.reader, metadata.chunks)
-        if hasattr(self.handle, "prefetch"):
-            self.handle.prefetch(_chunk_ranges(metadata.chunks, order))
-        if self.path is None or len(order) < 2:
-            yield direct
-            return
-        ahead = ReadAhead(direct, order, lambda: _local_chunks(self.path, metadata.chunks))
+        """The chunk source for merging `order` (the chunks a merge reads, in its order), fetching ahead:
+        remote chunks by a read plan (each chunk's bytes dropped once read), in read-ahead threads when
+        another reader can be opened."""
+        infos = metadata.chunks
+        plan = self._ranged.plan(_chunk_ranges(infos, order)) if self._ranged is not None else None
+        entries = {index: position for position, index in reversed(list(enumerate(order)))}
+
+        def source(reader: riegeli.RecordReader):
+            chunks = RiegeliChunks(reader, infos)
+            return chunks if plan is None else _ReleasingChunks(chunks, plan, entries)
+
         try:
-            yield ahead
+            if self._reopen is None or len(order) < 2:
+                yield source(self.reader)
+                return
+            ahead = ReadAhead(source(self.reader), order, lambda: _reopened(self._reopen, source))
+            try:
+                yield ahead
+            finally:
+                ahead.close()
         finally:
-            ahead.close()
+            if plan is not None:
+                plan.close()
 
 
 @contextlib.contextmanager
-def _local_chunks(path: str, infos: Sequence[chunk_pb2.ChunkInfo]):
-    """RiegeliChunks over a reader of its own on a local file (for a read-ahead thread)."""
-    with riegeli.RecordReader(path) as reader:
-        yield RiegeliChunks(reader, infos)
+def _reopened(reopen: Callable[[], riegeli.RecordReader], source: Callable):
+    """A chunk source over a reader of its own (for a read-ahead thread), closed after use."""
+    with reopen() as reader:
+        yield source(reader)
+
+
+class _ReleasingChunks:
+    """A ChunkSource telling a remote file's read plan when each chunk has been read, so that its bytes are
+    dropped at once and the fetching window moves on."""
+
+    def __init__(self, chunks: RiegeliChunks, plan: remote.ReadPlan, entries: Mapping[int, int]):
+        self._chunks, self._plan, self._entries = chunks, plan, entries
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def chunk_type(self, index: int) -> int:
+        return self._chunks.chunk_type(index)
+
+    def get(self, index: int) -> bytes:
+        record = self._chunks.get(index)
+        if index in self._entries:
+            self._plan.release(self._entries[index])
+        return record
 
 
 def _chunk_ranges(infos: Sequence[chunk_pb2.ChunkInfo], indices: Iterable[int]) -> list[tuple[int, int]]:
-    """Byte ranges holding the given chunks (a generous estimate of their Riegeli framing)."""
+    """Byte ranges holding the given chunks, one per index (a generous estimate of their Riegeli framing;
+    empty for an index out of range)."""
     ranges = []
     for index in indices:
         if 0 <= index < len(infos):
             offset, size = infos[index].offset, infos[index].size
             ranges.append((offset, riegeli.chunk_end_estimate(offset, size)))
+        else:
+            ranges.append((0, 0))
     return ranges
 
 
-def _open_reader(source: Source) -> _Opened:
+def _open_reader(source: Source, storage_options: Mapping[str, Any] | None = None) -> _Opened:
     """Opens a Riegeli reader over a chunked source, or reads the bytes of a plain `.pb`."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         if bytes(source[: len(RIEGELI_SIGNATURE)]) == RIEGELI_SIGNATURE:
             return _Opened(riegeli.RecordReader(source))
         return _Opened(plain=source)
+    source = remote.local_path(source)
     if remote.is_remote(source):
-        source = remote.open_remote(source)
+        return _open_ranged(open_url(source, storage_options), owned=True)
+    if isinstance(source, remote.RangedFile):
+        return _open_ranged(source, owned=False)
     if hasattr(source, "read"):
         start = source.tell()
         head = source.read(len(RIEGELI_SIGNATURE))
         if head != RIEGELI_SIGNATURE:
             return _Opened(plain=head + source.read())
         source.seek(start)
-        return _Opened(riegeli.RecordReader(source), handle=source)
+        return _Opened(riegeli.RecordReader(source))
     path, chunked = resolve(source)
     if chunked:
-        return _Opened(riegeli.RecordReader(path), path=path)
+        return _Opened(riegeli.RecordReader(path), reopen=lambda: riegeli.RecordReader(path))
     return _Opened(plain=FsPath(path).read_bytes())
+
+
+def open_url(url: str, storage_options: Mapping[str, Any] | None = None) -> remote.RangedFile:
+    """The remote file for a URL or a URL prefix, opened (close it): like resolve(), the URL itself when it ends
+    in `.cpb` / `.pb` and exists, else `<prefix>.cpb`, then `<prefix>.pb`."""
+    prefix = _strip_extension(url)
+    candidates = [url] if url != prefix else []
+    candidates += [prefix + ".cpb", prefix + ".pb", url]
+    for candidate in dict.fromkeys(candidates):
+        try:
+            return remote.open_remote(candidate, storage_options=storage_options)
+        except remote.RemoteFileNotFoundError:
+            continue
+    raise ChunkedFileNotFoundError(f"no {prefix}.cpb or {prefix}.pb (nor {url}) exists")
+
+
+def _open_ranged(ranged: remote.RangedFile, owned: bool) -> _Opened:
+    """Reads a remote file: a Riegeli reader sharing it (plans fetch its chunks ahead), or a plain `.pb`'s bytes
+    fetched in bounded requests."""
+    try:
+        if ranged.read_at(0, len(RIEGELI_SIGNATURE)) == RIEGELI_SIGNATURE:
+            return _Opened(
+                riegeli.RecordReader(ranged),
+                reopen=lambda: riegeli.RecordReader(ranged),
+                ranged=ranged,
+                owned=ranged if owned else None,
+            )
+        data = bytearray(ranged.size())
+        ranged.read_into(0, data)
+    except BaseException:
+        if owned:
+            ranged.close()
+        raise
+    if owned:
+        ranged.close()
+    return _Opened(plain=data)
 
 
 class _Prefixed(io.RawIOBase):
@@ -439,6 +587,12 @@ class _Prefixed(io.RawIOBase):
         data = self._rest.read(len(view))
         view[: len(data)] = data
         return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Reads from the stream itself once the head is consumed (no copy through readinto)."""
+        if self._head or size is None or size < 0:
+            return super().read(size)
+        return self._rest.read(size)
 
 
 class _ReceivedChunks:
@@ -463,7 +617,12 @@ class _ReceivedChunks:
 def _read_stream(stream: BinaryIO, message_class: type[MessageT]) -> MessageT:
     """Reads a message from a non-seekable stream (pipe, socket): the records are kept as they arrive,
     the last one is the ChunkMetadata, and each chunk is released as soon as it is merged."""
-    head = stream.read(len(RIEGELI_SIGNATURE))
+    head = b""
+    while len(head) < len(RIEGELI_SIGNATURE):  # a raw stream may return fewer bytes than asked for
+        more = stream.read(len(RIEGELI_SIGNATURE) - len(head))
+        if not more:
+            break
+        head += more
     if head != RIEGELI_SIGNATURE:
         return _parse_plain(head + stream.read(), message_class)
     records: dict[int, bytes] = {}
@@ -508,8 +667,8 @@ def _parse_metadata(record: bytes) -> chunk_pb2.ChunkMetadata:
     return metadata
 
 
-def read_metadata(source: Source) -> chunk_pb2.ChunkMetadata:
-    """The ChunkMetadata of a `.cpb` file, read from its last record only.
+def read_metadata(source: Source, *, storage_options: Mapping[str, Any] | None = None) -> chunk_pb2.ChunkMetadata:
+    """The ChunkMetadata of a `.cpb` file, read from its last record only (for a URL: its tail).
 
     Raises:
         ChunkedFileNotFoundError: `source` is a path or prefix and no such file exists.
@@ -518,20 +677,23 @@ def read_metadata(source: Source) -> chunk_pb2.ChunkMetadata:
             not a ChunkMetadata, or it needs a newer merger than this library's.
         ProtoSplitterError: a remote read failed (`proto_splitter.remote.RemoteReadError`, also an OSError).
     """
-    opened = _open_reader(source)
-    if opened.reader is None:
-        raise ChunkedProtoError("not a chunked proto: it is a plain serialized message (.pb)")
-    with opened.reader:
+    with _open_reader(source, storage_options) as opened:
+        if opened.reader is None:
+            raise ChunkedProtoError("not a chunked proto: it is a plain serialized message (.pb)")
         return _read_metadata_record(opened.reader)
 
 
-def _check_class(message_class) -> None:
+def check_message_class(message_class) -> None:
+    """Raises ProtoSplitterError unless `message_class` is a protobuf message class."""
     if not (isinstance(message_class, type) and issubclass(message_class, Message)):
         raise ProtoSplitterError(f"expected a protobuf message class, got {message_class!r}")
 
 
-def read(source: Source, message_class: type[MessageT]) -> MessageT:
-    """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a URL, a binary file object or bytes.
+def read(
+    source: Source, message_class: type[MessageT], *, storage_options: Mapping[str, Any] | None = None
+) -> MessageT:
+    """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a URL (`https://`, `s3://`, ...,
+    `storage_options` going to fsspec, or as headers to HTTP), a binary file object or bytes.
 
     Raises:
         ProtoSplitterError: `message_class` is not a protobuf message class, or a remote read failed
@@ -542,13 +704,12 @@ def read(source: Source, message_class: type[MessageT]) -> MessageT:
             (metadata and chunks that disagree, chunks that do not parse, a newer merger needed).
         OSError: a local file exists but cannot be opened.
     """
-    _check_class(message_class)
+    check_message_class(message_class)
     if _is_stream(source):
         return _read_stream(source, message_class)
-    opened = _open_reader(source)
-    if opened.reader is None:
-        return _parse_plain(opened.plain, message_class)
-    with opened.reader:
+    with _open_reader(source, storage_options) as opened:
+        if opened.reader is None:
+            return _parse_plain(opened.plain, message_class)
         metadata = _read_metadata_record(opened.reader)
         result = message_class()
         with opened.chunks(metadata, needed_chunks(metadata.message, message_class.DESCRIPTOR, None)) as chunks:

@@ -14,8 +14,7 @@ from several threads at once.
 from __future__ import annotations
 
 import contextlib
-import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO, Generic
 
 import numpy as np
@@ -39,9 +38,16 @@ from .riegeli.format import FILE_SIGNATURE
 PathText = str | FieldPath
 
 
-def open(source: files.Source, message_class: type[MessageT], *, use_index: bool = True) -> ChunkedFile[MessageT]:
-    """Opens a `.cpb` or `.pb` (a path or prefix, bytes, a binary file object, an http(s) or fsspec URL) for reading
-    any part of a message of type `message_class`. `use_index=False` ignores the file's index and scans it.
+def open(
+    source: files.Source,
+    message_class: type[MessageT],
+    *,
+    use_index: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+) -> ChunkedFile[MessageT]:
+    """Opens a `.cpb` or `.pb` (a path or prefix, bytes, a binary file object, an http(s) or fsspec URL or URL
+    prefix, read with `storage_options`) for reading any part of a message of type `message_class`.
+    `use_index=False` ignores the file's index and scans it.
 
     Raises:
         ProtoSplitterError: `message_class` is not a protobuf message class; a remote read failed.
@@ -50,14 +56,20 @@ def open(source: files.Source, message_class: type[MessageT], *, use_index: bool
         ChunkedProtoError: the metadata is not valid; IndexMismatchError (one) when the index is damaged or was not
             made for this file.
     """
-    files._check_class(message_class)
-    return ChunkedFile(source, message_class, use_index)
+    files.check_message_class(message_class)
+    return ChunkedFile(source, message_class, use_index, storage_options)
 
 
 class ChunkedFile(Generic[MessageT]):
     """An opened chunked (or plain) message file: see the module docstring. Close it (or use `with`)."""
 
-    def __init__(self, source: files.Source, message_class: type[MessageT], use_index: bool = True):
+    def __init__(
+        self,
+        source: files.Source,
+        message_class: type[MessageT],
+        use_index: bool = True,
+        storage_options: Mapping[str, Any] | None = None,
+    ):
         self.message_class = message_class
         self.metadata: chunk_pb2.ChunkMetadata | None = None
         self.indexed = False  # whether the file's own index is used (else one built by scanning it)
@@ -66,15 +78,16 @@ class ChunkedFile(Generic[MessageT]):
         self._bytes: bytes | bytearray | memoryview | None = None
         self._handle: BinaryIO | None = None
         try:
-            self._open(source, use_index)
+            self._open(source, use_index, storage_options)
         except BaseException:
             self.close()
             raise
 
-    def _open(self, source: Any, use_index: bool) -> None:
+    def _open(self, source: Any, use_index: bool, storage_options: Mapping[str, Any] | None) -> None:
         descriptor = self.message_class.DESCRIPTOR
+        source = remote.local_path(source)
         if remote.is_remote(source):
-            source = remote.open_remote(source)
+            source = files.open_url(source, storage_options)
             self._closers.append(source.close)
         if hasattr(source, "read") and not (hasattr(source, "seekable") and source.seekable()):
             source = source.read()  # a stream: random access needs its bytes
@@ -99,7 +112,7 @@ class ChunkedFile(Generic[MessageT]):
         prefetch = None
         if self._handle is not None:
             self._handle.seek(start)
-            prefetch = getattr(self._handle, "prefetch", None)
+            prefetch = getattr(self._handle, "plan", None)
         if not chunked:
             tree = chunk_pb2.ChunkMetadata(
                 chunks=[chunk_pb2.ChunkInfo(type=MESSAGE, size=raw.size())],
@@ -266,12 +279,12 @@ class ChunkedFile(Generic[MessageT]):
         for a file object through the handle's records (one position, shared)."""
         assert self.metadata is not None
         if self._handle is not None:
-            if hasattr(self._handle, "prefetch"):
-                self._handle.prefetch(files._chunk_ranges(self.metadata.chunks, order))
-            yield self._resolver.chunks
+            plan = getattr(self._handle, "plan", None)
+            with plan(files._chunk_ranges(self.metadata.chunks, order)) if plan else contextlib.nullcontext():
+                yield self._resolver.chunks
             return
-        with riegeli.RecordReader(self._path if self._path is not None else self._bytes) as reader:
-            with files._Opened(reader, path=self._path).chunks(self.metadata, order) as chunks:
+        with files._open_reader(self._path if self._path is not None else self._bytes) as opened:
+            with opened.chunks(self.metadata, order) as chunks:
                 yield chunks
 
     @property
@@ -291,37 +304,24 @@ class ChunkedFile(Generic[MessageT]):
         self.close()
 
 
-class _SignatureKnown(io.RawIOBase):
-    """A remote `.cpb` whose first 64 bytes, Riegeli's file signature, are taken as read (the reader checks them
-    first; fetching them would cost a request of their own, for bytes that hashes do not protect anyway: every
-    chunk header, every record and the index are checked with their hashes)."""
+class _SignatureKnown:
+    """A remote `.cpb`, as a positioned reader, whose first 64 bytes, Riegeli's file signature, are taken as read
+    (the reader checks them first; fetching them would cost a request of their own, for bytes that hashes do not
+    protect anyway: every chunk header, every record and the index are checked with their hashes)."""
 
     def __init__(self, remote_file: remote.RangedFile):
-        super().__init__()
         self._file = remote_file
-        self.prefetch = remote_file.prefetch
 
-    def readable(self) -> bool:
-        return True
+    def size(self) -> int:
+        """The file's size."""
+        return self._file.size()
 
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def readinto(self, buffer: Any) -> int:
-        position = self._file.tell()
-        if position >= len(FILE_SIGNATURE):
-            return self._file.readinto(buffer)
-        view = memoryview(buffer).cast("B")
-        count = min(len(view), len(FILE_SIGNATURE) - position)
+    def read_into(self, position: int, out: Any) -> int:
+        """Fills `out` from `position` (the signature from memory); the number of bytes read."""
+        view = memoryview(out).cast("B")
+        count = max(0, min(len(view), len(FILE_SIGNATURE) - position))
         view[:count] = FILE_SIGNATURE[position : position + count]
-        self._file.seek(position + count)
-        return count
+        return count + (self._file.read_into(position + count, view[count:]) if count < len(view) else 0)
 
 
 def _key_of(element: Message) -> Any:
@@ -342,7 +342,13 @@ def _single_node_at(root: TreeNode, base: FieldPath) -> TreeNode | None:
     return found[0] if len(found) == 1 else None
 
 
-def read_partial(source: files.Source, message_class: type[MessageT], fields: files.FieldSpec) -> MessageT:
+def read_partial(
+    source: files.Source,
+    message_class: type[MessageT],
+    fields: files.FieldSpec,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> MessageT:
     """Reads only the given fields (paths like ``node[3]``, ``attr['value']``), touching only their chunks (and
     with the file's index, only the parts of chunks that hold them).
 
@@ -357,11 +363,11 @@ def read_partial(source: files.Source, message_class: type[MessageT], fields: fi
             data is not a valid chunked proto or serialized `message_class`.
         ProtoSplitterError, ChunkedFileNotFoundError, RiegeliError, OSError: as for read().
     """
-    files._check_class(message_class)
+    files.check_message_class(message_class)
     if not isinstance(fields, chunk_pb2.ChunkMetadata):
         for text in [fields] if isinstance(fields, str) else list(fields):
             field_paths.parse(text, message_class.DESCRIPTOR)  # bad paths fail before the file is opened
     if files._is_stream(source):
         source = source.read()  # type: ignore[union-attr]
-    with open(source, message_class) as handle:
+    with open(source, message_class, storage_options=storage_options) as handle:
         return handle.read_partial(fields)

@@ -13,6 +13,7 @@ record, read in part directly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -35,7 +36,7 @@ from .riegeli.varint import varint
 
 CACHE_BYTES = 64 << 20  # whole records kept for later reads (each at most a quarter of it)
 DIRECT_SCAN = 1 << 20  # records scanned straight from the file from this size on
-Prefetch = Callable[[list[tuple[int, int]]], None]
+Prefetch = Callable[[list[tuple[int, int]]], contextlib.AbstractContextManager[object]]
 _USABLE = BLOCK_SIZE - BLOCK_HEADER_SIZE
 
 
@@ -73,8 +74,11 @@ class RawFile:
             self._view = memoryview(source).cast("B")
             self._size = len(self._view)
         else:
-            self._source = open_source(source)  # type: ignore[no-untyped-call]
-            self._size = int(self._source.size())
+            self._source = open_source(source)
+            size = self._source.size()
+            if size is None:
+                raise RiegeliError("parts of a stream cannot be read: its size is unknown")
+            self._size = size
             self.lock = threading.Lock()
 
     def size(self) -> int:
@@ -251,8 +255,8 @@ class RecordAccess:
                     if checked.result() != expected:
                         raise RiegeliError(f"corrupted chunk at byte {info.offset}: data hash mismatch")
                 return
-        self._announce([(int(info.offset), riegeli.chunk_end_estimate(int(info.offset), int(info.size)))])
-        with self._reader_lock:
+        announced = self._announce([(int(info.offset), riegeli.chunk_end_estimate(int(info.offset), int(info.size)))])
+        with announced, self._reader_lock:
             self._reader.seek_numeric(info.offset)
             record = self._reader.read_record(copy=False)
             if record is None or len(record) != info.size:
@@ -291,8 +295,8 @@ class RecordAccess:
             data: bytes | memoryview = _buffer(record.size)
             self._raw.readv(0, [data])  # type: ignore[list-item]
         else:
-            self._announce([(record.offset, riegeli.chunk_end_estimate(record.offset, record.size))])
-            with self._reader_lock:
+            announced = self._announce([(record.offset, riegeli.chunk_end_estimate(record.offset, record.size))])
+            with announced, self._reader_lock:
                 if chunk is not None:
                     data = files.RiegeliChunks(self._reader, self.infos).get(chunk)
                 else:
@@ -313,18 +317,18 @@ class RecordAccess:
         assert record.hashes is not None
         span = record.span
         low, high = start - start % span, min(record.size, -(-end // span) * span)
-        self._announce([(self._position(record, low), self._position(record, high))])
         out = _buffer(end - start) if into is None else into[: end - start]
-        for position in range(low // span, max(low // span + 1, -(-high // span))):
-            begin, finish = position * span, min(record.size, (position + 1) * span)
-            whole = start <= begin and finish <= end  # the whole span is wanted: straight into the output
-            target = out[begin - start : finish - start] if whole else _buffer(finish - begin)
-            self._read_record_bytes(record, begin, target)
-            if highway_hash(target) != int(record.hashes[position]):
-                raise _Mismatch
-            if not whole:
-                a, b = max(start, begin), min(end, finish)
-                out[a - start : b - start] = target[a - begin : b - begin]
+        with self._announce([(self._position(record, low), self._position(record, high))]):
+            for position in range(low // span, max(low // span + 1, -(-high // span))):
+                begin, finish = position * span, min(record.size, (position + 1) * span)
+                whole = start <= begin and finish <= end  # the whole span is wanted: straight into the output
+                target = out[begin - start : finish - start] if whole else _buffer(finish - begin)
+                self._read_record_bytes(record, begin, target)
+                if highway_hash(target) != int(record.hashes[position]):
+                    raise _Mismatch
+                if not whole:
+                    a, b = max(start, begin), min(end, finish)
+                    out[a - start : b - start] = target[a - begin : b - begin]
         return out
 
     def _position(self, record: _Record, offset: int) -> int:
@@ -384,6 +388,7 @@ class RecordAccess:
             return None  # compressed: the reader decompresses it
         return data, header.data_hash
 
-    def _announce(self, ranges: list[tuple[int, int]]) -> None:
-        if self._prefetch is not None:
-            self._prefetch(ranges)
+    def _announce(self, ranges: list[tuple[int, int]]) -> contextlib.AbstractContextManager[object]:
+        """Byte ranges about to be read, within the returned context (a remote file fetches them ahead, in as few
+        requests as it can, and drops them when the context ends)."""
+        return self._prefetch(ranges) if self._prefetch is not None else contextlib.nullcontext()

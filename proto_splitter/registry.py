@@ -42,13 +42,18 @@ def splitter_for(message: Message, max_chunk_size: int | None, cut_values: bool 
     return factory(limit, cut_values=cut_values)
 
 
-def needs_split(message: Message, max_chunk_size: int | None) -> bool:
-    """TensorFlow's rule: a message that fits the limit (2 GiB by default) is written whole, as a `.pb`."""
+def chunk_limit(max_chunk_size: int | None) -> int:
+    """The largest chunk `max_chunk_size` allows (None: protobuf's 2 GiB); SplitError for a bad value."""
     if max_chunk_size is None:
-        return object_size(message) > PROTOBUF_LIMIT
+        return PROTOBUF_LIMIT
     if not isinstance(max_chunk_size, int) or isinstance(max_chunk_size, bool) or max_chunk_size < 1:
         raise SplitError(f"max_chunk_size must be None or a positive integer, got {max_chunk_size!r}")
-    return object_size(message) > max_chunk_size
+    return max_chunk_size
+
+
+def needs_split(message: Message, max_chunk_size: int | None) -> bool:
+    """TensorFlow's rule: a message that fits the limit (2 GiB by default) is written whole, as a `.pb`."""
+    return object_size(message) > chunk_limit(max_chunk_size)
 
 
 def split(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -239,7 +239,7 @@ def summarize(buf: WireBuffer, start: int, end: int, gap: int) -> FieldSummary |
         fields = np.frombuffer(packed[0], dtype="<u8").reshape(-1, 5)
         checkpoints = np.frombuffer(packed[1], dtype="<u8").reshape(-1, 2)
         return FieldSummary(fields[:, 0], fields[:, 1], fields[:, 2], fields[:, 3], fields[:, 4], checkpoints)
-    states: dict[int, list] = {}  # number -> [mask, count, last checkpoint start, checkpoints]
+    states: dict[int, list[Any]] = {}  # number -> [mask, count, last checkpoint start, checkpoints]
     for occ in scan(buf, start, end):
         state = states.get(occ.field_number)
         if state is None:

@@ -9,6 +9,7 @@ import importlib.util
 import os
 import sys
 import types
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
@@ -303,13 +304,14 @@ def _default_file(file_name: str) -> descriptor_pb2.FileDescriptorProto | None:
 # ---- the type an index names ------------------------------------------------------------------------------
 
 
-def index_builder(message_class: type | None, path: str, metadata: chunk_pb2.ChunkMetadata) -> IndexBuilder:
-    """The builder of the index of a `.cpb` made of the chunks of `path` (convert, recover): for `message_class`,
-    else for the type the file's own index names when this library knows it (TensorFlow's by their copies, never
-    importing TensorFlow), else without key tables."""
+def index_builder(message_class: type | None, source: Any, metadata: chunk_pb2.ChunkMetadata) -> IndexBuilder:
+    """The builder of the index of a `.cpb` made of the chunks of `source` (a path or an opened input, as
+    riegeli.RecordReader takes: convert, recover): for `message_class`, else for the type the file's own index
+    names when this library knows it (TensorFlow's by their copies, never importing TensorFlow), else without key
+    tables."""
     if message_class is None and metadata.HasField("index"):
         try:
-            with riegeli.RecordReader(path) as reader:
+            with riegeli.RecordReader(source) as reader:
                 name = Index.load(reader, metadata, reader.read_last_record()).message_type
             message_class = _from_copies(name) if name.startswith("tensorflow.") else resolve(name, required=False)
         except (CliError, ProtoSplitterError, OSError):

@@ -4,10 +4,10 @@ take at most 3 requests and little more than the constant's bytes, the metadata 
 from __future__ import annotations
 
 import numpy as np
-from range_server import RangeServer
 
 import proto_splitter as ps
 from proto_splitter import tensorflow as pstf
+from proto_splitter.testing.range_server import RangeServer
 from proto_splitter.tf import graph_pb2
 
 MIB = 1 << 20

@@ -77,6 +77,30 @@ def test_iter_chunks_equals_a_file_write(tmp_path, options):
     assert ps.read(NonSeekable(io.BytesIO(streamed)), Graph) == graph
 
 
+@pytest.mark.parametrize("max_chunk_size", [64 << 10, None], ids=["cpb", "pb"])
+def test_iter_chunks_in_pieces_of_a_given_size(max_chunk_size):
+    graph = small_graph()
+    pieces = list(ps.iter_chunks(graph, max_chunk_size=max_chunk_size, piece_size=10_000))
+    assert {len(piece) for piece in pieces[:-1]} == {10_000} and 0 < len(pieces[-1]) <= 10_000
+    assert b"".join(pieces) == ps.write_to_bytes(graph, max_chunk_size=max_chunk_size)[0]
+    with pytest.raises(ps.ProtoSplitterError, match="piece_size"):
+        next(ps.iter_chunks(graph, piece_size=0))
+
+
+class Trickle(NonSeekable):
+    """A raw stream handing out at most 5 bytes a read, as a raw socket or pipe may."""
+
+    def readinto(self, buffer) -> int:
+        return super().readinto(memoryview(buffer)[:5])
+
+
+@pytest.mark.parametrize("max_chunk_size", [64 << 10, None], ids=["cpb", "pb"])
+def test_read_of_a_raw_stream_with_short_reads(max_chunk_size):
+    graph = small_graph()
+    data, _ = ps.write_to_bytes(graph, max_chunk_size=max_chunk_size)
+    assert ps.read(Trickle(io.BytesIO(data)), Graph) == graph
+
+
 def test_iter_chunks_can_be_abandoned():
     pieces = ps.iter_chunks(small_graph(), max_chunk_size=64 << 10)
     next(pieces)
