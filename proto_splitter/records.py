@@ -99,15 +99,20 @@ class RawFile:
                     self._read_rest(group, position, done)
                 position += size
             return
+        if self._view is None:  # one read of the whole range (for a remote file, one request), then spread
+            whole = _buffer(wanted) if len(buffers) > 1 else buffers[0]
+            assert self.lock is not None
+            with self.lock:
+                got = self._source.read_into(position, whole)
+            if got != wanted:
+                raise RiegeliError(f"truncated file: expected {wanted} bytes at byte {position}")
+            if len(buffers) == 1:
+                return
+            view, position = whole, 0
+        else:
+            view = self._view
         for buffer in buffers:
-            if self._view is not None:
-                buffer[:] = self._view[position : position + len(buffer)]
-            else:
-                assert self.lock is not None
-                with self.lock:
-                    got = self._source.read_into(position, buffer)
-                if got != len(buffer):
-                    raise RiegeliError(f"truncated file: expected {len(buffer)} bytes at byte {position}")
+            buffer[:] = view[position : position + len(buffer)]
             position += len(buffer)
 
     def _read_rest(self, group: list[memoryview], position: int, done: int) -> None:
@@ -318,17 +323,16 @@ class RecordAccess:
         span = record.span
         low, high = start - start % span, min(record.size, -(-end // span) * span)
         out = _buffer(end - start) if into is None else into[: end - start]
-        with self._announce([(self._position(record, low), self._position(record, high))]):
-            for position in range(low // span, max(low // span + 1, -(-high // span))):
-                begin, finish = position * span, min(record.size, (position + 1) * span)
-                whole = start <= begin and finish <= end  # the whole span is wanted: straight into the output
-                target = out[begin - start : finish - start] if whole else _buffer(finish - begin)
-                self._read_record_bytes(record, begin, target)
-                if highway_hash(target) != int(record.hashes[position]):
-                    raise _Mismatch
-                if not whole:
-                    a, b = max(start, begin), min(end, finish)
-                    out[a - start : b - start] = target[a - begin : b - begin]
+        for position in range(low // span, max(low // span + 1, -(-high // span))):
+            begin, finish = position * span, min(record.size, (position + 1) * span)
+            whole = start <= begin and finish <= end  # the whole span is wanted: straight into the output
+            target = out[begin - start : finish - start] if whole else _buffer(finish - begin)
+            self._read_record_bytes(record, begin, target)
+            if highway_hash(target) != int(record.hashes[position]):
+                raise _Mismatch
+            if not whole:
+                a, b = max(start, begin), min(end, finish)
+                out[a - start : b - start] = target[a - begin : b - begin]
         return out
 
     def _position(self, record: _Record, offset: int) -> int:

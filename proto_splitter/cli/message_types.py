@@ -309,11 +309,24 @@ def index_builder(message_class: type | None, source: Any, metadata: chunk_pb2.C
     riegeli.RecordReader takes: convert, recover): for `message_class`, else for the type the file's own index
     names when this library knows it (TensorFlow's by their copies, never importing TensorFlow), else without key
     tables."""
-    if message_class is None and metadata.HasField("index"):
-        try:
-            with riegeli.RecordReader(source) as reader:
-                name = Index.load(reader, metadata, reader.read_last_record()).message_type
-            message_class = _from_copies(name) if name.startswith("tensorflow.") else resolve(name, required=False)
-        except (CliError, ProtoSplitterError, OSError):
-            message_class = None
+    if message_class is None:
+        message_class = named_by_index(source, metadata)
     return IndexBuilder(message_class.DESCRIPTOR if message_class is not None else None)
+
+
+def named_by_index(source: Any, metadata: chunk_pb2.ChunkMetadata) -> type | None:
+    """The message type the index of `source` (a path or an opened input) names, when this library knows it
+    (TensorFlow's by their copies, never importing TensorFlow); None when it has no index or the type is unknown."""
+    if not metadata.HasField("index"):
+        return None
+    try:
+        with riegeli.RecordReader(source) as reader:
+            name = Index.load(reader, metadata, reader.read_last_record()).message_type
+        if name.startswith(COPIES_PACKAGE + "."):  # written with the copies themselves
+            from ..tf import saved_model_pb2  # imports every copy a GraphDef or a SavedModel uses
+
+            pool = saved_model_pb2.DESCRIPTOR.pool
+            return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
+        return _from_copies(name) if name.startswith("tensorflow.") else resolve(name, required=False)
+    except (CliError, ProtoSplitterError, OSError, KeyError):
+        return None

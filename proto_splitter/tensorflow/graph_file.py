@@ -19,15 +19,30 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import handle, wire
 from ..errors import ProtoSplitterError
 from ..field_paths import FieldPath
+from ..tf import types_pb2
 from . import graphs
 from .tensors import TensorDecodeError, numpy_dtype, shape_of, to_numpy
+
+_DTYPE_NUMBERS = frozenset(types_pb2.DataType.values())
+
+
+class TensorDetails(NamedTuple):
+    """What `GraphFile.tensor_details` says of a constant: its name, dtype (a DataType name such as DT_FLOAT), shape
+    (-1 for an unknown dimension) and size in bytes (its TensorProto's serialized size; the tag and length of a
+    value cut into chunks of its own not counted)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    bytes: int
+
 
 READ_AHEAD = 2  # constants read ahead by tensors(), each by a thread of its own
 FUNCTION_SEPARATOR = "::"  # "function::node" names a node of a function (TensorFlow's node names hold no ':')
@@ -45,10 +60,18 @@ def open_graph(path: graphs.PathLike, graph_class: type | None = None) -> GraphF
 class GraphFile:
     """An opened graph: see the module docstring. Safe to use from several threads; close it (or use `with`)."""
 
-    def __init__(self, path: graphs.PathLike, graph_class: type | None = None):
-        source, message_class, inner = graphs._source(path, graph_class)
+    def __init__(
+        self, path: graphs.PathLike, graph_class: type | None = None, opened: handle.ChunkedFile[Any] | None = None
+    ):
+        """`opened`: a handle on the file at `path` already open (of a GraphDef or a SavedModel), which the graph
+        reads through (and closes when it is closed)."""
+        if opened is None:
+            source, message_class, inner = graphs._source(path, graph_class)
+            opened = handle.open(source, message_class)
+        else:
+            inner = graphs._GRAPH_IN_SAVED_MODEL if graphs.graph_kind(opened.message_class) == "SavedModel" else ""
         self._name = os.fspath(path)
-        self._file: handle.ChunkedFile[Any] = handle.open(source, message_class)
+        self._file = opened
         self._graph = f"{inner}." if inner else ""
         self._lock = threading.Lock()
         self._functions: dict[str, int] | None = None
@@ -129,6 +152,21 @@ class GraphFile:
             finally:
                 for _, future in pending:
                     future.cancel()
+
+    def tensor_details(self) -> list[TensorDetails]:
+        """Name, dtype, shape and size of every constant, in the order of `tensor_names`, from their nodes and the
+        sizes of their values' chunks: no value is read."""
+        details = []
+        records = self._file.resolver.records
+        for name, path, node in self._constants():
+            tensor = node.attr["value"].tensor
+            content = self._file.field_path(path + ".attr['value'].tensor.tensor_content")
+            chunks = self._file.resolver.leaf_chunks(content)
+            size = tensor.ByteSize() + sum(records.size(chunk) for chunk in chunks)
+            dtype = types_pb2.DataType.Name(tensor.dtype) if tensor.dtype in _DTYPE_NUMBERS else str(tensor.dtype)
+            shape = tuple(dim.size for dim in tensor.tensor_shape.dim)
+            details.append(TensorDetails(name, dtype, shape, size))
+        return details
 
     def _constants(self) -> list[tuple[str, str, Any]]:
         """(name, path, node without its value's chunks) of every Const node: the graph's (found at wire level by

@@ -35,6 +35,12 @@ def _source(path: PathLike, graph_class: type | None) -> tuple[str, type, str]:
     return os.fspath(path), graph_class if graph_class is not None else _classes()[0], ""
 
 
+def graph_kind(message_class: type) -> str | None:
+    """ "GraphDef" or "SavedModel" for TensorFlow's class of that name or the shipped copy; None for another."""
+    package, _, name = message_class.DESCRIPTOR.full_name.rpartition(".")  # type: ignore[attr-defined]
+    return name if package in ("tensorflow", "proto_splitter.tf") and name in ("GraphDef", "SavedModel") else None
+
+
 def read_graph_def(path: PathLike, graph_class: type | None = None):
     """The GraphDef in a `.pb`/`.cpb` file (a prefix works too) or in a SavedModel directory (its first
     MetaGraph), as TensorFlow's GraphDef class when TensorFlow is installed (pass `graph_class` to choose)."""

@@ -148,6 +148,14 @@ def test_a_saved_model_directory(tmp_path):
         assert graph_file.tensor_names() == list(arrays)
         assert np.array_equal(graph_file.tensor("body::w"), arrays["body::w"])
         assert np.array_equal(graph_file.tensor("dense_2/kernel"), arrays["dense_2/kernel"])
+        details = graph_file.tensor_details()
+    with ps.open(folder / "saved_model", type(saved_model)) as opened:  # a handle on the SavedModel itself
+        assert pstf.GraphFile(folder, opened=opened).tensor_details() == details
+    assert [tensor.name for tensor in details] == list(arrays)
+    names = {"float32": "DT_FLOAT", "int32": "DT_INT32"}
+    for tensor, array in zip(details, arrays.values(), strict=True):
+        assert tensor.shape == array.shape and tensor.dtype == names[array.dtype.name]
+        assert tensor.bytes >= array.nbytes
 
 
 def test_a_value_cut_into_pieces(tmp_path):
