@@ -14,6 +14,7 @@ record, read in part directly.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -59,7 +60,8 @@ def content_position(begin: int, offset: int) -> int:
 
 class RawFile:
     """Positioned reads of a file's bytes: a local path (vectored preadv, from several threads at once), bytes, or
-    a seekable binary file object at the file's first byte (through riegeli.sources, one read at a time)."""
+    a seekable binary file object or positioned reader (a remote file) at the file's first byte (through
+    riegeli.sources, one read at a time, one read per range: for a remote file, one request)."""
 
     IOV_MAX = 1000
 
@@ -149,7 +151,7 @@ class _Record:
     hashes: npt.NDArray[np.uint64] | None
     direct: bool = True  # whether its bytes are where an uncompressed chunk of its own puts them (until refuted)
 
-    @property
+    @functools.cached_property
     def start(self) -> int:
         """Where its bytes begin in an uncompressed chunk of its own: past the chunk header, the compression type
         and the record's size (and its size's size)."""
