@@ -61,7 +61,7 @@ def run(args) -> int:
     if args.fields:
         if message_class is None:
             raise common.CliError("--fields needs the message type: pass --type (this file's index names none)")
-        report.update(where_the_bytes_are(args, message_class))
+        report.update(where_the_bytes_are(args, message_class), type=message_class.DESCRIPTOR.full_name)
     if args.json:
         print(json.dumps(report, indent=2))
         return common.EXIT_OK
@@ -79,7 +79,8 @@ def run(args) -> int:
 
 
 def where_the_bytes_are(args, message_class) -> dict:
-    """`fields`: [{path, bytes}] in tree order, and for GraphDefs and SavedModels `constants`: the largest ones."""
+    """`fields`: [{path, bytes}] sorted by path (a parent before its fields), and for GraphDefs and SavedModels
+    `constants`: their count, their bytes and the largest ones."""
     from .. import handle
     from ..tensorflow import graphs
     from ..tensorflow.graph_file import GraphFile
@@ -101,6 +102,7 @@ def where_the_bytes_are(args, message_class) -> dict:
 
 
 def print_fields(report: dict) -> None:
+    """The `--fields` part of the report as text: a tree of field paths with sizes, then the largest constants."""
     total = sum(field["bytes"] for field in report["fields"] if "." not in field["path"]) or 1
     print(f"\n{'SIZE':>10}  {'SHARE':>6}  FIELD PATH (summed over list elements and map entries)")
     for field in report["fields"]:
