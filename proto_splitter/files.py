@@ -447,6 +447,9 @@ class _Prefixed(io.RawIOBase):
             view[:count] = self._head[:count]
             self._head = self._head[count:]
             return count
+        readinto = getattr(self._rest, "readinto", None)
+        if readinto is not None:
+            return int(readinto(view) or 0)
         data = self._rest.read(len(view))
         view[: len(data)] = data
         return len(data)
