@@ -16,8 +16,13 @@ NAMES = {NONE: "none", BROTLI: "brotli", ZSTD: "zstd", SNAPPY: "snappy"}
 
 def compress(kind: int, data, level: int | None, window_log: int | None) -> bytes:
     """Compresses data, prefixed with its size as a varint (for any kind but NONE)."""
+    return b"".join(compress_parts(kind, data, level, window_log))
+
+
+def compress_parts(kind: int, data, level: int | None, window_log: int | None) -> list[bytes]:
+    """compress's result as the parts to concatenate, for a caller joining them once with the rest of a chunk."""
     if kind == NONE:
-        return bytes(data)
+        return [bytes(data)]
     if kind == BROTLI:
         body = brotli.compress(
             bytes(data), quality=6 if level is None else level, lgwin=22 if window_log is None else window_log
@@ -31,7 +36,7 @@ def compress(kind: int, data, level: int | None, window_log: int | None) -> byte
         body = zstandard.ZstdCompressor(compression_params=params).compress(data)
     else:
         body = bytes(cramjam.snappy.compress_raw(data))
-    return varint(len(data)) + body
+    return [varint(len(data)), body]
 
 
 def decompress(kind: int, data, pos: int) -> memoryview:
@@ -39,7 +44,7 @@ def decompress(kind: int, data, pos: int) -> memoryview:
     if kind == NONE:
         return memoryview(data)
     size, start = read_varint(data, 0, pos)
-    body = bytes(data[start:])
+    body = memoryview(data)[start:]  # no copy: a temporary as large as the chunk fragments a thread's heap
     try:
         if kind == BROTLI:
             decoder = brotli.Decompressor()
