@@ -1,6 +1,7 @@
 """The one thing pyproject.toml cannot say: the optional C extensions. When they cannot be built (no compiler), the
-install goes on: the package hashes with highwayhash-cffi instead of AVX2 HighwayHash, and scans wire format with
-its Python scanner instead of _wire_scan."""
+install goes on and the package falls back to pure Python or portable code: highwayhash-cffi instead of the AVX2
+HighwayHash, wire.scan instead of the _wire_scan scanner, and the state machine of transposed Riegeli chunks in
+Python instead of _transposed."""
 
 from setuptools import Extension, setup
 
@@ -15,6 +16,12 @@ setup(
         Extension(
             "proto_splitter._wire_scan",
             sources=["proto_splitter/_wire_scan.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
+        Extension(
+            "proto_splitter.riegeli._transposed",
+            sources=["proto_splitter/riegeli/_transposed.c"],
             extra_compile_args=["-O3"],
             optional=True,
         ),

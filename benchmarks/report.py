@@ -24,6 +24,11 @@ LABELS = {
     "grpc_upload": "gRPC up receive",
     "grpc_upload_to_path": "gRPC up receive_to",
     "grpc_download": "gRPC down receive",
+    "write_s3": "ps.write s3 (moto)",
+    "read_http": "ps.read http",
+    "read_s3": "ps.read s3 (moto)",
+    "read_partial_http": "ps.read_partial http 1 node",
+    "read_partial_s3": "ps.read_partial s3 1 node",
 }
 STREAMS = {"socket_stream", "grpc_upload", "grpc_upload_to_path", "grpc_download"}
 # Each of our operations against its baselines, pair by pair within a repeat: (column, baseline op, same options)
@@ -31,9 +36,13 @@ BASELINES = {
     "write": [("x_base", "serialize_write", False)],
     "read": [("x_base", "parse_read", False), ("x_tf", "tf_merger", True)],
     **{op: [("x_base", "socket_stream", True)] for op in STREAMS - {"socket_stream"}},
+    "write_s3": [("x_base", "write", True)],
+    "read_http": [("x_base", "read", True)],
+    "read_s3": [("x_base", "read", True)],
 }
-LIBRARY = {"write", "read", "read_partial", *STREAMS}
-WITH_OPTIONS = {"write", "read", "tf_merger", *STREAMS}  # operations measured once per Riegeli options string
+REMOTE = {"write_s3", "read_http", "read_s3", "read_partial_http", "read_partial_s3"}
+LIBRARY = {"write", "read", "read_partial", *STREAMS, *REMOTE}
+WITH_OPTIONS = {"write", "read", "tf_merger", *STREAMS, "write_s3", "read_http", "read_s3"}  # rows per options string
 
 
 def label(op: str, options: str | None) -> str:
@@ -173,8 +182,9 @@ def table(rows: list[dict], slopes: list[dict]) -> str:
         )
     out.append(
         "x base: time / (SerializeToString+write) for writes, / (read+ParseFromString) for reads, / the loopback "
-        "socket stream for gRPC; x TF: time / TF's C++ Merger on the same file; both medians of same-repeat pairs. "
-        "Streams: from the first byte received to the message whole (file written); peak RSS of the receiver."
+        "socket stream for gRPC, / the local ps.write or ps.read for s3 and http; x TF: time / TF's C++ Merger on "
+        "the same file; both medians of same-repeat pairs. Streams: from the first byte received to the message "
+        "whole (file written); peak RSS of the receiver."
     )
     out.append(
         "slope t / slope m: log-log slope vs size of time and of peak RSS over the interpreter's "

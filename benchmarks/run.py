@@ -12,9 +12,14 @@ the operation: wall time and the process's peak RSS. Operations, in this order w
   read+ParseFromString (messages < 2 GiB); onnx.save/load with external data and safetensors save/load of the
   constants as float32 tensors (shape "graph"); for each --stream-options (shape "graph"), the message sent from
   one process to another (benchmarks/grpc_stream.py): over a loopback socket (ps.write, ps.read), then over
-  loopback gRPC (proto_splitter.grpc) up to a servicer's receive and receive_to, and down to a client's receive.
+  loopback gRPC (proto_splitter.grpc) up to a servicer's receive and receive_to, and down to a client's receive;
+  with --remote (shape "graph", up to --remote-up-to): ps.write to moto's S3 server, ps.read and ps.read_partial
+  of one node over loopback HTTP and over S3 (servers in processes of their own, see benchmarks/remote.py; moto
+  with ranged GETs fixed, benchmarks/moto_ranged.py).
 Reads find the file just written in the page cache (warm); os.sync() runs before each operation so that
 earlier writes are flushed. Ratios to baselines are taken pair by pair within a repeat, then the median.
+Then the Riegeli codec alone, side by side with Google's (riegeli_throughput.py --compare-only, --codec-size of
+records per row; 0 skips it): rows appended to the table.
 Writes results.json, results.png (time and peak RSS vs size, log-log) and results.txt (the table) to --out;
 prints the table.
 """
@@ -22,6 +27,7 @@ prints the table.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -30,10 +36,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import psutil
+import remote
 import report
+import riegeli_throughput
 from measure import parse_size
 from workloads import ORACLE_PARENT, STREAMS, estimated_rss
 
@@ -107,6 +116,10 @@ def run_step(op: str, case: dict, work: Path, args, options: str | None = None) 
         options or "uncompressed",
         "--oracle",
         args.oracle or "",
+        "--http",
+        case.get("http", ""),
+        "--s3",
+        case.get("s3", ""),
     ]
     os.sync()  # earlier writes' dirty pages are flushed now, not during this measurement
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -133,6 +146,14 @@ def sequence(case: dict, args) -> list[tuple[str, str | None]]:
         steps += [("write", options), ("read", options)]
         if args.oracle and options in args.tf_options:
             steps.append(("tf_merger", options))
+    if case.get("remote"):
+        steps += [
+            ("write_s3", "uncompressed"),
+            ("read_s3", "uncompressed"),
+            ("read_http", "uncompressed"),
+            ("read_partial_s3", None),
+            ("read_partial_http", None),
+        ]
     steps += [("read_partial", "uncompressed"), ("copy", None)]
     if case.get("message_bytes", case["size"]) <= PROTOBUF_LIMIT:
         steps += [("serialize_write", None), ("parse_read", None)]
@@ -145,54 +166,78 @@ def sequence(case: dict, args) -> list[tuple[str, str | None]]:
 def run_case(case: dict, args, progress: Progress, measurements: list[dict], notes: list[str]) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"ps-bench-{case['shape']}-{case['size_label']}-", dir=args.work))
     try:
-        progress.step(f"{case['shape']} {case['size_label']} prepare")
-        prepared = run_step("prepare", case, work, args)
-        if "error" in prepared:
-            case["skipped"] = f"building the message failed: {prepared['error']}"
-            return
-        case.update(
-            message_bytes=prepared["message_bytes"],
-            message_rss=prepared["message_rss"],
-            nodes=prepared["nodes"],
-            constants=prepared["constants"],
-            build_seconds=prepared["seconds"],
-        )
-        started = time.monotonic()
-        for repeat in range(args.repeats):
-            for op, options in sequence(case, args):
-                progress.step(f"{case['shape']} {case['size_label']} #{repeat + 1} {report.label(op, options)}")
-                result = run_step(op, case, work, args, options)
-                if "error" in result:
-                    notes.append(
-                        f"{case['shape']} {case['size_label']} {report.label(op, options)} repeat "
-                        f"{repeat + 1} failed: {result['error'].splitlines()[-1]}"
-                    )
-                measurements.append(
-                    dict(
-                        result,
-                        shape=case["shape"],
-                        size_label=case["size_label"],
-                        op=op,
-                        options=options if op in report.WITH_OPTIONS else None,
-                        repeat=repeat,
-                    )
-                )
-            case["repeats_done"] = repeat + 1
-            spent = time.monotonic() - started
-            progress.note(f"{case['shape']} {case['size_label']}: repeat {repeat + 1} done, {spent / 60:.1f} min")
-            if (
-                args.case_budget
-                and repeat + 1 < args.repeats
-                and spent / (repeat + 1) * (repeat + 2) > args.case_budget * 60
-            ):
-                notes.append(
-                    f"{case['shape']} {case['size_label']}: {repeat + 1} repeat(s) only (another would "
-                    f"pass --case-budget {args.case_budget:g} min)"
-                )
-                progress.done += (args.repeats - repeat - 1) * len(sequence(case, args))
-                break
+        with ExitStack() as servers:
+            if case.get("remote"):
+                case["http"] = servers.enter_context(remote.range_server(work))
+                case["s3"] = servers.enter_context(remote.moto_server(work / "moto", "ranged"))
+            run_repeats(case, work, args, progress, measurements, notes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def codec_rows(args, notes: list[str]) -> list[dict]:
+    """The codec side by side with Google's, in a fresh process; [] (and a note) when skipped or failed."""
+    if parse_size(args.codec_size) == 0:
+        return []
+    with tempfile.TemporaryDirectory(dir=args.work) as work:
+        out = Path(work) / "codec.json"
+        command = [sys.executable, str(HERE / "riegeli_throughput.py"), "--compare-only", "--json", str(out)]
+        command += ["--compare-total", args.codec_size, "--compare-repeats", str(args.repeats)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, check=False)
+        rows = json.loads(out.read_text())["google"] if out.exists() else []
+    if not rows:
+        notes.append(f"codec rows against Google's: none ({(done.stdout + done.stderr).strip()[-200:]})")
+    return rows
+
+
+def run_repeats(case: dict, work: Path, args, progress: Progress, measurements: list[dict], notes: list[str]) -> None:
+    """Prepares the case's message, then runs every operation --repeats times (within --case-budget)."""
+    progress.step(f"{case['shape']} {case['size_label']} prepare")
+    prepared = run_step("prepare", case, work, args)
+    if "error" in prepared:
+        case["skipped"] = f"building the message failed: {prepared['error']}"
+        return
+    case.update(
+        message_bytes=prepared["message_bytes"],
+        message_rss=prepared["message_rss"],
+        nodes=prepared["nodes"],
+        constants=prepared["constants"],
+        build_seconds=prepared["seconds"],
+    )
+    started = time.monotonic()
+    for repeat in range(args.repeats):
+        for op, options in sequence(case, args):
+            progress.step(f"{case['shape']} {case['size_label']} #{repeat + 1} {report.label(op, options)}")
+            result = run_step(op, case, work, args, options)
+            if "error" in result:
+                notes.append(
+                    f"{case['shape']} {case['size_label']} {report.label(op, options)} repeat "
+                    f"{repeat + 1} failed: {result['error'].splitlines()[-1]}"
+                )
+            measurements.append(
+                dict(
+                    result,
+                    shape=case["shape"],
+                    size_label=case["size_label"],
+                    op=op,
+                    options=options if op in report.WITH_OPTIONS else None,
+                    repeat=repeat,
+                )
+            )
+        case["repeats_done"] = repeat + 1
+        spent = time.monotonic() - started
+        progress.note(f"{case['shape']} {case['size_label']}: repeat {repeat + 1} done, {spent / 60:.1f} min")
+        if (
+            args.case_budget
+            and repeat + 1 < args.repeats
+            and spent / (repeat + 1) * (repeat + 2) > args.case_budget * 60
+        ):
+            notes.append(
+                f"{case['shape']} {case['size_label']}: {repeat + 1} repeat(s) only (another would "
+                f"pass --case-budget {args.case_budget:g} min)"
+            )
+            progress.done += (args.repeats - repeat - 1) * len(sequence(case, args))
+            break
 
 
 def machine() -> dict:
@@ -235,10 +280,15 @@ def main(argv: list[str] | None = None) -> int:
         help="minutes per (shape, size): no further repeat once it would pass this (0: none)",
     )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per operation")
+    parser.add_argument("--codec-size", help="records per codec row against Google's (default 256M; --quick: 16M)")
+    parser.add_argument("--no-remote", dest="remote", action="store_false", help="no HTTP and S3 rows")
+    parser.add_argument("--remote-up-to", default="3G", help="largest size with HTTP and S3 rows (moto holds it)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeats = args.sizes or "16M,32M", args.repeats or 1
         args.tf_options = args.tf_options or "uncompressed"
+        args.codec_size = args.codec_size or "16M"
+    args.codec_size = args.codec_size or "256M"
     args.sizes, args.repeats = args.sizes or "256M,1G,3G", args.repeats or 3
     args.options = list(dict.fromkeys(["uncompressed", *args.options.split(",")]))
     args.tf_options = args.tf_options.split(",") if args.tf_options else args.options
@@ -246,6 +296,15 @@ def main(argv: list[str] | None = None) -> int:
     args.chunk_bytes = parse_size(args.chunk)
     args.oracle, oracle_note = find_oracle()
     notes = [oracle_note] if oracle_note else []
+    missing = [name for name in ("s3fs", "moto.server") if importlib.util.find_spec(name.split(".")[0]) is None]
+    if args.remote and missing:
+        args.remote = False
+        notes.append(f"HTTP and S3 rows not measured: {', '.join(missing)} not installed (pip install -e '.[test]')")
+    elif args.remote:
+        notes.append(
+            "s3 rows: moto's S3 server with ranged GETs reading only their bytes (benchmarks/moto_ranged.py); "
+            "http rows: proto_splitter.testing.range_server; both on 127.0.0.1 in processes of their own"
+        )
     notes.append(
         "reads find their file in the page cache (written just before); ps.write and the baselines do "
         "not fsync; the copy is in-kernel (sendfile) from a cached file"
@@ -256,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             "size_label": label,
             "size": parse_size(label),
             "chunk": min(args.chunk_bytes, parse_size(label) // 4),
+            "remote": args.remote and shape == "graph" and parse_size(label) <= parse_size(args.remote_up_to),
         }  # .cpb of at least 4 chunks at any size
         for label in args.sizes.split(",")
         for shape in args.shapes.split(",")
@@ -276,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         run_case(case, args, progress, measurements, notes)
     progress.close()
     notes += [f"{case['shape']} {case['size_label']} skipped: {case['skipped']}" for case in cases if "skipped" in case]
+    codec = codec_rows(args, notes)
     done_cases = [case for case in cases if "message_bytes" in case]
     rows = report.summarize(measurements, done_cases, args.options)
     slopes = report.fits(rows)
@@ -291,10 +352,15 @@ def main(argv: list[str] | None = None) -> int:
         "cases": cases,
         "rows": rows,
         "fits": slopes,
+        "codec_against_google": codec,
     }
     report.write_json(out / "results.json", document)
     report.plot(rows, out / "results.png")
-    text = "\n".join([report.table(rows, slopes), *(f"note: {note}" for note in notes)])
+    lines = [report.table(rows, slopes)]
+    if codec:
+        lines += ["", "Riegeli codec against Google's (riegeli_throughput.py):"]
+        lines.append(riegeli_throughput.comparison_table(codec))
+    text = "\n".join([*lines, *(f"note: {note}" for note in notes)])
     (out / "results.txt").write_text(text + "\n")
     print(text)
     print(

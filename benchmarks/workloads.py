@@ -7,9 +7,15 @@ imports, before building the input), bytes (what OP carried), plus OP's own figu
 tensors) is built first and is not measured; only OP is.
 
 Messages are GraphDef-like (proto_splitter.testing's Graph): shape "graph" holds 2 MiB constants (float32
-noise, like weights) plus small nodes carrying 1/32 of the bytes; shape "small" holds small nodes only. The
-small nodes come from testing.graphs.add_small_nodes once per case ("prepare", kept serialized as small.pb,
-since building millions of nodes in Python is slow); every other process parses them back.
+noise, like weights) plus small nodes carrying 1/32 of the bytes; shape "graph4" holds 4 MiB constants and 8
+small nodes per constant (a small root chunk: the remote benchmark's GraphDef of one chunk per constant); shape
+"small" holds small nodes only. The small nodes come from testing.graphs.add_small_nodes once per case
+("prepare", kept serialized as small.pb, since building millions of nodes in Python is slow); every other
+process parses them back.
+
+Remote operations read the uncompressed file over loopback HTTP (--http, the base URL of a server of the case's
+folder) or from moto's S3 server (--s3, its endpoint; the object written by write_s3), and report the requests
+they made: count, largest, bytes received.
 """
 
 from __future__ import annotations
@@ -29,33 +35,39 @@ from measure import measure
 ORACLE_PARENT = Path(__file__).resolve().parents[1] / "tests"  # the project's TensorFlow oracle: tests/tf_oracle
 MIB = 1 << 20
 CONSTANT = 2 * MIB
+CONSTANT_OF = {"graph": CONSTANT, "graph4": 2 * CONSTANT, "small": CONSTANT}
+S3_BUCKET = "bench"
 SMALL_NODE_BYTES = 61  # serialized size of one add_small_nodes node with 7-digit indices (about)
 SMALL_NODE_RSS = 500  # in-memory bytes of one such node under upb (measured: about 490)
 SMALL_FRACTION = 32  # shape "graph": small nodes carry 1/32 of the bytes
-POOL_OFFSETS = 16  # constants are 2 MiB windows of a 32 MiB pool: no repeat within a compressor's window
+SMALL_PER_CONSTANT = 8  # shape "graph4": small nodes per constant
+POOL_OFFSETS = 16  # constants are windows of a pool of 16 constants: no repeat within a compressor's window
 
 
 def plan(shape: str, size: int) -> tuple[int, int]:
     """(constants, small nodes) making a message of about `size` serialized bytes."""
     if shape == "small":
         return 0, max(size // SMALL_NODE_BYTES, 1)
-    constants = max(size * (SMALL_FRACTION - 1) // SMALL_FRACTION // CONSTANT, 1)
-    return constants, max((size - constants * CONSTANT) // SMALL_NODE_BYTES, 0)
+    if shape == "graph4":
+        constants = max(size // CONSTANT_OF[shape], 1)
+        return constants, constants * SMALL_PER_CONSTANT
+    constants = max(size * (SMALL_FRACTION - 1) // SMALL_FRACTION // CONSTANT_OF[shape], 1)
+    return constants, max((size - constants * CONSTANT_OF[shape]) // SMALL_NODE_BYTES, 0)
 
 
 def estimated_rss(shape: str, size: int) -> int:
     """The message's in-memory size under upb, to skip cases this machine cannot hold."""
     constants, small = plan(shape, size)
-    return constants * CONSTANT + small * SMALL_NODE_RSS
+    return constants * CONSTANT_OF[shape] + small * SMALL_NODE_RSS
 
 
-def constant_contents(count: int):
+def constant_contents(count: int, size: int = CONSTANT):
     """The bytes of each constant: index in the first 4 bytes (as graph_def_like), then normal float32 noise."""
-    pool = np.random.default_rng(0).standard_normal((POOL_OFFSETS + 1) * CONSTANT // 4, dtype=np.float32)
+    pool = np.random.default_rng(0).standard_normal((POOL_OFFSETS + 1) * size // 4, dtype=np.float32)
     pool = pool.view(np.uint8)
     for index in range(count):
-        start = (index % POOL_OFFSETS) * CONSTANT
-        yield index.to_bytes(4, "little") + pool[start + 4 : start + CONSTANT].tobytes()
+        start = (index % POOL_OFFSETS) * size
+        yield index.to_bytes(4, "little") + pool[start + 4 : start + size].tobytes()
 
 
 def build_message(shape: str, size: int, work: Path):
@@ -64,11 +76,11 @@ def build_message(shape: str, size: int, work: Path):
 
     constants, _ = plan(shape, size)
     graph = Graph(version=1)
-    for index, content in enumerate(constant_contents(constants)):
+    for index, content in enumerate(constant_contents(constants, CONSTANT_OF[shape])):
         node = graph.node.add(name=f"const_{index}", op="Const")
         node.attr["value"].tensor.content = content
         node.attr["value"].tensor.dtype = "DT_FLOAT"
-        node.attr["value"].tensor.shape.append(CONSTANT // 4)
+        node.attr["value"].tensor.shape.append(CONSTANT_OF[shape] // 4)
         node.attr["dtype"].s = "DT_FLOAT"
     graph.MergeFromString((work / "small.pb").read_bytes())
     return graph
@@ -79,7 +91,7 @@ def build_tensors(shape: str, size: int) -> dict:
     constants, _ = plan(shape, size)
     return {
         f"const_{index}": np.frombuffer(content, np.float32)
-        for index, content in enumerate(constant_contents(constants))
+        for index, content in enumerate(constant_contents(constants, CONSTANT_OF[shape]))
     }
 
 
@@ -225,7 +237,7 @@ def op_onnx_load(args, work: Path) -> dict:
     with measure() as taken:
         model = onnx.load(str(work / "onnx" / "model.onnx"))
     loaded = sum(len(tensor.raw_data) for tensor in model.graph.initializer)
-    assert loaded == args.constants * CONSTANT, loaded
+    assert loaded == args.constants * CONSTANT_OF[args.shape], loaded
     return {"measure": taken, "bytes": loaded}
 
 
@@ -244,7 +256,7 @@ def op_safetensors_load(args, work: Path) -> dict:
     with measure() as taken:
         tensors = load_file(str(work / "model.safetensors"))
     loaded = sum(array.nbytes for array in tensors.values())
-    assert loaded == args.constants * CONSTANT, loaded
+    assert loaded == args.constants * CONSTANT_OF[args.shape], loaded
     return {"measure": taken, "bytes": loaded}
 
 
@@ -285,7 +297,79 @@ STREAMS = {
     "grpc_upload_to_path": "upload_to_path",
     "grpc_download": "download",
 }
-BUILDS_MESSAGE = {"write": op_write, "serialize_write": op_serialize_write}
+
+
+def remote_file(args, work: Path, store: str) -> tuple[str, dict]:
+    """The URL of the uncompressed file over HTTP (served from the case's folder) or S3, and its storage_options.
+    For S3, the client is set up first (s3fs imported, botocore's model loaded: once per process, about 0.3 s),
+    so that what is measured is the read."""
+    if store == "http":
+        relative = f"{cpb_prefix(work, 'uncompressed')}.cpb".removeprefix(f"{work}/")
+        return args.http + relative, {}
+    import fsspec
+
+    from proto_splitter.testing.moto_server import storage_options_for
+
+    # moto completes a multi-GiB multipart upload in over a minute: past botocore's 60 s, a retry would fail
+    options = dict(storage_options_for(args.s3), config_kwargs={"read_timeout": 900})
+    fsspec.filesystem("s3", **options).connect()
+    return f"s3://{S3_BUCKET}/model.cpb", options
+
+
+def transfer(stats) -> dict:
+    return {"requests": stats.requests, "transferred": stats.bytes, "largest_request": stats.largest_request}
+
+
+def op_write_s3(args, work: Path, message) -> dict:
+    """ps.write to moto's S3 (a multipart upload); s3fs is imported and its session opened by a small write first."""
+    import proto_splitter as ps
+    from proto_splitter.testing.graphs import graph_def_like
+
+    url, options = remote_file(args, work, "s3")
+    ps.write(graph_def_like(1, constant_size=1000), f"s3://{S3_BUCKET}/warm-up", storage_options=options)
+    with measure() as taken:
+        path = ps.write(message, url, max_chunk_size=args.chunk, options="uncompressed", storage_options=options)
+    assert path == url, path
+    return {"measure": taken, "peak_growth": taken.peak_growth, "chunk": args.chunk}
+
+
+def _read_remote(args, work: Path, store: str) -> dict:
+    import proto_splitter as ps
+    from proto_splitter import remote
+    from proto_splitter.testing.test_message3_pb2 import Graph
+
+    url, options = remote_file(args, work, store)
+    with measure() as taken:
+        with remote.open_remote(url, storage_options=options) as file:
+            message = ps.read(file, Graph)
+    assert len(message.node) == args.nodes, (len(message.node), args.nodes)
+    return {"measure": taken, "file_bytes": file.size(), "max_request": file.max_request, **transfer(file.stats)}
+
+
+def _read_partial_remote(args, work: Path, store: str) -> dict:
+    """One constant from the middle of the file (as read_partial), with what it cost in requests and bytes."""
+    import proto_splitter as ps
+    from proto_splitter import remote
+    from proto_splitter.testing.test_message3_pb2 import Graph
+
+    url, options = remote_file(args, work, store)
+    index = plan(args.shape, args.size)[0] // 2
+    with measure() as taken:
+        with remote.open_remote(url, storage_options=options) as file:
+            part = ps.read_partial(file, Graph, [f"node[{index}]"])
+    node = part.node[index]
+    assert node.name == f"const_{index}", node.name
+    metadata = ps.read_metadata(f"{cpb_prefix(work, 'uncompressed')}.cpb")
+    return {
+        "measure": taken,
+        "bytes": node.ByteSize(),
+        "constant_bytes": len(node.attr["value"].tensor.content),
+        "metadata_bytes": metadata.ByteSize(),
+        **transfer(file.stats),
+    }
+
+
+BUILDS_MESSAGE = {"write": op_write, "serialize_write": op_serialize_write, "write_s3": op_write_s3}
 BUILDS_TENSORS = {"onnx_save": op_onnx_save, "safetensors_save": op_safetensors_save}
 READS = {
     "read": op_read,
@@ -295,6 +379,10 @@ READS = {
     "onnx_load": op_onnx_load,
     "safetensors_load": op_safetensors_load,
     "copy": op_copy,
+    "read_http": lambda args, work: _read_remote(args, work, "http"),
+    "read_s3": lambda args, work: _read_remote(args, work, "s3"),
+    "read_partial_http": lambda args, work: _read_partial_remote(args, work, "http"),
+    "read_partial_s3": lambda args, work: _read_partial_remote(args, work, "s3"),
 }
 OPERATIONS = ["prepare", *BUILDS_MESSAGE, *BUILDS_TENSORS, *READS, *STREAMS]
 
@@ -321,7 +409,7 @@ def run(args) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("op", choices=OPERATIONS)
-    parser.add_argument("--shape", choices=["graph", "small"], required=True)
+    parser.add_argument("--shape", choices=sorted(CONSTANT_OF), required=True)
     parser.add_argument("--size", type=int, required=True, help="target serialized bytes of the message")
     parser.add_argument("--dir", required=True, help="the case's work folder (small.pb, files written/read)")
     parser.add_argument("--options", default="uncompressed", help="Riegeli options of the .cpb written/read")
@@ -329,6 +417,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nodes", type=int, default=0, help="node count to check reads against")
     parser.add_argument("--constants", type=int, default=0, help="constant count to check tensor loads against")
     parser.add_argument("--oracle", default="", help="folder holding the tf_oracle package (for tf_merger)")
+    parser.add_argument("--http", default="", help="base URL of a range server of --dir (remote reads over HTTP)")
+    parser.add_argument("--s3", default="", help="endpoint of moto's S3 server (remote writes and reads over S3)")
     args = parser.parse_args(argv)
     print(json.dumps(run(args)))
 

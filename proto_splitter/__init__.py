@@ -8,7 +8,15 @@ interchangeable with TensorFlow's proto splitter.
 """
 
 from .composable import ComposableSplitter
-from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError, RiegeliError, SplitError, TransferError
+from .errors import (
+    ChunkedProtoError,
+    FieldPathError,
+    ProtoSplitterError,
+    RiegeliError,
+    SplitError,
+    TransferError,
+    WriteError,
+)
 from .files import (
     ChunkedFileNotFoundError,
     iter_chunks,
@@ -34,6 +42,7 @@ __all__ = [
     "RiegeliError",
     "SplitError",
     "TransferError",
+    "WriteError",
     "iter_chunks",
     "merge",
     "project",

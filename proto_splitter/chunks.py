@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 from google.protobuf.message import Message
 
@@ -14,6 +14,7 @@ class SerializedMessage(bytes):
 
 
 Chunk = Message | bytes
+ChunkData = Message | bytes | bytearray | memoryview  # what a splitter hands a sink: a message, or its bytes
 MESSAGE = chunk_pb2.ChunkInfo.MESSAGE
 BYTES = chunk_pb2.ChunkInfo.BYTES
 
@@ -24,10 +25,10 @@ class ChunkSink(Protocol):
     def reserve(self) -> int:
         """Reserves the next chunk index for data supplied later with fill()."""
 
-    def add(self, data, chunk_type: int) -> int:
+    def add(self, data: ChunkData, chunk_type: int) -> int:
         """Appends a chunk (bytes-like) of ChunkInfo type chunk_type; returns its index."""
 
-    def fill(self, index: int, data, chunk_type: int) -> None:
+    def fill(self, index: int, data: ChunkData, chunk_type: int) -> None:
         """Supplies the data of a reserved index."""
 
 
@@ -40,21 +41,28 @@ class ChunkList:
     """A ChunkSink keeping every chunk in memory (for ps.split)."""
 
     def __init__(self) -> None:
-        self.chunks: list[Chunk | None] = []
+        self._chunks: list[Chunk | None] = []
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """The chunks, once every reserved index is filled."""
+        if any(chunk is None for chunk in self._chunks):
+            raise ValueError("a reserved chunk was never filled")
+        return cast(list[Chunk], self._chunks)
 
     def reserve(self) -> int:
-        self.chunks.append(None)
-        return len(self.chunks) - 1
+        self._chunks.append(None)
+        return len(self._chunks) - 1
 
-    def add(self, data, chunk_type: int) -> int:
-        self.chunks.append(_materialize(data, chunk_type))
-        return len(self.chunks) - 1
+    def add(self, data: ChunkData, chunk_type: int) -> int:
+        self._chunks.append(_materialize(data, chunk_type))
+        return len(self._chunks) - 1
 
-    def fill(self, index: int, data, chunk_type: int) -> None:
-        self.chunks[index] = _materialize(data, chunk_type)
+    def fill(self, index: int, data: ChunkData, chunk_type: int) -> None:
+        self._chunks[index] = _materialize(data, chunk_type)
 
 
-def _materialize(data, chunk_type: int) -> Chunk:
+def _materialize(data: ChunkData, chunk_type: int) -> Chunk:
     if isinstance(data, Message):
         return data
     return SerializedMessage(data) if chunk_type == MESSAGE else bytes(data)

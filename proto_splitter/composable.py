@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -25,7 +26,7 @@ def to_path(field_tags: FieldTags, descriptor: Descriptor) -> FieldPath:
     or a list index; a path string; FieldIndex protos) relative to `descriptor` into a FieldPath."""
     if isinstance(field_tags, str):
         return field_paths.parse(field_tags, descriptor)
-    items = [field_tags] if isinstance(field_tags, int) else list(field_tags)
+    items: list[Any] = [field_tags] if isinstance(field_tags, int) else list(field_tags)
     if items and all(isinstance(item, chunk_pb2.FieldIndex) for item in items):
         return field_paths.from_field_tags(items, descriptor)
     steps: list[Step] = []
@@ -72,18 +73,16 @@ class ComposableSplitter:
         proto_as_initial_chunk: bool = True,
         parent_splitter: ComposableSplitter | None = None,
         fields_in_parent: FieldTags | None = None,
-    ):
+    ) -> None:
         self._proto = proto
         self._parent = parent_splitter
         self._built = False
+        self._path_in_parent = FieldPath()
         if parent_splitter is not None:
             if fields_in_parent is None:
                 raise SplitError("a child splitter needs fields_in_parent")
-            self._path_in_parent = (
-                to_path(fields_in_parent, parent_splitter._root()._proto.DESCRIPTOR)
-                if parent_splitter._parent is None
-                else parent_splitter._path_in_parent + to_path(fields_in_parent, parent_splitter._proto.DESCRIPTOR)
-            )
+            relative = to_path(fields_in_parent, descriptors.descriptor_of(parent_splitter._proto))
+            self._path_in_parent = parent_splitter._path_in_parent + relative
             return
         self._chunks: list[Chunk] = [proto] if proto_as_initial_chunk else []
         self._entries: list[tuple[FieldPath, int]] = []
@@ -105,9 +104,9 @@ class ComposableSplitter:
         given position of the chunk list instead of appending."""
         if self._parent is not None:
             root = self._root()
-            root._add(chunk, self._path_in_parent + to_path(field_tags, self._proto.DESCRIPTOR), index)
+            root._add(chunk, self._path_in_parent + to_path(field_tags, descriptors.descriptor_of(self._proto)), index)
         else:
-            self._add(chunk, to_path(field_tags, self._proto.DESCRIPTOR), index)
+            self._add(chunk, to_path(field_tags, descriptors.descriptor_of(self._proto)), index)
 
     def _add(self, chunk: Chunk, path: FieldPath, index: int | None) -> None:
         position = len(self._chunks) if index is None else index
@@ -122,13 +121,13 @@ class ComposableSplitter:
         if not self._built:
             self.build_chunks()
             self._built = True
-        owner = _Owner(self._proto.DESCRIPTOR, nesting=0)
+        owner = _Owner(descriptors.descriptor_of(self._proto), nesting=0)
         for path, position in self._entries:
             owner.attach(path, chunk_pb2.ChunkedMessage(chunk_index=position))
         initial = self._chunks.index(self._proto) if self._initial else None
         return list(self._chunks), owner.chunked_message(initial)
 
-    def write(self, file_prefix: str | os.PathLike, writer_options: str | None = None) -> str:
+    def write(self, file_prefix: str | os.PathLike[str], writer_options: str | None = None) -> str:
         """Writes `<prefix>.cpb` (or `<prefix>.pb` when nothing was split off); returns the path."""
         if self._parent is not None:
             raise SplitError("call write() on the root splitter")

@@ -13,6 +13,11 @@ MESSAGE_TYPES = (_T.TYPE_MESSAGE, _T.TYPE_GROUP)
 BYTES_TYPES = (_T.TYPE_BYTES, _T.TYPE_STRING)
 
 
+def descriptor_of(message: Message | type[Message]) -> Descriptor:
+    """The Descriptor of a message or message class (the stubs type DESCRIPTOR as a union with upb's own)."""
+    return cast(Descriptor, message.DESCRIPTOR)
+
+
 def is_map(field: FieldDescriptor) -> bool:
     """True for map fields (repeated map-entry messages)."""
     return field.message_type is not None and field.message_type.GetOptions().map_entry

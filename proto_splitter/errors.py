@@ -17,6 +17,11 @@ class FieldPathError(ProtoSplitterError, ValueError):
     """A field path (e.g. ``node[3].attr['value']``) does not name a field of the message type."""
 
 
+class WriteError(ProtoSplitterError, OSError):
+    """An output (a local file or a remote object) could not be written or completed; nothing appears under its
+    final name."""
+
+
 class SplitError(ProtoSplitterError):
     """A message cannot be split into chunks as requested."""
 

@@ -11,20 +11,20 @@ import io
 import os
 import queue
 import threading
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from pathlib import Path as FsPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from google.protobuf.message import DecodeError, Message
 
-from . import _atomic, extensions, field_paths, oversized, remote, riegeli
+from . import extensions, field_paths, oversized, remote, riegeli
 from .chunks import Chunk, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
 from .merger import Merger, MessageT, check_version, needed_chunks
 from .proto import chunk_pb2, versions_pb2
 from .readahead import ReadAhead
-from .registry import needs_split, splitter_for
-from .splitter import has_required_fields
+from .registry import chunk_limit, needs_split, splitter_for
+from .splitter import has_required_fields, object_size
 
 PathLike = str | os.PathLike
 Source = PathLike | BinaryIO | bytes | bytearray | memoryview
@@ -106,13 +106,17 @@ def write(
     options: str | None = None,
     *,
     cut_values: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Writes `message` to `<prefix>.pb` when it fits, else to `<prefix>.cpb`; returns the path written.
 
     The file appears atomically under its final name; a stale sibling (`.cpb` after writing `.pb` or the
     reverse) from an earlier write of the same prefix is removed, so readers never pick an old version.
-    `prefix` may also be a writable binary file object, seekable or not (a pipe, a socket's makefile("wb")):
-    the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which format was written.
+    `prefix` may be a URL (`s3://bucket/model`, `gs://...`, `memory://...`, `file://...`): the bytes are
+    streamed there (fsspec, with `storage_options`), appearing only once complete (remote.destination says
+    how, store by store). `prefix` may also be a writable binary file object, seekable or not (a pipe, a
+    socket's makefile("wb")): the bytes are streamed in one pass and ".cpb" or ".pb" is returned to say which
+    format was written.
 
     `max_chunk_size` bounds message chunks; a single bytes/string value larger than it is a chunk of its own,
     as in TensorFlow. Every file written is read by TensorFlow's Merger into exactly `message`, except with
@@ -120,7 +124,7 @@ def write(
     those files with an error). A value over 2 GiB needs `cut_values=True`.
 
     Raises:
-        ProtoSplitterError: `message` is not a protobuf message.
+        ProtoSplitterError: `message` is not a protobuf message; a remote write failed.
         ChunkedFileNotFoundError: the folder `prefix` names does not exist.
         SplitError: `max_chunk_size` is not None or an integer of at least 64; the message misses required
             fields; a value is over 2 GiB without `cut_values`; or an occurrence that cannot be cut (an unknown
@@ -132,32 +136,32 @@ def write(
     if hasattr(prefix, "write"):
         return _write_stream(message, prefix, max_chunk_size, options, cut_values)
     prefix = output_prefix(prefix)
-    if needs_split(message, max_chunk_size):
-        path = prefix + ".cpb"
-        write_chunked(message, path, max_chunk_size, options, cut_values)
-    else:
-        path = prefix + ".pb"
-        _atomic.write_bytes(path, message.SerializeToString(deterministic=True))
-    remove_stale_sibling(path)
+    size = object_size(message)
+    chunked = size > chunk_limit(max_chunk_size)
+    path = prefix + (".cpb" if chunked else ".pb")
+    with remote.open_destination(path, storage_options, size_hint=size) as destination:
+        if chunked:
+            write_chunked(message, destination.file, max_chunk_size, options, cut_values)
+        else:
+            destination.file.write(message.SerializeToString(deterministic=True))
+    remove_stale_sibling(path, storage_options)
     return path
 
 
 def output_prefix(prefix: PathLike) -> str:
-    """The prefix of the `<prefix>.cpb` or `<prefix>.pb` to write (an extension given is dropped); its folder
-    must exist."""
-    prefix = _strip_extension(os.fspath(prefix))
-    if not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
+    """The prefix of the `<prefix>.cpb` or `<prefix>.pb` to write (an extension given is dropped; a `file://`
+    URL becomes its path); a local folder must exist."""
+    prefix = _strip_extension(remote.local_path(os.fspath(prefix)))
+    if not remote.is_remote(prefix) and not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
         raise ChunkedFileNotFoundError(f"directory of {prefix!r} does not exist")
     return prefix
 
 
-def remove_stale_sibling(path: str) -> None:
+def remove_stale_sibling(path: str, storage_options: Mapping[str, Any] | None = None) -> None:
     """Removes the `.pb` beside a `.cpb` just written (or the reverse), left by an earlier write of the same
     prefix, so that readers never pick the old version."""
     prefix = _strip_extension(path)
-    stale = prefix + (".pb" if path.endswith(".cpb") else ".cpb")
-    if os.path.exists(stale):
-        os.unlink(stale)
+    remote.remove(prefix + (".pb" if path.endswith(".cpb") else ".cpb"), storage_options)
 
 
 def _write_stream(
@@ -370,64 +374,160 @@ def _is_riegeli_file(path: str) -> bool:
 
 
 class _Opened:
-    """An opened source: a Riegeli reader (chunked) or the bytes of a plain `.pb`, and what lets its chunks be
-    fetched ahead: the file object underneath (remote files) or the local path (a read-ahead thread)."""
+    """An opened source, closed with it (a context manager): a Riegeli reader (chunked) or the bytes of a plain
+    `.pb`; `reopen`, another reader over the same bytes (for read-ahead threads); `ranged`, the remote file
+    underneath (its chunks are fetched ahead by a read plan); `owned`, what closing also closes (a remote file
+    opened here, not one the caller passed)."""
 
-    def __init__(self, reader: riegeli.RecordReader | None = None, plain=None, handle=None, path=None):
-        self.reader, self.plain, self.handle, self.path = reader, plain, handle, path
+    def __init__(
+        self,
+        reader: riegeli.RecordReader | None = None,
+        plain: Any = None,
+        reopen: Callable[[], riegeli.RecordReader] | None = None,
+        ranged: remote.RangedFile | None = None,
+        owned: remote.RangedFile | None = None,
+    ):
+        self.reader, self.plain, self._reopen, self._ranged, self._owned = reader, plain, reopen, ranged, owned
+
+    def __enter__(self) -> _Opened:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            if self.reader is not None:
+                self.reader.close()
+        finally:
+            if self._owned is not None:
+                self._owned.close()
 
     @contextlib.contextmanager
     def chunks(self, metadata: chunk_pb2.ChunkMetadata, order: Sequence[int]):
-        """The chunk source for merging `order` (the chunks a merge reads, in its order), fetching ahead."""
-        direct = RiegeliChunks(self.reader, metadata.chunks)
-        if hasattr(self.handle, "prefetch"):
-            self.handle.prefetch(_chunk_ranges(metadata.chunks, order))
-        if self.path is None or len(order) < 2:
-            yield direct
-            return
-        ahead = ReadAhead(direct, order, lambda: _local_chunks(self.path, metadata.chunks))
+        """The chunk source for merging `order` (the chunks a merge reads, in its order), fetching ahead:
+        remote chunks by a read plan (each chunk's bytes dropped once read), in read-ahead threads when
+        another reader can be opened."""
+        infos = metadata.chunks
+        plan = self._ranged.plan(_chunk_ranges(infos, order)) if self._ranged is not None else None
+        entries = {index: position for position, index in reversed(list(enumerate(order)))}
+
+        def source(reader: riegeli.RecordReader):
+            chunks = RiegeliChunks(reader, infos)
+            return chunks if plan is None else _ReleasingChunks(chunks, plan, entries)
+
         try:
-            yield ahead
+            if self._reopen is None or len(order) < 2:
+                yield source(self.reader)
+                return
+            ahead = ReadAhead(source(self.reader), order, lambda: _reopened(self._reopen, source))
+            try:
+                yield ahead
+            finally:
+                ahead.close()
         finally:
-            ahead.close()
+            if plan is not None:
+                plan.close()
 
 
 @contextlib.contextmanager
-def _local_chunks(path: str, infos: Sequence[chunk_pb2.ChunkInfo]):
-    """RiegeliChunks over a reader of its own on a local file (for a read-ahead thread)."""
-    with riegeli.RecordReader(path) as reader:
-        yield RiegeliChunks(reader, infos)
+def _reopened(reopen: Callable[[], riegeli.RecordReader], source: Callable):
+    """A chunk source over a reader of its own (for a read-ahead thread), closed after use."""
+    with reopen() as reader:
+        yield source(reader)
+
+
+class _ReleasingChunks:
+    """A ChunkSource telling a remote file's read plan when each chunk has been read, so that its bytes are
+    dropped at once and the fetching window moves on."""
+
+    def __init__(self, chunks: RiegeliChunks, plan: remote.ReadPlan, entries: Mapping[int, int]):
+        self._chunks, self._plan, self._entries = chunks, plan, entries
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def chunk_type(self, index: int) -> int:
+        return self._chunks.chunk_type(index)
+
+    def get(self, index: int) -> bytes:
+        record = self._chunks.get(index)
+        if index in self._entries:
+            self._plan.release(self._entries[index])
+        return record
 
 
 def _chunk_ranges(infos: Sequence[chunk_pb2.ChunkInfo], indices: Iterable[int]) -> list[tuple[int, int]]:
-    """Byte ranges holding the given chunks (a generous estimate of their Riegeli framing)."""
+    """Byte ranges holding the given chunks, one per index (a generous estimate of their Riegeli framing;
+    empty for an index out of range)."""
     ranges = []
     for index in indices:
         if 0 <= index < len(infos):
             offset, size = infos[index].offset, infos[index].size
             ranges.append((offset, riegeli.chunk_end_estimate(offset, size)))
+        else:
+            ranges.append((0, 0))
     return ranges
 
 
-def _open_reader(source: Source) -> _Opened:
+def _open_reader(source: Source, storage_options: Mapping[str, Any] | None = None) -> _Opened:
     """Opens a Riegeli reader over a chunked source, or reads the bytes of a plain `.pb`."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         if bytes(source[: len(RIEGELI_SIGNATURE)]) == RIEGELI_SIGNATURE:
             return _Opened(riegeli.RecordReader(source))
         return _Opened(plain=source)
+    source = remote.local_path(source)
     if remote.is_remote(source):
-        source = remote.open_remote(source)
+        return _open_ranged(open_url(source, storage_options), owned=True)
+    if isinstance(source, remote.RangedFile):
+        return _open_ranged(source, owned=False)
     if hasattr(source, "read"):
         start = source.tell()
         head = source.read(len(RIEGELI_SIGNATURE))
         if head != RIEGELI_SIGNATURE:
             return _Opened(plain=head + source.read())
         source.seek(start)
-        return _Opened(riegeli.RecordReader(source), handle=source)
+        return _Opened(riegeli.RecordReader(source))
     path, chunked = resolve(source)
     if chunked:
-        return _Opened(riegeli.RecordReader(path), path=path)
+        return _Opened(riegeli.RecordReader(path), reopen=lambda: riegeli.RecordReader(path))
     return _Opened(plain=FsPath(path).read_bytes())
+
+
+def open_url(url: str, storage_options: Mapping[str, Any] | None = None) -> remote.RangedFile:
+    """The remote file for a URL or a URL prefix, opened (close it): like resolve(), the URL itself when it ends
+    in `.cpb` / `.pb` and exists, else `<prefix>.cpb`, then `<prefix>.pb`."""
+    prefix = _strip_extension(url)
+    candidates = [url] if url != prefix else []
+    candidates += [prefix + ".cpb", prefix + ".pb", url]
+    for candidate in dict.fromkeys(candidates):
+        try:
+            return remote.open_remote(candidate, storage_options=storage_options)
+        except remote.RemoteFileNotFoundError:
+            continue
+    raise ChunkedFileNotFoundError(f"no {prefix}.cpb or {prefix}.pb (nor {url}) exists")
+
+
+def _open_ranged(ranged: remote.RangedFile, owned: bool) -> _Opened:
+    """Reads a remote file: a Riegeli reader sharing it (plans fetch its chunks ahead), or a plain `.pb`'s bytes
+    fetched in bounded requests."""
+    try:
+        if ranged.read_at(0, len(RIEGELI_SIGNATURE)) == RIEGELI_SIGNATURE:
+            return _Opened(
+                riegeli.RecordReader(ranged),
+                reopen=lambda: riegeli.RecordReader(ranged),
+                ranged=ranged,
+                owned=ranged if owned else None,
+            )
+        data = bytearray(ranged.size())
+        ranged.read_into(0, data)
+    except BaseException:
+        if owned:
+            ranged.close()
+        raise
+    if owned:
+        ranged.close()
+    return _Opened(plain=data)
 
 
 class _Prefixed(io.RawIOBase):
@@ -533,8 +633,8 @@ def _parse_metadata(record: bytes) -> chunk_pb2.ChunkMetadata:
     return metadata
 
 
-def read_metadata(source: Source) -> chunk_pb2.ChunkMetadata:
-    """The ChunkMetadata of a `.cpb` file, read from its last record only.
+def read_metadata(source: Source, *, storage_options: Mapping[str, Any] | None = None) -> chunk_pb2.ChunkMetadata:
+    """The ChunkMetadata of a `.cpb` file, read from its last record only (for a URL: its tail).
 
     Raises:
         ChunkedFileNotFoundError: `source` is a path or prefix and no such file exists.
@@ -543,10 +643,9 @@ def read_metadata(source: Source) -> chunk_pb2.ChunkMetadata:
             not a ChunkMetadata, or it needs a newer merger than this library's.
         ProtoSplitterError: a remote read failed (`proto_splitter.remote.RemoteReadError`, also an OSError).
     """
-    opened = _open_reader(source)
-    if opened.reader is None:
-        raise ChunkedProtoError("not a chunked proto: it is a plain serialized message (.pb)")
-    with opened.reader:
+    with _open_reader(source, storage_options) as opened:
+        if opened.reader is None:
+            raise ChunkedProtoError("not a chunked proto: it is a plain serialized message (.pb)")
         return _read_metadata_record(opened.reader)
 
 
@@ -556,8 +655,11 @@ def check_message_class(message_class) -> None:
         raise ProtoSplitterError(f"expected a protobuf message class, got {message_class!r}")
 
 
-def read(source: Source, message_class: type[MessageT]) -> MessageT:
-    """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a URL, a binary file object or bytes.
+def read(
+    source: Source, message_class: type[MessageT], *, storage_options: Mapping[str, Any] | None = None
+) -> MessageT:
+    """Reads a whole message from `<prefix>.cpb` / `<prefix>.pb`, a path, a URL (`https://`, `s3://`, ...,
+    `storage_options` going to fsspec, or as headers to HTTP), a binary file object or bytes.
 
     Raises:
         ProtoSplitterError: `message_class` is not a protobuf message class, or a remote read failed
@@ -571,10 +673,9 @@ def read(source: Source, message_class: type[MessageT]) -> MessageT:
     check_message_class(message_class)
     if _is_stream(source):
         return _read_stream(source, message_class)
-    opened = _open_reader(source)
-    if opened.reader is None:
-        return _parse_plain(opened.plain, message_class)
-    with opened.reader:
+    with _open_reader(source, storage_options) as opened:
+        if opened.reader is None:
+            return _parse_plain(opened.plain, message_class)
         metadata = _read_metadata_record(opened.reader)
         result = message_class()
         with opened.chunks(metadata, needed_chunks(metadata.message, message_class.DESCRIPTOR, None)) as chunks:
@@ -597,7 +698,13 @@ def read_from_bytes(data: bytes, message_class: type[MessageT]) -> MessageT:
 FieldSpec = str | Iterable[str] | chunk_pb2.ChunkMetadata
 
 
-def read_partial(source: Source, message_class: type[MessageT], fields: FieldSpec) -> MessageT:
+def read_partial(
+    source: Source,
+    message_class: type[MessageT],
+    fields: FieldSpec,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> MessageT:
     """Reads only the given fields (paths like ``node[3]``, ``attr['value']``), touching only their chunks.
 
     Returns a message of the same type in which only those fields are filled (list elements before a
@@ -618,12 +725,11 @@ def read_partial(source: Source, message_class: type[MessageT], fields: FieldSpe
             field_paths.parse(text, message_class.DESCRIPTOR)
             for text in ([fields] if isinstance(fields, str) else list(fields))
         ]
-    opened = _open_reader(source)
-    if opened.reader is None:
-        if wanted is None:
-            raise ChunkedProtoError("partial reads by ChunkMetadata need a chunked proto (.cpb), got a .pb")
-        return project(_parse_plain(opened.plain, message_class), wanted)
-    with opened.reader:
+    with _open_reader(source, storage_options) as opened:
+        if opened.reader is None:
+            if wanted is None:
+                raise ChunkedProtoError("partial reads by ChunkMetadata need a chunked proto (.cpb), got a .pb")
+            return project(_parse_plain(opened.plain, message_class), wanted)
         if wanted is not None:
             metadata = _read_metadata_record(opened.reader)
         merged = message_class()

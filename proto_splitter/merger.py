@@ -76,7 +76,7 @@ class Merger:
         self._partial = wanted is not None
         self._merge(chunked_message, target, list(wanted) if wanted is not None else None)
 
-    def _chunk(self, index: int, expected_type: int):
+    def _chunk(self, index: int, expected_type: int) -> Chunk:
         if not 0 <= index < len(self._source):
             raise ChunkedProtoError(f"chunk index {index} is out of range ({len(self._source)} chunks)")
         if index in self._used:
@@ -111,7 +111,7 @@ class Merger:
         target.SetInParent()
         if chunked_message.HasField("chunk_index"):
             self._merge_chunk(chunked_message.chunk_index, target)
-        fields = _ordered_fields(chunked_message, target.DESCRIPTOR, wanted)
+        fields = _ordered_fields(chunked_message, descriptors.descriptor_of(target), wanted)
         # A partial merge may skip chunked fields that create list elements (one each): that many may be padded.
         pad = len(chunked_message.chunked_fields) if self._partial else 0
         position = 0
@@ -123,13 +123,20 @@ class Merger:
             self._apply(path, [item[1] for item in fields[position:run]], target, _below(wanted, path), pad)
             position = run
 
-    def _apply(self, path: FieldPath, subs: list, target: Message, wanted: list[FieldPath] | None, pad: int) -> None:
+    def _apply(
+        self,
+        path: FieldPath,
+        subs: list[chunk_pb2.ChunkedMessage],
+        target: Message,
+        wanted: list[FieldPath] | None,
+        pad: int,
+    ) -> None:
         """Applies the chunked messages attached at one path (several only for concatenated pieces)."""
         if not path:
             for sub in subs:
                 self._merge(sub, target, wanted)
             return
-        *way, last = field_paths.resolve(target.DESCRIPTOR, path)
+        *way, last = field_paths.resolve(descriptors.descriptor_of(target), path)
         parent = target
         for segment in way:
             parent = _message_at(parent, segment, pad)
@@ -141,7 +148,7 @@ class Merger:
         value = b"".join(bytes(self._leaf_chunk(sub)) for sub in subs)
         _set_leaf(parent, last, value)
 
-    def _leaf_chunk(self, sub: chunk_pb2.ChunkedMessage):
+    def _leaf_chunk(self, sub: chunk_pb2.ChunkedMessage) -> bytes | bytearray | memoryview:
         if sub.chunked_fields or not sub.HasField("chunk_index"):
             raise ChunkedProtoError("a chunk for a non-message field must be a single chunk without fields")
         chunk = self._chunk(sub.chunk_index, BYTES)
@@ -248,7 +255,7 @@ def _leaf_value(field: FieldDescriptor, data: bytes) -> Any:
             return text in ("true", "1")
         if kind in (_T.TYPE_DOUBLE, _T.TYPE_FLOAT):
             return float(text)
-        if kind == _T.TYPE_ENUM:
+        if kind == _T.TYPE_ENUM and field.enum_type is not None:
             return field.enum_type.values_by_name[text].number
         return int(text)
     except (UnicodeDecodeError, ValueError, KeyError):

@@ -2,12 +2,13 @@
 hashed): the chunk holding a numeric record position, its type, record count and compression.
 
 This is what makes `info` instant on files of any size: one 40-byte header (and perhaps one block header)
-per ChunkInfo, read through a memory map."""
+per ChunkInfo, read by positioned reads (a local file, or a remote one by ranged requests)."""
 
 from __future__ import annotations
 
-import mmap
+import os
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import RiegeliError
 from ..riegeli.compression import NAMES
@@ -24,6 +25,7 @@ from ..riegeli.format import (
     chunk_end,
     decode_block_header,
 )
+from ..riegeli.sources import BorrowedSource, PathSource
 
 CHUNK_KINDS = {
     SIMPLE: "simple",
@@ -58,12 +60,12 @@ class ChunkSummary:
 
 
 class ChunkLayout:
-    """Reads chunk headers of a Riegeli file through a memory map."""
+    """Reads chunk headers of a Riegeli file: a path, or a positioned reader (`size()`, `read_into(pos, out)`)
+    that stays open when the layout is closed."""
 
-    def __init__(self, path: str):
-        with open(path, "rb") as handle:
-            self._size = handle.seek(0, 2)
-            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if self._size else b""
+    def __init__(self, source: str | os.PathLike[str] | Any):
+        self._source = PathSource(source) if isinstance(source, (str, os.PathLike)) else BorrowedSource(source)
+        self._size = self._source.size()
         self._cache: dict[int, ChunkSummary] = {}
 
     def __enter__(self) -> ChunkLayout:
@@ -73,8 +75,7 @@ class ChunkLayout:
         self.close()
 
     def close(self) -> None:
-        if isinstance(self._map, mmap.mmap):
-            self._map.close()
+        self._source.close()
 
     @property
     def size(self) -> int:
@@ -87,7 +88,7 @@ class ChunkLayout:
             if position % BLOCK_SIZE == 0:
                 position += BLOCK_HEADER_SIZE
             take = min(count, BLOCK_SIZE - position % BLOCK_SIZE)
-            part = self._map[position : position + take]
+            part = self._source.read(position, take)
             if len(part) != take:
                 raise RiegeliError(f"truncated file: chunk content at byte {position} runs past the end")
             parts.append(part)
@@ -134,7 +135,7 @@ class ChunkLayout:
         block = position - position % BLOCK_SIZE
         begin = 0
         if block:
-            raw = self._map[block : block + BLOCK_HEADER_SIZE]
+            raw = self._source.read(block, BLOCK_HEADER_SIZE)
             if len(raw) != BLOCK_HEADER_SIZE:
                 raise RiegeliError(f"truncated file: block header at byte {block} is incomplete")
             previous_chunk, _ = decode_block_header(bytes(raw), block)

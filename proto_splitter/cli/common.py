@@ -55,11 +55,6 @@ def locate(path: str) -> tuple[str, bool]:
     return files.resolve(path)
 
 
-def signature_intact(path: str) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(len(files.RIEGELI_SIGNATURE)) == files.RIEGELI_SIGNATURE
-
-
 def read_metadata(path: str) -> chunk_pb2.ChunkMetadata:
     """The ChunkMetadata in the last record, without refusing versions this library cannot merge (info shows
     them); raises ChunkedProtoError/RiegeliError with a clear message otherwise."""

@@ -9,16 +9,17 @@ from google.protobuf import text_encoding, text_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from .. import descriptors, field_paths, files
+from .. import descriptors, field_paths, files, remote
 from ..errors import FieldPathError
 from ..field_paths import Key
-from . import common, message_types, tensor_messages
+from . import common, inputs, message_types, tensor_messages
 
 EXAMPLES = """
   proto-splitter extract model.cpb 'node[3]' --type tensorflow.GraphDef
   proto-splitter extract model.cpb 'node[3].attr["value"].tensor' --type tensorflow.GraphDef --npy w.npy
   proto-splitter extract model.cpb "library.function[0].signature.name" --type tensorflow.GraphDef
   proto-splitter extract blobs.cpb 'blobs[7]' --type my_pkg.data_pb2:Data -o blob.bin   # raw bytes
+  proto-splitter extract s3://bucket/model.cpb 'node[3]' --type tensorflow.GraphDef    # fetches node 3's chunks
 """
 
 
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
         EXAMPLES,
         [common.common_options(), common.type_options(required=True)],
     )
-    parser.add_argument("file", metavar="FILE", help="a .cpb or .pb file, or a prefix")
+    parser.add_argument("file", metavar="FILE", help="a .cpb or .pb file, a prefix, or a URL (https://, s3://, ...)")
     parser.add_argument("path", metavar="PATH", help="field path, e.g. 'node[3].attr[\"value\"].tensor'")
     parser.add_argument("--npy", metavar="OUT.npy", help="save the tensor at PATH as a numpy .npy file")
     parser.add_argument(
@@ -44,6 +45,7 @@ def register(subparsers) -> None:
         metavar="FILE",
         help="write to FILE instead of stdout (a bytes or string field is written raw)",
     )
+    inputs.storage_options_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -116,9 +118,9 @@ def _indent(text: str) -> str:
 
 def run(args) -> int:
     message_class = message_types.resolve(args.type, args.descriptor_set)
-    source, _ = common.locate(args.file)
+    source = args.file if remote.is_remote(args.file) else common.locate(args.file)[0]
     path = field_paths.parse(args.path, message_class.DESCRIPTOR)
-    partial = files.read_partial(source, message_class, [args.path])
+    partial = files.read_partial(source, message_class, [args.path], storage_options=args.storage_options)
     try:
         value, field, element = value_at(partial, path)
     except NotSet:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 
 from .. import extensions
 from ..errors import RiegeliError
 from ..proto import chunk_pb2
-from . import common, message_types, tree
+from ..riegeli.format import BLOCK_HEADER_SIZE, CHUNK_HEADER_SIZE
+from . import common, inputs, message_types, tree
 from .chunk_layout import ChunkLayout
 
 EXAMPLES = """
   proto-splitter info model.cpb
   proto-splitter info model.cpb --type tensorflow.GraphDef        # field names instead of numbers
   proto-splitter info saved_model --json | jq '.chunks | length'  # a prefix finds saved_model.cpb / .pb
+  proto-splitter info s3://bucket/model.cpb --storage-options '{"anon": true}'   # a URL: ranged reads
 """
 
 
@@ -31,27 +32,27 @@ def register(subparsers) -> None:
         EXAMPLES,
         [common.common_options(), common.type_options()],
     )
-    parser.add_argument("file", metavar="FILE", help="a .cpb or .pb file, or a prefix")
+    parser.add_argument("file", metavar="FILE", help="a .cpb or .pb file, a prefix, or a URL (https://, s3://, ...)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the readable tree")
+    inputs.storage_options_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     message_class = message_types.resolve(args.type, args.descriptor_set, required=False)
     type_name = message_class.DESCRIPTOR.full_name if message_class else None
-    path, chunked = common.locate(args.file)
-    size = os.path.getsize(path)
-    if not chunked:
-        report = {"file": path, "format": "pb", "size": size, "type": type_name}
-        if args.json:
-            print(json.dumps(report, indent=2))
+    with inputs.open_input(args, args.file) as source:
+        if source.chunked:
+            report = describe(source, message_class)
         else:
-            print(
-                f"{path}: plain serialized protobuf message (.pb, not chunked), {common.human(size)} "
-                f"({size} bytes)" + (f"\ntype: {type_name}" if type_name else "")
-            )
+            report = {"file": source.name, "format": "pb", "size": source.size(), "type": type_name}
+    if report["format"] == "pb" and not args.json:
+        size = report["size"]
+        print(
+            f"{report['file']}: plain serialized protobuf message (.pb, not chunked), {common.human(size)} "
+            f"({size} bytes)" + (f"\ntype: {type_name}" if type_name else "")
+        )
         return common.EXIT_OK
-    report = describe(path, message_class)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -59,15 +60,16 @@ def run(args) -> int:
     return common.EXIT_OK
 
 
-def describe(path: str, message_class=None) -> dict:
+def describe(source: inputs.InputFile, message_class=None) -> dict:
     """Everything info shows, as a JSON-ready dict."""
-    metadata = common.read_metadata(path)
+    metadata = common.read_metadata(source)
     descriptor = message_class.DESCRIPTOR if message_class else None
     root = tree.build(metadata.message, descriptor)
     chunk_paths = tree.chunk_paths(root)
     type_names = chunk_pb2.ChunkInfo.Type.Name
     chunks = []
-    with ChunkLayout(path) as layout:
+    headers = [(info.offset, info.offset + CHUNK_HEADER_SIZE + BLOCK_HEADER_SIZE + 1) for info in metadata.chunks]
+    with ChunkLayout(source) as layout, source.ahead(headers):
         for index, info in enumerate(metadata.chunks):
             entry = {
                 "index": index,
@@ -89,7 +91,7 @@ def describe(path: str, message_class=None) -> dict:
     referenced = Counter(tree.references(metadata.message))
     version = metadata.version
     return {
-        "file": path,
+        "file": source.name,
         "format": "cpb",
         "size": file_size,
         "type": message_class.DESCRIPTOR.full_name if message_class else None,

@@ -18,6 +18,7 @@ from ..errors import ChunkedProtoError, ProtoSplitterError
 from ..field_paths import FieldPath, Index
 from ..proto import chunk_pb2
 from . import common, scan, tree
+from .inputs import InputFile
 from .progress import progress
 
 _BYTES, _MESSAGE = chunk_pb2.ChunkInfo.BYTES, chunk_pb2.ChunkInfo.MESSAGE
@@ -108,7 +109,7 @@ def _renumber(chunked_message: chunk_pb2.ChunkedMessage, mapping: dict[int, int]
         _renumber(chunked_field.message, mapping)
 
 
-def recover(args, path: str, metadata: chunk_pb2.ChunkMetadata, report: dict, message_class) -> dict:
+def recover(args, source: InputFile, metadata: chunk_pb2.ChunkMetadata, report: dict, message_class) -> dict:
     """Writes the surviving chunks and the pruned metadata to args.recover; returns what was kept and lost."""
     lost = set(report["lost_chunks"])
     pruned, removed = prune(metadata.message, lost, metadata.chunks)
@@ -130,11 +131,13 @@ def recover(args, path: str, metadata: chunk_pb2.ChunkMetadata, report: dict, me
     infos: list = [None] * len(kept)
     destination = args.recover
     with (
-        scan.open_reader(path, recovery=lambda region: True) as reader,
+        scan.open_reader(source, recovery=lambda region: True) as reader,
         riegeli.RecordWriter(destination, options=args.options) as writer,
-        progress(args, "recovering", os.path.getsize(path)) as bar,
+        progress(args, "recovering", source.size()) as bar,
+        source.front_to_back() as done_before,
     ):
         for record in reader.read_records():
+            done_before(reader.last_pos.chunk_begin)
             bar.update(reader.last_pos.chunk_begin)
             olds = positions.pop(reader.last_pos.numeric, None)
             if olds is None:

@@ -3,8 +3,6 @@ and size), which byte ranges are damaged and why. Used by verify and by verify -
 
 from __future__ import annotations
 
-import io
-import os
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
@@ -12,57 +10,38 @@ from .. import riegeli
 from ..errors import ProtoSplitterError, RiegeliError
 from ..riegeli.format import FILE_SIGNATURE
 from . import common
+from .inputs import InputFile
 
 SIGNATURE_SIZE = len(FILE_SIGNATURE)
 
 
-class _RepairedSignature(io.RawIOBase):
-    """A read-only view of a file whose 64-byte Riegeli signature is damaged, showing an intact one, so the
+class _RepairedSignature:
+    """A positioned reader over a file whose 64-byte Riegeli signature is damaged, showing an intact one, so the
     reader can go on to the chunks behind it (the damage itself is reported separately)."""
 
-    def __init__(self, path: str):
-        super().__init__()
-        self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
-        self._position = 0
+    def __init__(self, source: InputFile):
+        self._source = source
 
-    def readable(self) -> bool:
-        return True
+    def size(self) -> int:
+        return self._source.size()
 
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._position = self._file.seek(offset, whence)
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def readinto(self, buffer) -> int:
-        view = memoryview(buffer).cast("B")
-        self._file.seek(self._position)
-        count = self._file.readinto(view)
-        if self._position < SIGNATURE_SIZE and count:
-            end = min(SIGNATURE_SIZE, self._position + count)
-            view[: end - self._position] = FILE_SIGNATURE[self._position : end]
-        self._position += count
+    def read_into(self, position: int, out: memoryview) -> int:
+        count = self._source.read_into(position, out)
+        if position < SIGNATURE_SIZE and count:
+            end = min(SIGNATURE_SIZE, position + count)
+            out[: end - position] = FILE_SIGNATURE[position:end]
         return count
 
-    def close(self) -> None:
-        self._file.close()
-        super().close()
+
+def open_reader(source: InputFile, recovery=None) -> riegeli.RecordReader:
+    """A reader over `source` (which stays open), working around a damaged file signature."""
+    if signature_damage(source) is None or source.size() < SIGNATURE_SIZE:
+        return riegeli.RecordReader(source, recovery=recovery)
+    return riegeli.RecordReader(_RepairedSignature(source), recovery=recovery)
 
 
-def open_reader(path: str, recovery=None) -> riegeli.RecordReader:
-    """A reader over `path`, working around a damaged file signature."""
-    if common.signature_intact(path) or os.path.getsize(path) < SIGNATURE_SIZE:
-        return riegeli.RecordReader(path, recovery=recovery)
-    return riegeli.RecordReader(_RepairedSignature(path), recovery=recovery)
-
-
-def signature_damage(path: str) -> riegeli.SkippedRegion | None:
-    with open(path, "rb") as handle:
-        head = handle.read(SIGNATURE_SIZE)
+def signature_damage(source: InputFile) -> riegeli.SkippedRegion | None:
+    head = source.read_at(0, SIGNATURE_SIZE)
     if head == FILE_SIGNATURE:
         return None
     if len(head) < SIGNATURE_SIZE:
@@ -91,10 +70,10 @@ class Scan:
         return None
 
 
-def scan(path: str, bar=None) -> Scan:
+def scan(source: InputFile, bar=None) -> Scan:
     """Reads every record, verifying every hash; damaged chunks are skipped and listed."""
-    result = Scan(size=os.path.getsize(path))
-    damage = signature_damage(path)
+    result = Scan(size=source.size())
+    damage = signature_damage(source)
     if damage is not None:
         result.regions.append(damage)
         if damage.end < SIGNATURE_SIZE:
@@ -105,12 +84,13 @@ def scan(path: str, bar=None) -> Scan:
         return True
 
     records = result.records
-    with open_reader(path, recovery=recovery) as reader:
+    with open_reader(source, recovery=recovery) as reader, source.front_to_back() as done_before:
         try:
             for record in reader.read_records(copy=False):  # only sizes are kept
                 position = reader.last_pos
                 records[position.numeric] = len(record)
                 result.record_bytes += len(record)
+                done_before(position.chunk_begin)
                 if bar is not None:
                     bar.update(position.chunk_begin)
         except RiegeliError as error:  # damage recovery could not skip (should not happen on a file)
@@ -121,10 +101,10 @@ def scan(path: str, bar=None) -> Scan:
     return result
 
 
-def read_metadata(path: str):
+def read_metadata(source: InputFile):
     """(ChunkMetadata, its position) read from the end of the file, or (None, error text)."""
     try:
-        with open_reader(path) as reader:
+        with open_reader(source) as reader:
             record = reader.read_last_record()
             position = reader.last_pos.numeric
         return common.parse_metadata(record), position

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 
@@ -13,7 +12,7 @@ from .. import files, wire
 from ..errors import ProtoSplitterError
 from ..merger import SUPPORTED_JOIN_VERSION
 from ..proto import chunk_pb2
-from . import common, merge, message_types, recover, scan, tree
+from . import common, inputs, merge, message_types, recover, scan, tree
 from .progress import progress
 
 EXAMPLES = """
@@ -21,6 +20,7 @@ EXAMPLES = """
   proto-splitter verify model.cpb --type tensorflow.GraphDef    # also merges it, to check the message type
   proto-splitter verify model.cpb --json | jq .damaged_regions
   proto-splitter verify broken.cpb --recover saved.cpb          # write what survives, say what was lost
+  proto-splitter verify https://host/model.cpb                  # a URL: read by bounded ranged requests
 """
 
 
@@ -38,32 +38,37 @@ def register(subparsers) -> None:
         EXAMPLES,
         [common.common_options(), common.type_options()],
     )
-    parser.add_argument("file", metavar="FILE", help="a .cpb (or .pb) file, or a prefix")
+    parser.add_argument("file", metavar="FILE", help="a .cpb (or .pb) file, a prefix, or a URL (https://, s3://, ...)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--recover", metavar="OUT", help="write what can be saved to OUT (a .cpb)")
     common.options_option(parser, "the --recover output")
+    inputs.storage_options_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     message_class = message_types.resolve(args.type, args.descriptor_set, required=False)
     common.check_options(args.options)
-    path, chunked = common.locate(args.file)
-    if not chunked:
+    with inputs.open_input(args, args.file) as source:
+        return _verify(args, source, message_class)
+
+
+def _verify(args, source: inputs.InputFile, message_class) -> int:
+    if not source.chunked:
         if args.recover:
-            raise common.CliError(f"{path} is a plain .pb: --recover works on chunked .cpb files")
-        return _verify_plain(args, path, message_class)
+            raise common.CliError(f"{source.name} is a plain .pb: --recover works on chunked .cpb files")
+        return _verify_plain(args, source, message_class)
     if args.recover:
         common.check_output_folder(args.recover)
     start = time.monotonic()
-    metadata, where = scan.read_metadata(path)
-    with progress(args, "verifying", os.path.getsize(path)) as bar:
-        result = scan.scan(path, bar)
+    metadata, where = scan.read_metadata(source)
+    with progress(args, "verifying", source.size()) as bar:
+        result = scan.scan(source, bar)
     seconds = time.monotonic() - start
-    report = check(path, result, metadata, where, message_class)
+    report = check(source.name, result, metadata, where, message_class)
     report["seconds"] = round(seconds, 3)
     if report["ok"] and message_class is not None:
-        report["merge"] = _merge_check(args, path, message_class)
+        report["merge"] = _merge_check(args, source, message_class)
         report["ok"] = report["merge"]["ok"]
     elif message_class is not None:
         report["merge"] = {
@@ -79,7 +84,7 @@ def run(args) -> int:
                 "no chunk can be placed: nothing can be recovered",
             }
         else:
-            report["recovered"] = recover.recover(args, path, metadata, report, message_class)
+            report["recovered"] = recover.recover(args, source, metadata, report, message_class)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -212,10 +217,10 @@ def _check_tree(metadata: chunk_pb2.ChunkMetadata, problems: list, notes: list) 
         notes.append(f"{len(unreferenced)} chunks are not referenced by the tree (first: chunk {unreferenced[0]})")
 
 
-def _merge_check(args, path: str, message_class) -> dict:
+def _merge_check(args, source: inputs.InputFile, message_class) -> dict:
     name = message_class.DESCRIPTOR.full_name
     try:
-        message = merge.merge_file(args, path, message_class)
+        message = merge.merge_file(args, source, message_class)
         fields = len(message.ListFields())
         del message
     except (ProtoSplitterError, DecodeError, RecursionError) as error:
@@ -223,10 +228,10 @@ def _merge_check(args, path: str, message_class) -> dict:
     return {"type": name, "ok": True, "top_level_fields": fields}
 
 
-def _verify_plain(args, path: str, message_class) -> int:
+def _verify_plain(args, source: inputs.InputFile, message_class) -> int:
     """A .pb has no hashes: check that it parses (--type) or that its top level is well-formed wire format."""
-    with open(path, "rb") as handle:
-        data = handle.read()
+    data = source.read_at(0, source.size())
+    path = source.name
     report = {"file": path, "format": "pb", "size": len(data), "type": None, "ok": True, "problems": []}
     if message_class is not None:
         report["type"] = message_class.DESCRIPTOR.full_name

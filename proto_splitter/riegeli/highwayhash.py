@@ -5,31 +5,34 @@ from __future__ import annotations
 
 import functools
 import struct
+from typing import Any
 
 from highwayhash._highwayhash import ffi, lib
+
+from .sources import Bytes
 
 try:
     from . import _highwayhash_avx2
 except ImportError:  # the optional extension was not built (no compiler, or not x86)
-    _highwayhash_avx2 = None
+    _highwayhash_avx2 = None  # type: ignore[assignment]  # used only when AVX2_AVAILABLE
 
 RIEGELI_KEY = b"Riegeli/records\nRiegeli/records\n"
 
 
 @functools.lru_cache(maxsize=8)
-def _key_lanes(key: bytes):
+def _key_lanes(key: bytes) -> Any:  # a cffi uint64_t[4]
     return ffi.new("uint64_t[4]", struct.unpack("<4Q", key))
 
 
-def portable_hash64(data, key: bytes = RIEGELI_KEY) -> int:
+def portable_hash64(data: Bytes, key: bytes = RIEGELI_KEY) -> int:
     """HighwayHash-64 of a bytes-like object by highwayhash-cffi (the C call releases the GIL)."""
-    return lib.HighwayHash64(ffi.from_buffer(data), len(data), _key_lanes(key))
+    return int(lib.HighwayHash64(ffi.from_buffer(data), len(data), _key_lanes(key)))
 
 
 AVX2_AVAILABLE = _highwayhash_avx2 is not None and _highwayhash_avx2.available()
 IMPLEMENTATION = "avx2" if AVX2_AVAILABLE else "portable"
 
 
-def highway_hash(data) -> int:
+def highway_hash(data: Bytes) -> int:
     """HighwayHash-64 of a bytes-like object with riegeli's key."""
     return _highwayhash_avx2.hash64(data, RIEGELI_KEY) if AVX2_AVAILABLE else portable_hash64(data)

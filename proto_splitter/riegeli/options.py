@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import RiegeliError
 from .compression import BROTLI, NONE, SNAPPY, ZSTD
@@ -42,6 +43,12 @@ class WriterOptions:
     initial_padding: int = 1
     final_padding: int = 1
     parallelism: int = 0
+    transpose: bool = False
+
+    @property
+    def bucket_size(self) -> int:
+        """The decompressed size of the buckets of a transposed chunk, as Google's writer derives it."""
+        return max(1, round(self.chunk_size * self.bucket_fraction))
 
 
 def _bytes(key: str, value: str) -> int:
@@ -76,10 +83,10 @@ def parse_options(text: str | None) -> WriterOptions:
     """Parses an options string; raises RiegeliError naming any unknown key or bad value."""
     if text is not None and not isinstance(text, str):
         raise RiegeliError(f"options must be a string, got {type(text).__name__}")
-    fields: dict = {}
+    fields: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in (text or DEFAULT_OPTIONS).split(","))):
-        key, _, value = item.partition(":")
-        value = value if _ else None
+        key, colon, text_value = item.partition(":")
+        value = text_value if colon else None
         if key == "default":
             continue
         if key in ("uncompressed", "snappy") and value is not None:
@@ -114,11 +121,7 @@ def parse_options(text: str | None) -> WriterOptions:
         elif key == "parallelism":
             fields["parallelism"] = _integer(key, value or "", 0, 1024)
         elif key == "transpose":
-            if _boolean(key, value):
-                raise RiegeliError(
-                    "option 'transpose': transposed chunk encoding is not implemented by this "
-                    "codec (files with transposed chunks from Google's riegeli can't be read either)"
-                )
+            fields["transpose"] = _boolean(key, value)
         else:
             raise RiegeliError(f"unknown riegeli writer option {key!r} in {text!r}")
     options = WriterOptions(**fields)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from ..errors import RiegeliError
 from .compression import NONE, compress_parts, decompress
+from .sources import Bytes, Records
 from .varint import read_varint, varint
 
 
-def encode(records: list, kind: int, level: int | None, window_log: int | None) -> tuple[bytes, int]:
+def encode(records: list[Bytes], kind: int, level: int | None, window_log: int | None) -> tuple[bytes, int]:
     """Chunk data for `records` (bytes-like); returns (data, decoded size). One copy of the values, into one buffer
     of the chunk's size (no growing buffer: its reallocations would copy the values again)."""
     sizes = b"".join(varint(len(record)) for record in records)
@@ -21,7 +22,7 @@ def encode(records: list, kind: int, level: int | None, window_log: int | None) 
     return b"".join(parts), decoded_size
 
 
-def decode(data, num_records: int, decoded_size: int, pos: int) -> list[memoryview]:
+def decode(data: Bytes, num_records: int, decoded_size: int, pos: int) -> Records:
     """The records of a simple chunk's data, checked against the header's counts; pos names the chunk."""
     if not data:
         raise RiegeliError(f"simple chunk at byte {pos} has no data")
@@ -34,13 +35,13 @@ def decode(data, num_records: int, decoded_size: int, pos: int) -> list[memoryvi
     values = decompress(kind, view[start + sizes_length :], pos)
     if len(values) != decoded_size:
         raise RiegeliError(f"simple chunk at byte {pos}: {len(values)} bytes of values, header says {decoded_size}")
-    records, offset, cursor = [], 0, 0
+    bounds, offset, cursor = [0], 0, 0
     for _ in range(num_records):
         size, cursor = read_varint(sizes, cursor, pos)
-        if offset + size > decoded_size:
-            raise RiegeliError(f"simple chunk at byte {pos}: record sizes exceed the decoded size")
-        records.append(values[offset : offset + size])
         offset += size
+        if offset > decoded_size:
+            raise RiegeliError(f"simple chunk at byte {pos}: record sizes exceed the decoded size")
+        bounds.append(offset)
     if cursor != len(sizes) or offset != decoded_size:
         raise RiegeliError(f"simple chunk at byte {pos}: record sizes do not match the header")
-    return records
+    return values, bounds

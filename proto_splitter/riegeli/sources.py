@@ -1,12 +1,33 @@
-"""Byte sources a reader can draw from: memory (bytes-like), local paths (positioned reads), seekable file
-objects, non-seekable streams."""
+"""Byte sources a reader can draw from: memory (bytes-like), local paths (positioned reads), objects offering
+positioned reads of their own (remote files), seekable file objects, non-seekable streams."""
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
+from typing import Any, BinaryIO, Protocol, cast
 
 from ..errors import RiegeliError
+
+Bytes = bytes | bytearray | memoryview
+Records = tuple[memoryview, list[int]]
+"""Records of a chunk: their concatenated values, and where each begins (and the last ends: one more bound)."""
+
+
+class Source(Protocol):
+    """What the readers need of a source of bytes: its size (None for a stream), positioned reads, closing."""
+
+    seekable: bool
+    concurrent_reads: bool
+
+    def size(self) -> int | None: ...
+
+    def read(self, pos: int, count: int) -> Bytes: ...
+
+    def read_into(self, pos: int, out: memoryview) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class BufferSource:
@@ -15,7 +36,7 @@ class BufferSource:
     seekable = True
     concurrent_reads = True
 
-    def __init__(self, buffer):
+    def __init__(self, buffer: Bytes):
         self._view = memoryview(buffer).cast("B")
 
     def size(self) -> int:
@@ -37,6 +58,7 @@ class _PositionedSource:
     """Random access by positioned reads into the caller's buffer (subclasses supply size and read_into)."""
 
     seekable = True
+    concurrent_reads = False
     _size = 0
 
     def size(self) -> int:
@@ -54,7 +76,7 @@ class FileSource(_PositionedSource):
     """Random access to a seekable binary file object. The file's position when it is handed over is byte 0
     of the records, so a Riegeli file stored after other data reads as itself."""
 
-    def __init__(self, handle):
+    def __init__(self, handle: BinaryIO):
         self._handle = handle
         self._base = handle.tell()
         handle.seek(0, os.SEEK_END)
@@ -81,7 +103,7 @@ class PathSource(_PositionedSource):
 
     concurrent_reads = True
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]):
         try:
             self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError as error:
@@ -111,12 +133,31 @@ class PathSource(_PositionedSource):
             self._fd = -1
 
 
+class BorrowedSource(_PositionedSource):
+    """Random access through an object offering thread-safe positioned reads of its own: `size()` and
+    `read_into(pos, out)` (a remote file). The reader borrows it: closing the reader leaves it open, and several
+    readers may share it."""
+
+    concurrent_reads = True
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+        self._size = target.size()
+
+    def read_into(self, pos: int, out: memoryview) -> int:
+        return int(self._target.read_into(pos, out))
+
+    def close(self) -> None:
+        pass
+
+
 class StreamSource:
     """Sequential access to a non-seekable stream (pipe, socket): reads must follow each other."""
 
     seekable = False
+    concurrent_reads = False
 
-    def __init__(self, handle):
+    def __init__(self, handle: BinaryIO):
         self._handle = handle
         self._position = 0
         self._peeked = b""
@@ -197,7 +238,7 @@ class StreamSource:
         pass
 
 
-def _fill(readinto, out: memoryview) -> int:
+def _fill(readinto: Callable[[memoryview], int | None], out: memoryview) -> int:
     """Calls readinto until `out` is full or the source ends; returns the number of bytes read."""
     filled = 0
     while filled < len(out):
@@ -208,13 +249,17 @@ def _fill(readinto, out: memoryview) -> int:
     return filled
 
 
-def open_source(src):
-    """A source for a path, bytes-like object, or binary file object."""
+def open_source(src: object) -> Source:
+    """A source for a path, bytes-like object, positioned reader (`size()`, `read_into(pos, out)`), or binary
+    file object."""
     if isinstance(src, (bytes, bytearray, memoryview)):
         return BufferSource(src)
     if isinstance(src, (str, os.PathLike)):
         return PathSource(src)
+    if callable(getattr(src, "read_into", None)) and callable(getattr(src, "size", None)):
+        return BorrowedSource(src)
     if hasattr(src, "read"):
-        seekable = getattr(src, "seekable", lambda: False)()
-        return FileSource(src) if seekable else StreamSource(src)
+        handle = cast(BinaryIO, src)
+        seekable = getattr(handle, "seekable", lambda: False)()
+        return FileSource(handle) if seekable else StreamSource(handle)
     raise RiegeliError(f"cannot read Riegeli records from {type(src).__name__}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import RiegeliError
+from .sources import Bytes
 
 
 def varint(value: int) -> bytes:
@@ -14,7 +15,7 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
-def read_varint(buf, offset: int, pos: int) -> tuple[int, int]:
+def read_varint(buf: Bytes, offset: int, pos: int) -> tuple[int, int]:
     """Decodes a varint64 at buf[offset:]; pos names the chunk in errors."""
     result = shift = 0
     for index in range(offset, min(len(buf), offset + 10)):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import BinaryIO
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO
 
 from .._atomic import AtomicFile
 from ..errors import RiegeliError
-from . import simple_chunk
+from . import simple_chunk, transposed_chunk
 from .format import (
     BLOCK_HEADER_SIZE,
     BLOCK_SIZE,
@@ -16,6 +17,7 @@ from .format import (
     FILE_SIGNATURE,
     PADDING,
     SIMPLE,
+    TRANSPOSED,
     ChunkHeader,
     add_with_overhead,
     block_headers_between,
@@ -25,6 +27,11 @@ from .format import (
 from .highwayhash import highway_hash
 from .options import parse_options
 from .positions import RecordPosition
+from .sources import Bytes
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+    from typing_extensions import Buffer
 
 
 class RecordWriter:
@@ -33,9 +40,10 @@ class RecordWriter:
     Records gather in a chunk until its decoded size reaches `chunk_size`; a bigger record gets a chunk of
     its own. Memory holds at most the current chunk (about 2x a record while it is written)."""
 
-    def __init__(self, dest: str | os.PathLike | BinaryIO, options: str | None = None):
+    def __init__(self, dest: str | os.PathLike[str] | BinaryIO, options: str | None = None):
         self._options = parse_options(options)
         self._atomic: AtomicFile | None = None
+        self._out: BinaryIO
         if isinstance(dest, (str, os.PathLike)):
             path = os.fspath(dest)
             if os.path.isdir(path):
@@ -50,9 +58,10 @@ class RecordWriter:
         else:
             raise RiegeliError(f"cannot write Riegeli records to {type(dest).__name__}")
         self._pos = 0
-        self._pending: list = []
+        self._pending: list[Bytes] = []
         self._pending_size = 0
-        self._last_pos: RecordPosition | None = None
+        self._chunk_size = self._options.chunk_size
+        self._last_begin, self._last_index = -1, 0  # where the last record is (no record yet: -1)
         self._closed = False
         self._emit([FILE_SIGNATURE])
         self._pos = len(FILE_SIGNATURE)
@@ -63,7 +72,9 @@ class RecordWriter:
     def __enter__(self) -> RecordWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.close()
         else:
@@ -71,40 +82,47 @@ class RecordWriter:
 
     # ---- records -------------------------------------------------------------------------------------------
 
-    def write_record(self, record) -> None:
+    def write_record(self, record: Buffer) -> None:
         """Appends one record (any bytes-like object)."""
         if self._closed:
             raise RiegeliError("the writer is closed")
-        try:
-            view = memoryview(record).cast("B")
-        except TypeError:
-            raise RiegeliError(f"a record must be bytes-like, got {type(record).__name__}") from None
-        if self._pending and self._pending_size + len(view) > self._options.chunk_size:
+        if type(record) is bytes:  # the common case, kept cheap: small records cost their Python overhead
+            kept: Bytes = record
+        else:
+            try:
+                view = memoryview(record).cast("B")
+            except TypeError:
+                raise RiegeliError(f"a record must be bytes-like, got {type(record).__name__}") from None
+            kept = view if isinstance(record, bytes) else bytes(view)  # a copy unless immutable
+        size = len(kept)
+        if self._pending and self._pending_size + size > self._chunk_size:
             self._write_pending()
-        self._pending.append(view if isinstance(record, bytes) else bytes(view))
-        self._pending_size += len(view)
-        self._last_pos = RecordPosition(self._pos, len(self._pending) - 1)
-        if self._pending_size >= self._options.chunk_size:
+        self._pending.append(kept)
+        self._pending_size += size
+        self._last_begin, self._last_index = self._pos, len(self._pending) - 1
+        if self._pending_size >= self._chunk_size:
             self._write_pending()
 
-    def write_message(self, message) -> None:
+    def write_message(self, message: Message) -> None:
         """Appends a protobuf message, serialized deterministically."""
         self.write_record(message.SerializeToString(deterministic=True))
 
-    def write_records(self, records: Iterable) -> None:
+    def write_records(self, records: Iterable[Buffer]) -> None:
+        """Appends records (bytes-like objects)."""
         for record in records:
             self.write_record(record)
 
-    def write_messages(self, messages: Iterable) -> None:
+    def write_messages(self, messages: Iterable[Message]) -> None:
+        """Appends protobuf messages, serialized deterministically."""
         for message in messages:
             self.write_message(message)
 
     @property
     def last_pos(self) -> RecordPosition:
         """Position of the last record written."""
-        if self._last_pos is None:
+        if self._last_begin < 0:
             raise RiegeliError("no record has been written yet")
-        return self._last_pos
+        return RecordPosition(self._last_begin, self._last_index)
 
     @property
     def pos(self) -> RecordPosition:
@@ -147,17 +165,25 @@ class RecordWriter:
         if not self._pending:
             return
         options = self._options
-        data, decoded_size = simple_chunk.encode(self._pending, options.compression, options.level, options.window_log)
+        kind, level, window_log = options.compression, options.level, options.window_log
+        data: Bytes
+        if options.transpose:
+            data, decoded_size = transposed_chunk.encode(self._pending, kind, level, window_log, options.bucket_size)
+            chunk_type = TRANSPOSED
+        else:
+            data, decoded_size = simple_chunk.encode(self._pending, kind, level, window_log)
+            chunk_type = SIMPLE
         count = len(self._pending)
         self._pending, self._pending_size = [], 0
-        self._write_chunk(ChunkHeader(len(data), highway_hash(data), SIMPLE, count, decoded_size), data)
+        self._write_chunk(ChunkHeader(len(data), highway_hash(data), chunk_type, count, decoded_size), data)
 
-    def _write_chunk(self, header: ChunkHeader, data) -> None:
+    def _write_chunk(self, header: ChunkHeader, data: Bytes) -> None:
         """Writes header + data + padding from the current position, with block headers at boundaries."""
         begin = self._pos
         end = chunk_end(begin, header.data_size, header.num_records)
         padding = end - begin - BLOCK_HEADER_SIZE * block_headers_between(begin, end) - CHUNK_HEADER_SIZE - len(data)
-        pieces, position = [], begin
+        pieces: list[Bytes] = []
+        position = begin
         for segment in (header.encode(), memoryview(data), bytes(padding)):
             view = memoryview(segment)
             while view:
@@ -171,7 +197,7 @@ class RecordWriter:
         self._emit(pieces)
         self._pos = end
 
-    def _emit(self, pieces: list) -> None:
+    def _emit(self, pieces: list[Bytes]) -> None:
         try:
             for piece in pieces:
                 self._out.write(piece)

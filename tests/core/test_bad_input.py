@@ -251,7 +251,7 @@ def test_bad_max_chunk_size(tmp_path, bad):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("options", ["zstd:99999", "nonsense", "brotli:x", "chunk_size:-1", "transpose"])
+@pytest.mark.parametrize("options", ["zstd:99999", "nonsense", "brotli:x", "chunk_size:-1", "transpose:x"])
 def test_bad_options_leave_no_file_and_keep_the_old_one(tmp_path, options):
     old = ps.write(graph(), tmp_path / "g", max_chunk_size=4096)
     before = open(old, "rb").read()

@@ -291,3 +291,66 @@ def test_tensorflow_reads_these_layouts(tmp_path, tf_merger, graph_file):
         prefix = tmp_path / f"tree{order}"
         write_layout(prefix.with_suffix(".cpb"), *split_tree(tree, breadth_first=order))
         assert tf_merger.read(prefix, tl.StringNode) == tree
+
+
+# ---- ps.ComposableSplitter: TensorFlow's Python splitter API -------------------------------------------------
+
+
+class TreeSplitter(ps.ComposableSplitter):
+    """Each child node becomes a chunk at [child_nodes, i] of its parent, built by a child splitter, as
+    TensorFlow's split_gen.py does with its ComposableSplitter."""
+
+    def build_chunks(self) -> None:
+        children = list(self._proto.child_nodes)
+        del self._proto.child_nodes[:]
+        for index, child in enumerate(children):
+            self.add_chunk(tl.StringNode(val=child.val), ["child_nodes", index])
+            # grandchildren are attached below this child: fields_in_parent names the child in its parent
+            kept = tl.StringNode(child_nodes=child.child_nodes)
+            TreeSplitter(kept, parent_splitter=self, fields_in_parent=["child_nodes", index]).build_chunks()
+
+
+def test_composable_splitter_writes_what_both_mergers_read(tmp_path, tf_merger):
+    tree = string_tree()
+    root = tl.StringNode()
+    root.CopyFrom(tree)
+    splitter = TreeSplitter(root)
+    chunks, chunked_message = splitter.split()
+    assert len(chunks) == 10 and splitter.split()[1] == chunked_message  # built once
+    assert ps.merge(chunks, chunked_message, tl.StringNode) == tree
+    path = splitter.write(tmp_path / "tree", writer_options="zstd:1")
+    assert path.endswith(".cpb")
+    assert ps.read(path, tl.StringNode) == tree
+    assert tf_merger.read(tmp_path / "tree", tl.StringNode) == tree
+    part = ps.read_partial(path, tl.StringNode, ["child_nodes[0].child_nodes[1].child_nodes[2]"])
+    wanted = tree.child_nodes[0].child_nodes[1].child_nodes[2]
+    assert part.child_nodes[0].child_nodes[1].child_nodes[2] == wanted
+
+
+def test_composable_splitter_inserts_chunks_at_an_index(tmp_path):
+    graph = graph_pb2.GraphDef()
+    graph.node.add(name="a", op="Const").attr["value"].tensor.tensor_content = b"A" * 100
+    graph.library.function.add().signature.name = "f"
+    splitter = ps.ComposableSplitter(graph)
+    library = function_pb2.FunctionDefLibrary()
+    library.CopyFrom(graph.library)
+    graph.ClearField("library")
+    content = graph.node[0].attr["value"].tensor.tensor_content
+    graph.node[0].attr["value"].tensor.ClearField("tensor_content")
+    splitter.add_chunk(content, ["node", 0, "attr", "value", "tensor", "tensor_content"])
+    splitter.add_chunk(library, ["library"], index=1)  # before the constant, as TensorFlow's GraphDefSplitter does
+    chunks, chunked_message = splitter.split()
+    assert chunks[1] is library and chunks[2] == content
+    expected = tensorflow_graph_like(content, library)
+    assert ps.merge(chunks, chunked_message, graph_pb2.GraphDef) == expected
+    with pytest.raises(ps.SplitError, match="root splitter"):
+        ps.ComposableSplitter(graph_pb2.GraphDef(), parent_splitter=splitter, fields_in_parent=["library"]).split()
+    with pytest.raises(ps.FieldPathError, match="not a field"):
+        splitter.add_chunk(b"x", ["no_such_field"])
+
+
+def tensorflow_graph_like(content: bytes, library: function_pb2.FunctionDefLibrary) -> graph_pb2.GraphDef:
+    graph = graph_pb2.GraphDef()
+    graph.node.add(name="a", op="Const").attr["value"].tensor.tensor_content = content
+    graph.library.CopyFrom(library)
+    return graph

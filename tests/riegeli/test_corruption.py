@@ -644,10 +644,8 @@ def test_seeking_a_stream_is_an_error(small_file):
         assert list(reader.read_records()) == [b"a" * 5, b"b" * 5, b"c" * 5, b"d" * 20]
 
 
-@pytest.mark.parametrize(
-    "options", ["transpose", "transpose:true", "zstd:1,transpose", "brotli,chunk_size:1M,transpose"]
-)
-def test_transposed_options_are_refused(tmp_path, options):
+@pytest.mark.parametrize("options", ["transpose:maybe", "transpose:1", "transpose:"])
+def test_bad_transpose_values_are_refused(tmp_path, options):
     with pytest.raises(RiegeliError, match="transpose"):
         RecordWriter(io.BytesIO(), options=options)
     with pytest.raises(RiegeliError, match="transpose"):

@@ -28,6 +28,8 @@ OPTIONS = [
     "padding",
     "zstd:1,chunk_size:5000,padding",
     "initial_padding,final_padding",
+    "transpose,zstd:1,chunk_size:5000",
+    "transpose,padding",
 ]
 KIB = 1024
 MAX_TOTAL = 700 * KIB  # per example, to keep the suite fast
@@ -146,7 +148,9 @@ def _roundtrip_both_destinations(records: list[bytes], options: str) -> bytes:
     chunks = walk(data)
     assert chunks[-1].end == len(data)
     assert sum(c.num_records for c in chunks) == len(records)
-    assert {p.chunk_begin for p in positions} <= {c.begin for c in chunks if c.chunk_type == "r"}
+    assert {p.chunk_begin for p in positions} <= {
+        c.begin for c in chunks if c.chunk_type == ("t" if "transpose" in options else "r")
+    }
     return data
 
 

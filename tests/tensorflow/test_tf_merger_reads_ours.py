@@ -23,6 +23,11 @@ OPTIONS = [
     "chunk_size:4096",
     "padding",
     "uncompressed,initial_padding,final_padding",
+    "transpose",
+    "transpose,zstd:1",
+    "transpose,brotli:6",
+    "transpose,snappy",
+    "transpose,zstd:3,chunk_size:4096,bucket_fraction:0.05",
 ]
 
 
@@ -76,10 +81,11 @@ def test_tensorflow_reads_split_graph(tmp_path, tf_merger, options):
     assert tf_merger.read(str(tmp_path / "graph"), t3.Graph) == graph
 
 
+@pytest.mark.parametrize("options", [None, "transpose,brotli:1"])
 @pytest.mark.parametrize("max_chunk_size", [1024, 4096, 20000])
-def test_tensorflow_reads_every_feature(tmp_path, tf_merger, max_chunk_size):
+def test_tensorflow_reads_every_feature(tmp_path, tf_merger, max_chunk_size, options):
     message = everything_tf_compatible()
-    ps.write(message, tmp_path / "everything", max_chunk_size=max_chunk_size)
+    ps.write(message, tmp_path / "everything", max_chunk_size=max_chunk_size, options=options)
     assert tf_merger.read(str(tmp_path / "everything"), tm.Everything) == message
 
 
@@ -119,7 +125,7 @@ def keras_artifacts(tmp_path_factory):
     return saved_model, frozen
 
 
-@pytest.mark.parametrize("options", [None, "brotli", "zstd:3", "snappy"])
+@pytest.mark.parametrize("options", [None, "brotli", "zstd:3", "snappy", "transpose,zstd:3"])
 def test_tensorflow_reads_our_split_of_real_tensorflow_protos(tmp_path, tf_merger, keras_artifacts, options):
     saved_model, frozen = keras_artifacts
     for name, message in (("saved_model", saved_model), ("frozen_graph", frozen)):
