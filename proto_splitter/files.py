@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from google.protobuf.message import DecodeError, Message
 
-from . import extensions, field_paths, oversized, remote, riegeli
+from . import _heap, extensions, field_paths, oversized, remote, riegeli
 from .chunks import Chunk, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
 from .merger import Merger, MessageT, check_version, needed_chunks
@@ -562,10 +562,12 @@ class _Prefixed(io.RawIOBase):
 
 
 class _ReceivedChunks:
-    """A ChunkSource over records received from a stream, each released once merged (bounded memory)."""
+    """A ChunkSource over records received from a stream, each released once merged (bounded memory), and the
+    heap trimmed as they go (_heap: else the records freed may not serve the message growing from them)."""
 
     def __init__(self, records: dict[int, bytes], infos: Sequence[chunk_pb2.ChunkInfo]):
         self._records, self._infos = records, infos
+        self._releaser = _heap.Releaser()
 
     def __len__(self) -> int:
         return len(self._infos)
@@ -577,6 +579,7 @@ class _ReceivedChunks:
         record = self._records.pop(self._infos[index].offset, None)
         if record is None:
             raise ChunkedProtoError(f"chunk {index} (position {self._infos[index].offset}) was not received")
+        self._releaser.freed(len(record))  # counted when handed out: the merger drops it once merged
         return record
 
 
