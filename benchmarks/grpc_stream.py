@@ -12,6 +12,7 @@ With --repeats N, the modes run N rounds, one after the other within each round;
 over the rounds of each transfer's time over the socket's of the same round, the memory judged the worst run's.
 
     python benchmarks/grpc_stream.py [--sizes 1G,3G] [--chunk 64M] [--options uncompressed] [--repeats 3]
+        [--piece-size 1M]
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import psutil
 import streaming
 from measure import measure, parse_size
 
+from proto_splitter.grpc.sender import PIECE_SIZE  # a constant: gRPC itself is imported in the children only
+
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # gRPC's info lines (a GOAWAY at shutdown) would litter the table
 MODES = ["socket", "upload", "upload_to_path", "download"]
 TIME_TARGET = 1.3
@@ -40,7 +43,7 @@ RECEIVER_WHOLE_TARGET = 1.1
 SLACK = 64 << 20
 
 
-def run(mode: str, make, chunk: int, options: str | None, work: Path) -> dict:
+def run(mode: str, make, chunk: int, options: str | None, work: Path, piece_size: int) -> dict:
     """One transfer of the message `make()` builds (in the sending process): the figures of both sides."""
     if mode == "socket":
         return streaming.run("socket", make, chunk, options)
@@ -48,7 +51,7 @@ def run(mode: str, make, chunk: int, options: str | None, work: Path) -> dict:
     results, ports, stop = context.Queue(), context.Queue(), context.Event()
     serving = make if mode == "download" else None
     server = context.Process(
-        target=serve, args=(mode, serving, chunk, options, work, ports, results, stop), name="server"
+        target=serve, args=(mode, serving, chunk, options, piece_size, work, ports, results, stop), name="server"
     )
     server.start()
     try:
@@ -56,7 +59,7 @@ def run(mode: str, make, chunk: int, options: str | None, work: Path) -> dict:
     except queue.Empty:
         server.kill()
         raise SystemExit(f"{mode}: the server did not start") from None
-    client = context.Process(target=call, args=(mode, make, chunk, options, port, results), name="client")
+    client = context.Process(target=call, args=(mode, make, chunk, options, piece_size, port, results), name="client")
     client.start()
     try:
         got = streaming.collect(results, (server, client), mode)
@@ -67,7 +70,7 @@ def run(mode: str, make, chunk: int, options: str | None, work: Path) -> dict:
     return got
 
 
-def serve(mode: str, make, chunk: int, options: str | None, work: Path, ports, results, stop) -> None:
+def serve(mode: str, make, chunk: int, options: str | None, piece_size: int, work: Path, ports, results, stop) -> None:
     """The gRPC server process: receives an upload (whole or to a path), or sends its message on a download."""
     from concurrent import futures
 
@@ -94,7 +97,7 @@ def serve(mode: str, make, chunk: int, options: str | None, work: Path, ports, r
 
         def Download(self, request, context):
             with measure() as taken:
-                yield from psgrpc.pieces(message, max_chunk_size=chunk, options=options)
+                yield from psgrpc.pieces(message, max_chunk_size=chunk, options=options, piece_size=piece_size)
             results.put(("sender", sender_figures(message, taken)))
 
     (work / "received").mkdir(exist_ok=True)
@@ -125,7 +128,7 @@ def _read_back(path: str):
         Path(path).unlink()
 
 
-def call(mode: str, make, chunk: int, options: str | None, port: int, results) -> None:
+def call(mode: str, make, chunk: int, options: str | None, piece_size: int, port: int, results) -> None:
     """The gRPC client process: uploads its message, or downloads the server's."""
     import grpc
 
@@ -145,7 +148,7 @@ def call(mode: str, make, chunk: int, options: str | None, port: int, results) -
     else:
         message = make()
         with measure() as taken:
-            stub.Upload(psgrpc.pieces(message, max_chunk_size=chunk, options=options))
+            stub.Upload(psgrpc.pieces(message, max_chunk_size=chunk, options=options, piece_size=piece_size))
         results.put(("sender", sender_figures(message, taken)))
     channel.close()
 
@@ -226,12 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1G,3G")
     parser.add_argument("--chunk", default="64M", help="max_chunk_size of the sender")
     parser.add_argument("--options", default="uncompressed", help="Riegeli options, comma-separated")
+    parser.add_argument("--piece-size", default=str(PIECE_SIZE), help="data per gRPC piece (pieces' piece_size)")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated; socket first for the ratios")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of all the modes (medians of times)")
     parser.add_argument("--work", default=tempfile.gettempdir(), help="where upload_to_path writes")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "grpc_stream.json"))
     args = parser.parse_args(argv)
     chunk = parse_size(args.chunk)
+    piece_size = parse_size(args.piece_size)
     modes = args.modes.split(",")
     work = Path(tempfile.mkdtemp(prefix="ps-grpc-stream-", dir=args.work))
     rows = []
@@ -250,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                 for repeat in range(args.repeats):
                     socket_seconds = None
                     for mode in modes:
-                        got = run(mode, make, chunk, None if options == "uncompressed" else options, work)
+                        got = run(mode, make, chunk, None if options == "uncompressed" else options, work, piece_size)
                         judged = judge(mode, got, chunk, socket_seconds)
                         if mode == "socket":
                             socket_seconds = got["receiver"]["seconds"]
@@ -266,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = {"cpus": psutil.cpu_count(), "memory_bytes": psutil.virtual_memory().total}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine, "chunk": chunk, "repeats": args.repeats, "rows": rows}, indent=2))
+    summary = {"machine": machine, "chunk": chunk, "piece_size": piece_size, "repeats": args.repeats, "rows": rows}
+    out.write_text(json.dumps(summary, indent=2))
     return 0 if all(row["passed"] for row in rows) else 1
 
 
