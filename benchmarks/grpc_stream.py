@@ -43,7 +43,7 @@ RECEIVER_WHOLE_TARGET = 1.1
 SLACK = 64 << 20
 
 
-def run(mode: str, make, chunk: int, options: str | None, work: Path, piece_size: int) -> dict:
+def run(mode: str, make, chunk: int, options: str | None, work: Path, piece_size: int = PIECE_SIZE) -> dict:
     """One transfer of the message `make()` builds (in the sending process): the figures of both sides."""
     if mode == "socket":
         return streaming.run("socket", make, chunk, options)
