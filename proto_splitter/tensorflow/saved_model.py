@@ -5,8 +5,11 @@ TensorFlow's own save path already knows the chunked format (`SaveOptions(experi
 the SavedModel proto to a proto splitter), but open-source builds refuse the option and ship no splitter; its
 Python loader reads only `saved_model.pb`. We run TensorFlow's own save and load and supply the missing pieces
 for the duration of the call, so checkpoints, assets, fingerprints and debug info stay TensorFlow's: the
-splitter behind the image format, a loader for `saved_model.cpb`, and a graph export that parses a GraphDef
-past 2 GiB (TensorFlow's parses it with upb, which stops at 2 GiB). These reach into TensorFlow's private
+splitter behind the image format, a loader for `saved_model.cpb`, and a graph export that works past 2 GiB.
+TensorFlow exports a graph through its C API as one serialized GraphDef, which protobuf's 32-bit sizes limit to
+2 GiB: past that the C API returns a buffer of the right length that is no GraphDef (it starts with zeros), and
+Python's parser stops at 2 GiB anyway. A graph past the limit is exported in parts instead, each through
+TensorFlow's own export: its nodes, then its functions one at a time. These reach into TensorFlow's private
 modules, checked with tensorflow-cpu 2.21."""
 
 from __future__ import annotations
@@ -16,15 +19,13 @@ import os
 import shutil
 import tempfile
 
-from .. import files, oversized
-from ..errors import ProtoSplitterError
-from ..merger import InMemoryChunks, Merger
-from ..proto import chunk_pb2
+from .. import files
+from ..errors import ProtoSplitterError, SplitError
 from ..splitter import PROTOBUF_LIMIT
 
 PathLike = str | os.PathLike
 SAVED_MODEL_PREFIX = "saved_model"
-GRAPH_PARSE_LIMIT = PROTOBUF_LIMIT  # graphs larger than this are parsed as a skeleton plus the values cut out
+GRAPH_EXPORT_LIMIT = PROTOBUF_LIMIT  # a graph serializing to more than this is exported in parts
 
 
 class _SavedModelWriter:
@@ -61,46 +62,97 @@ def _replaced(module, name: str, value):
             setattr(module, name, old)
 
 
-class _CompatWithSkeletons:
-    """Stands in for the `compat` module inside tensorflow.python.framework.ops while a graph is exported:
-    `as_bytes` of a serialized GraphDef over the parse limit returns its skeleton (big values cut out, see
-    oversized.cut) and keeps what was cut, to be merged back into the parsed GraphDef."""
+class _GraphTooLarge(ProtoSplitterError):
+    """TensorFlow's graph export produced a serialized GraphDef over the limit: no usable bytes (see above).
+    Caught inside pstf.save."""
 
-    def __init__(self, compat, limit: int, graph_descriptor):
-        self._compat, self._limit, self._descriptor = compat, limit, graph_descriptor
-        self.cut_out: list[tuple[list, chunk_pb2.ChunkedMessage]] = []
+    def __init__(self, size: int):
+        super().__init__(f"the serialized graph has {size} bytes")
+        self.size = size
+
+
+class _CompatRefusingLargeGraphs:
+    """Stands in for the `compat` module inside tensorflow.python.framework.ops while a graph is exported:
+    `as_bytes` of the serialized GraphDef over `limit` raises _GraphTooLarge instead of handing it to the parser."""
+
+    def __init__(self, compat, limit: int):
+        self._compat, self._limit = compat, limit
 
     def __getattr__(self, name: str):
         return getattr(self._compat, name)
 
     def as_bytes(self, data, *args, **kwargs):
-        data = self._compat.as_bytes(data, *args, **kwargs)
-        if len(data) <= self._limit:
-            return data
-        chunks, chunked_message = oversized.cut(self._descriptor, data)
-        rest = chunk_pb2.ChunkedMessage()
-        rest.CopyFrom(chunked_message)
-        rest.ClearField("chunk_index")
-        self.cut_out.append((chunks, rest))
-        return bytes(chunks[chunked_message.chunk_index])
+        if len(data) > self._limit:
+            raise _GraphTooLarge(len(data))
+        return self._compat.as_bytes(data, *args, **kwargs)
 
 
-def _graph_export_of_any_size(limit: int):
-    """A replacement for TensorFlow's Graph._as_graph_def that works past 2 GiB: TensorFlow serializes the graph
-    in C++ and parses it in Python, which upb refuses over 2 GiB. The parse gets the graph's skeleton; the big
-    values cut out of it are merged into the result after TensorFlow's own post-processing (shapes)."""
-    from tensorflow.core.framework import graph_pb2
+@contextlib.contextmanager
+def _functions_set_aside(graph, functions: list):
+    """Removes `functions` from the graph's library for the duration of the block, then adds them back in
+    their order (TensorFlow's own calls: the graph's library and its Python bookkeeping stay in step)."""
+    for function in functions:
+        graph._remove_function(function.name)
+    try:
+        yield
+    finally:
+        for function in functions:
+            graph._add_function(function)
+
+
+def _export_in_parts(export, graph, args, kwargs):
+    """A GraphDef of any size built from parts that TensorFlow's export (`export`, with its post-processing
+    such as shapes) handles: the graph's nodes with its library set aside, then each function from a scratch
+    graph holding only it. Each part is under 2 GiB, since TensorFlow cannot hold a larger FunctionDef."""
+    from tensorflow.python.framework import ops
+
+    functions = list(graph._functions.values())
+    with _functions_set_aside(graph, functions):
+        graph_def, version = export(graph, *args, **kwargs)
+    names = {function_def.signature.name for function_def in graph_def.library.function}
+    gradients = {(gradient.function_name, gradient.gradient_func) for gradient in graph_def.library.gradient}
+    for function in functions:
+        scratch = ops.Graph()
+        scratch._add_function(function)
+        part, _ = export(scratch, *args, **kwargs)
+        for function_def in part.library.function:
+            if function_def.signature.name not in names:
+                names.add(function_def.signature.name)
+                graph_def.library.function.append(function_def)
+        for gradient in part.library.gradient:
+            if (gradient.function_name, gradient.gradient_func) not in gradients:
+                gradients.add((gradient.function_name, gradient.gradient_func))
+                graph_def.library.gradient.append(gradient)
+    return graph_def, version
+
+
+def _graph_export_of_any_size(limit: int, part_limit: int = PROTOBUF_LIMIT):
+    """A replacement for TensorFlow's Graph._as_graph_def that works past 2 GiB: the graph is exported by
+    TensorFlow whole when it serializes to at most `limit` bytes, else in parts (_export_in_parts), each of at
+    most `part_limit` bytes (SplitError otherwise)."""
     from tensorflow.python.framework import ops
 
     original = ops.Graph._as_graph_def
 
+    def refusing_over(most: int):
+        def export(graph, *args, **kwargs):
+            with _replaced(ops, "compat", _CompatRefusingLargeGraphs(ops.compat, most)):
+                return original(graph, *args, **kwargs)
+
+        return export
+
     def as_graph_def(graph, *args, **kwargs):
-        shim = _CompatWithSkeletons(ops.compat, limit, graph_pb2.GraphDef.DESCRIPTOR)
-        with _replaced(ops, "compat", shim):
-            graph_def, version = original(graph, *args, **kwargs)
-        for chunks, rest in shim.cut_out:
-            Merger(InMemoryChunks(chunks)).merge(rest, graph_def)
-        return graph_def, version
+        try:
+            return refusing_over(limit)(graph, *args, **kwargs)
+        except _GraphTooLarge:
+            pass
+        try:
+            return _export_in_parts(refusing_over(part_limit), graph, args, kwargs)
+        except _GraphTooLarge as error:
+            raise SplitError(
+                f"TensorFlow cannot export this graph: a part of it (its nodes, or one function) serializes to "
+                f"{error.size} bytes, over the limit of {part_limit} (protobuf's 2 GiB)"
+            ) from None
 
     return ops, as_graph_def
 
@@ -123,7 +175,7 @@ def save(obj, export_dir: PathLike, signatures=None, options=None, max_chunk_siz
     options = options or tf.saved_model.SaveOptions()
     options.experimental_image_format = True  # set after construction: the constructor refuses it in OSS
     export_dir = os.fspath(export_dir)
-    ops, as_graph_def = _graph_export_of_any_size(GRAPH_PARSE_LIMIT)
+    ops, as_graph_def = _graph_export_of_any_size(GRAPH_EXPORT_LIMIT)
     with (
         _replaced(tf_save, "proto_splitter", _SavedModelWriter(max_chunk_size)),
         _replaced(ops.Graph, "_as_graph_def", as_graph_def),

@@ -20,12 +20,14 @@ def _constant_function(values: np.ndarray):
 
 class BigConstantsModule(tf.Module):
     """A module of functions f_i(x) = x * c_i[0] + c_i[-1], each holding a float32 constant c_i; together the
-    constants make `total_bytes`, so the SavedModel proto is slightly larger than that."""
+    constants make `total_bytes`, so the SavedModel proto is slightly larger than that. `ends` holds each
+    constant's (c_i[0], c_i[-1]), to check the outputs of a loaded copy without tracing the functions here."""
 
     def __init__(self, total_bytes: int, piece_bytes: int = PIECE_BYTES, seed: int = 0):
         super().__init__()
         rng = np.random.default_rng(seed)
         self.function_names = []
+        self.ends = []
         remaining, index = total_bytes, 0
         while remaining > 0:
             count = max(1, min(piece_bytes, remaining) // 4)
@@ -34,6 +36,7 @@ class BigConstantsModule(tf.Module):
             name = f"f{index}"
             setattr(self, name, _constant_function(values))
             self.function_names.append(name)
+            self.ends.append((float(values[0]), float(values[-1])))
             remaining -= count * 4
             index += 1
 

@@ -237,23 +237,85 @@ def test_saved_model_layout_is_tensorflows(model, tmp_path, tf_merger):
     assert tf_merger.read(tiny[: -len(".cpb")], saved_model_pb2.SavedModel) == ps.read(path, saved_model_pb2.SavedModel)
 
 
-def test_graph_export_past_the_parse_limit(tmp_path, monkeypatch):
-    """TensorFlow's own graph export parses the whole GraphDef in Python, which fails past 2 GiB; pstf.save
-    parses a skeleton and merges the big values back. Forced here with a tiny limit: the saved graph is the
-    one TensorFlow's unpatched export gives."""
+def _graph_calling(concrete_functions):
+    """A graph like the one tf.saved_model.save exports: the functions in its library, a node calling each."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        for function in concrete_functions:
+            function.add_to_graph(graph)
+            tf.raw_ops.StatefulPartitionedCall(args=[x], Tout=[tf.float32], f=function)
+    return graph
+
+
+def test_graph_export_in_parts_equals_tensorflows_whole_export():
+    """Past the limit a graph is exported as its nodes, then each function from a scratch graph: together
+    exactly TensorFlow's own export (shapes added), and the graph keeps its library."""
+    from tensorflow.python.framework import ops
+
+    from proto_splitter.tensorflow import saved_model as pstf_saved_model
+    from proto_splitter.testing.tf_models import BigConstantsModule
+
+    module = BigConstantsModule(3 << 20, piece_bytes=1 << 20)
+    graph = _graph_calling(getattr(module, name).get_concrete_function() for name in module.function_names)
+    whole, whole_version = graph._as_graph_def(add_shapes=True)
+    _, as_graph_def = pstf_saved_model._graph_export_of_any_size(64 << 10)
+    with pstf_saved_model._replaced(ops.Graph, "_as_graph_def", as_graph_def):
+        parts, parts_version = graph._as_graph_def(add_shapes=True)
+    assert parts_version == whole_version
+    assert len(parts.library.function) == len(module.function_names) == 3
+    assert sorted(parts.library.function, key=lambda f: f.signature.name) == sorted(
+        whole.library.function, key=lambda f: f.signature.name
+    )
+    parts.library.ClearField("function")
+    whole.library.ClearField("function")
+    assert parts == whole
+    assert graph._as_graph_def(add_shapes=True)[0] == graph._as_graph_def(add_shapes=True)[0]
+    assert sorted(f.signature.name for f in graph._as_graph_def()[0].library.function) == sorted(
+        graph._functions
+    )  # the library set aside during the export is back
+
+
+def test_graph_export_refuses_a_part_over_the_limit():
+    from tensorflow.python.framework import ops
+
+    from proto_splitter.errors import SplitError
+    from proto_splitter.tensorflow import saved_model as pstf_saved_model
+    from proto_splitter.testing.tf_models import BigConstantsModule
+
+    module = BigConstantsModule(2 << 20, piece_bytes=1 << 20)
+    graph = _graph_calling(getattr(module, name).get_concrete_function() for name in module.function_names)
+    _, as_graph_def = pstf_saved_model._graph_export_of_any_size(64 << 10, part_limit=512 << 10)
+    with pstf_saved_model._replaced(ops.Graph, "_as_graph_def", as_graph_def):
+        with pytest.raises(SplitError, match=r"serializes to 10[0-9]{5} bytes, over the limit of 524288"):
+            graph._as_graph_def(add_shapes=True)
+    assert len(graph._as_graph_def()[0].library.function) == 2
+
+
+def test_save_past_the_graph_export_limit(tmp_path, monkeypatch, tf_merger):
+    """TensorFlow's graph export cannot serialize a graph past 2 GiB; pstf.save then exports it in parts.
+    Forced here with a small limit: the saved graph is the one TensorFlow's whole export gives, TensorFlow's
+    Merger reads the file, and the model loads and runs."""
     from proto_splitter.tensorflow import saved_model as pstf_saved_model
     from proto_splitter.testing.tf_models import BigConstantsModule
 
     module = BigConstantsModule(6 << 20, piece_bytes=2 << 20)
     tf.saved_model.save(module, str(tmp_path / "tf"))
-    monkeypatch.setattr(pstf_saved_model, "GRAPH_PARSE_LIMIT", 1 << 20)
-    pstf.save(module, tmp_path / "ours")
+    monkeypatch.setattr(pstf_saved_model, "GRAPH_EXPORT_LIMIT", 1 << 20)
+    exports_in_parts = []
+    export_in_parts = pstf_saved_model._export_in_parts
+    monkeypatch.setattr(
+        pstf_saved_model, "_export_in_parts", lambda *args: exports_in_parts.append(1) or export_in_parts(*args)
+    )
+    path = pstf.save(module, tmp_path / "ours", max_chunk_size=1 << 20)
+    assert exports_in_parts and path.endswith(".cpb")
     theirs = saved_model_pb2.SavedModel.FromString((tmp_path / "tf" / "saved_model.pb").read_bytes())
-    ours = ps.read(tmp_path / "ours" / "saved_model", saved_model_pb2.SavedModel)
+    ours = ps.read(path, saved_model_pb2.SavedModel)
     assert _comparable(ours.meta_graphs[0].graph_def) == _comparable(theirs.meta_graphs[0].graph_def)
+    assert tf_merger.read(path[: -len(".cpb")], saved_model_pb2.SavedModel) == ours
     loaded = pstf.load(tmp_path / "ours")
     x = np.array([2.0, 3.0], dtype=np.float32)
-    for mine, want in zip(module.outputs(loaded, x), module.outputs(module, x), strict=False):
+    for mine, want in zip(module.outputs(loaded, x), module.outputs(module, x), strict=True):
         np.testing.assert_array_equal(mine, want)
 
 

@@ -1,15 +1,20 @@
-"""A real SavedModel past 2 GiB in TensorFlow: written as saved_model.cpb, read by TensorFlow's C++ Merger,
+"""SavedModels past 2 GiB in TensorFlow: written as saved_model.cpb, read by TensorFlow's C++ Merger,
 fingerprinted and loaded by TensorFlow, its functions computing with the big constants.
 
-The model is saved small by pstf.save and its constants are grown to 2.1 GiB in the SavedModel proto
-(see proto_splitter.testing.tf_models.grow_constants for why). The path pstf.save takes past 2 GiB is tested
-at small scale in test_pstf.py::test_graph_export_past_the_parse_limit.
-About 3 minutes and 19 GiB of memory (TensorFlow's loader holds several copies of the graph)."""
+- A real pstf.save of a module of 2.1 GiB of constants (its graph exported in parts: TensorFlow's own graph
+  export cannot serialize a graph past 2 GiB). About 4 minutes and 16 GiB of memory (TensorFlow's saver holds
+  seven copies of the constants; see benchmarks/tf_saved_model.py --ceiling).
+- A model saved small whose constants are grown to 2.1 GiB in the SavedModel proto
+  (proto_splitter.testing.tf_models.grow_constants), loaded with every function run. About 3 minutes and
+  19 GiB of memory (TensorFlow's loader holds several copies of the graph)."""
 
 from __future__ import annotations
 
 import gc
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -51,3 +56,39 @@ def test_saved_model_past_two_gib_loads_and_runs_in_tensorflow(tmp_path, tf_merg
     outputs = sorted(tuple(getattr(loaded, name)(tf.constant(x)).numpy().tolist()) for name in names)
     assert outputs == sorted(tuple((x * first + last).tolist()) for first, last in ends)  # one per constant
     assert os.path.getsize(path) > size
+
+
+SAVE_IN_A_CHILD = """
+import json, sys
+from proto_splitter import tensorflow as pstf
+from proto_splitter.testing.tf_models import BigConstantsModule
+module = BigConstantsModule(int(sys.argv[1]))
+print(json.dumps({"path": pstf.save(module, sys.argv[2]), "names": module.function_names, "ends": module.ends}))
+"""
+
+
+@pytest.mark.timeout(1800)
+def test_real_save_past_two_gib_loads_and_runs(tmp_path, tf_merger):
+    """pstf.save of a module built in memory, not grown afterwards: the save runs in a child process, whose
+    memory (TensorFlow keeps every traced function) is gone before the load. The first and the last function
+    run (TensorFlow's first call of a function holds about three more copies of its constant)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from proto_splitter import tensorflow as pstf
+
+    export_dir = tmp_path / "model"
+    saved = subprocess.run(
+        [sys.executable, "-c", SAVE_IN_A_CHILD, str(CONSTANT_BYTES * 9), str(export_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert saved.returncode == 0, saved.stderr[-3000:]
+    result = json.loads(saved.stdout.strip().splitlines()[-1])
+    assert result["path"] == str(export_dir / "saved_model.cpb")
+    size = tf_merger.read_size(str(export_dir / "saved_model"), saved_model_pb2.SavedModel)
+    assert size > CONSTANT_BYTES * 9 > (2 << 30)
+    loaded = pstf.load(export_dir)
+    x = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+    for name, (first, last) in [*zip(result["names"], result["ends"], strict=True)][:: len(result["names"]) - 1]:
+        assert getattr(loaded, name)(tf.constant(x)).numpy().tolist() == (x * first + last).tolist(), name

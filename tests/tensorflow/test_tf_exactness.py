@@ -27,7 +27,17 @@ from proto_splitter.testing import test_required_pb2 as tr
 
 pytestmark = pytest.mark.tensorflow
 
-OPTIONS = [None, "uncompressed", "brotli:1", "zstd:1", "snappy", "zstd:1,chunk_size:1000", "padding"]
+OPTIONS = [
+    None,
+    "uncompressed",
+    "brotli:1",
+    "zstd:1",
+    "snappy",
+    "zstd:1,chunk_size:1000",
+    "padding",
+    "transpose",
+    "transpose,zstd:1,chunk_size:1000",
+]
 WRITERS = ["write", "write_to_bytes", "iter_chunks", "file object"]
 limits = st.one_of(st.integers(64, 600), st.integers(600, 8192), st.sampled_from([1 << 16, 1 << 20, None]))
 PROPERTY = settings(
