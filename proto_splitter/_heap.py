@@ -1,9 +1,10 @@
 """Handing heap memory freed by a merge back to the system at once.
 
-glibc keeps freed blocks inside its arenas, and each thread allocates from an arena of its own: the records a
-stream reader kept and the message built from them can end up in different arenas, so the records freed as
-they are merged are never reused for the message, and a received message peaks at nearly twice its size.
-malloc_trim returns the free pages of every arena. Elsewhere (musl, macOS, Windows) this does nothing."""
+glibc keeps freed blocks inside its arenas (several, for threads), returning only what lies at a heap's top. In
+a gRPC servicer thread receiving zstd chunks, the records kept were found in glibc's main arena and the message
+merged from them in the thread's own: the records freed as they were merged were never reused for the message,
+which peaked at 1.9x its size. malloc_trim returns the free pages of every arena. Elsewhere (musl, macOS,
+Windows) this does nothing."""
 
 from __future__ import annotations
 
