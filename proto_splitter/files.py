@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
-from . import extensions, field_paths, oversized, remote, riegeli
+from . import _heap, extensions, field_paths, oversized, remote, riegeli
 from .chunks import Chunk, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
 from .index import INDEX_VERSION
@@ -230,12 +230,17 @@ def _put(pieces: queue.Queue, item, stop: threading.Event) -> bool:
 
 class _QueueWriter(io.RawIOBase):
     """A write-only stream handing what is written to a bounded queue (for iter_chunks): each write as is, or
-    with `piece_size`, gathered and cut into pieces of exactly that size (the last one flushed may be shorter)."""
+    with `piece_size`, gathered and cut into pieces of exactly that size (the last one flushed may be shorter).
+
+    Gathering keeps views of the buffers written and joins them once per piece: one copy, and one allocation of
+    the piece's size, whatever the writes' sizes. This relies on the writers here (RecordWriter, _write_stream)
+    never changing a buffer once written."""
 
     def __init__(self, pieces: queue.Queue, stop: threading.Event, piece_size: int | None = None):
         super().__init__()
         self._pieces, self._stop, self._piece_size = pieces, stop, piece_size
-        self._gathered = bytearray()
+        self._parts: list[memoryview] = []
+        self._gathered = 0
 
     def writable(self) -> bool:
         return True
@@ -246,22 +251,22 @@ class _QueueWriter(io.RawIOBase):
             self._send(bytes(data))
             return len(data)
         view = memoryview(data).cast("B")
+        count = len(view)
         while view:
-            if not self._gathered and len(view) >= size:
-                piece, view = view[:size], view[size:]
-                self._send(bytes(piece))
-                continue
-            take = min(len(view), size - len(self._gathered))
-            self._gathered += view[:take]
+            take = min(len(view), size - self._gathered)
+            self._parts.append(view[:take])
+            self._gathered += take
             view = view[take:]
-            if len(self._gathered) == size:
+            if self._gathered == size:
                 self.flush()
-        return len(data)
+        return count
 
     def flush(self) -> None:
-        if self._gathered:
-            self._send(bytes(self._gathered))
-            self._gathered.clear()
+        if self._parts:
+            piece = b"".join(self._parts)
+            self._parts.clear()
+            self._gathered = 0
+            self._send(piece)
 
     def _send(self, piece: bytes) -> None:
         if not _put(self._pieces, piece, self._stop):
@@ -584,6 +589,9 @@ class _Prefixed(io.RawIOBase):
             view[:count] = self._head[:count]
             self._head = self._head[count:]
             return count
+        readinto = getattr(self._rest, "readinto", None)
+        if readinto is not None:
+            return int(readinto(view) or 0)
         data = self._rest.read(len(view))
         view[: len(data)] = data
         return len(data)
@@ -596,10 +604,12 @@ class _Prefixed(io.RawIOBase):
 
 
 class _ReceivedChunks:
-    """A ChunkSource over records received from a stream, each released once merged (bounded memory)."""
+    """A ChunkSource over records received from a stream, each released once merged (bounded memory), and the
+    heap trimmed as they go (_heap: else the records freed may not serve the message growing from them)."""
 
     def __init__(self, records: dict[int, bytes], infos: Sequence[chunk_pb2.ChunkInfo]):
         self._records, self._infos = records, infos
+        self._releaser = _heap.Releaser()
 
     def __len__(self) -> int:
         return len(self._infos)
@@ -611,6 +621,7 @@ class _ReceivedChunks:
         record = self._records.pop(self._infos[index].offset, None)
         if record is None:
             raise ChunkedProtoError(f"chunk {index} (position {self._infos[index].offset}) was not received")
+        self._releaser.freed(len(record))  # counted when handed out: the merger drops it once merged
         return record
 
 

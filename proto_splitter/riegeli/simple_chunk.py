@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 from ..errors import RiegeliError
-from .compression import NONE, compress, decompress
+from .compression import NONE, compress_parts, decompress
 from .sources import Bytes, Records
 from .varint import read_varint, varint
 
 
-def encode(records: list[Bytes], kind: int, level: int | None, window_log: int | None) -> tuple[bytearray, int]:
-    """Chunk data for `records` (bytes-like); returns (data, decoded size). One copy of the values."""
+def encode(records: list[Bytes], kind: int, level: int | None, window_log: int | None) -> tuple[bytes, int]:
+    """Chunk data for `records` (bytes-like); returns (data, decoded size). One copy of the values, into one buffer
+    of the chunk's size (no growing buffer: its reallocations would copy the values again)."""
     sizes = b"".join(varint(len(record)) for record in records)
     decoded_size = sum(len(record) for record in records)
     if kind == NONE:
-        data = bytearray(b"\x00" + varint(len(sizes)) + sizes)
-        for record in records:
-            data += record
-        return data, decoded_size
+        return b"".join([b"\x00", varint(len(sizes)), sizes, *records]), decoded_size
     values = records[0] if len(records) == 1 else b"".join(records)
-    compressed_sizes = compress(kind, sizes, level, window_log)
-    data = bytearray(bytes([kind]) + varint(len(compressed_sizes)) + compressed_sizes)
-    data += compress(kind, values, level, window_log)
-    return data, decoded_size
+    compressed_sizes = compress_parts(kind, sizes, level, window_log)
+    sizes_length = sum(len(part) for part in compressed_sizes)
+    parts = [bytes([kind]), varint(sizes_length), *compressed_sizes, *compress_parts(kind, values, level, window_log)]
+    return b"".join(parts), decoded_size
 
 
 def decode(data: Bytes, num_records: int, decoded_size: int, pos: int) -> Records:
