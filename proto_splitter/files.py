@@ -15,13 +15,16 @@ from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from pathlib import Path as FsPath
 from typing import Any, BinaryIO
 
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
 from . import _heap, extensions, field_paths, oversized, remote, riegeli
 from .chunks import Chunk, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
+from .index import INDEX_VERSION
+from .index_builder import IndexBuilder
 from .merger import Merger, MessageT, check_version, needed_chunks
-from .proto import chunk_pb2, versions_pb2
+from .proto import chunk_pb2, index_pb2, versions_pb2
 from .readahead import ReadAhead
 from .registry import chunk_limit, needs_split, splitter_for
 from .splitter import has_required_fields, object_size
@@ -46,10 +49,12 @@ def version_def(join_version: int = 0) -> versions_pb2.VersionDef:
 
 
 class RecordSink:
-    """A ChunkSink writing each chunk as a Riegeli record as soon as it is produced."""
+    """A ChunkSink writing each chunk as a Riegeli record as soon as it is produced, and feeding it to the
+    file's index (`index`: None writes no index)."""
 
-    def __init__(self, writer: riegeli.RecordWriter):
+    def __init__(self, writer: riegeli.RecordWriter, index: IndexBuilder | None = None):
         self._writer = writer
+        self._index = index
         self.infos: list[chunk_pb2.ChunkInfo | None] = []
 
     def reserve(self) -> int:
@@ -57,15 +62,18 @@ class RecordSink:
         return len(self.infos) - 1
 
     def add(self, data, chunk_type: int) -> int:
-        self.infos.append(self._write(data, chunk_type))
+        self.infos.append(None)
+        self.fill(len(self.infos) - 1, data, chunk_type)
         return len(self.infos) - 1
 
     def fill(self, index: int, data, chunk_type: int) -> None:
-        self.infos[index] = self._write(data, chunk_type)
-
-    def _write(self, data, chunk_type: int) -> chunk_pb2.ChunkInfo:
         if isinstance(data, Message):
             data = data.SerializeToString(deterministic=True)
+        self.infos[index] = self._write(data, chunk_type)
+        if self._index is not None:
+            self._index.add(index, data, chunk_type)
+
+    def _write(self, data: bytes, chunk_type: int) -> chunk_pb2.ChunkInfo:
         self._writer.write_record(data)
         return chunk_pb2.ChunkInfo(type=chunk_type, size=len(data), offset=self._writer.last_pos.numeric)
 
@@ -76,16 +84,51 @@ class RecordSink:
         version = version_def(extensions.join_version(chunked_message))
         return chunk_pb2.ChunkMetadata(version=version, chunks=self.infos, message=chunked_message)
 
+    def finish(self, chunked_message: chunk_pb2.ChunkedMessage) -> chunk_pb2.ChunkMetadata:
+        """Writes the index and the ChunkMetadata (the last record); returns the metadata."""
+        metadata = self.metadata(chunked_message)
+        write_trailer(self._writer, metadata, self._index)
+        return metadata
+
+
+def write_trailer(writer: riegeli.RecordWriter, metadata: chunk_pb2.ChunkMetadata, index: IndexBuilder | None) -> None:
+    """Ends a `.cpb`: the index records (when `index` is given; see protos/proto_splitter/proto/index.proto), then
+    `metadata`, given without an index location, which is set to point at the index. The index and the metadata
+    get a Riegeli chunk of their own, small, at the end: a remote reader's first request (the file's tail) holds
+    both."""
+
+    def write_record(data: bytes) -> int:
+        writer.write_record(data)
+        return writer.last_pos.numeric
+
+    if index is not None:
+        writer.end_chunk()  # after the last records: a key table never shares their chunk
+        built = index.finish(metadata, write_record)
+        writer.end_chunk()
+        record = built.to_proto().SerializeToString(deterministic=True)
+        location = write_record(record)
+        metadata.index.CopyFrom(index_pb2.IndexLocation(version=INDEX_VERSION, offset=location, size=len(record)))
+    writer.write_message(metadata)
+
 
 def write_chunks(
-    chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, dest, options: str | None = None
+    chunks: Sequence[Chunk],
+    chunked_message: chunk_pb2.ChunkedMessage,
+    dest,
+    options: str | None = None,
+    descriptor: Descriptor | None = None,
 ) -> None:
-    """Writes in-memory chunks and their ChunkMetadata as a `.cpb` Riegeli file (path or file object)."""
+    """Writes in-memory chunks and their ChunkMetadata as a `.cpb` Riegeli file (path or file object), with an
+    index; `descriptor` (the message type, by default that of the root chunk when it is a message) lets the index
+    find list elements by key."""
+    if descriptor is None and chunked_message.HasField("chunk_index") and chunked_message.chunk_index < len(chunks):
+        root = chunks[chunked_message.chunk_index]
+        descriptor = root.DESCRIPTOR if isinstance(root, Message) else None
     with riegeli.RecordWriter(dest, options=options) as writer:
-        sink = RecordSink(writer)
+        sink = RecordSink(writer, IndexBuilder(descriptor))
         for chunk in chunks:
             sink.add(chunk, chunk_type_of(chunk))
-        writer.write_message(sink.metadata(chunked_message))
+        sink.finish(chunked_message)
 
 
 def write_chunked(
@@ -94,9 +137,8 @@ def write_chunked(
     """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`."""
     splitter = splitter_for(message, max_chunk_size, cut_values)
     with riegeli.RecordWriter(dest, options=options) as writer:
-        sink = RecordSink(writer)
-        chunked_message = splitter.split(message, sink)
-        writer.write_message(sink.metadata(chunked_message))
+        sink = RecordSink(writer, IndexBuilder(message.DESCRIPTOR))
+        sink.finish(splitter.split(message, sink))
 
 
 def write(
@@ -699,46 +741,6 @@ def read_from_bytes(data: bytes, message_class: type[MessageT]) -> MessageT:
 
 
 FieldSpec = str | Iterable[str] | chunk_pb2.ChunkMetadata
-
-
-def read_partial(
-    source: Source,
-    message_class: type[MessageT],
-    fields: FieldSpec,
-    *,
-    storage_options: Mapping[str, Any] | None = None,
-) -> MessageT:
-    """Reads only the given fields (paths like ``node[3]``, ``attr['value']``), touching only their chunks.
-
-    Returns a message of the same type in which only those fields are filled (list elements before a
-    requested index stay empty). `fields` may also be a ChunkMetadata whose tree lists the chunks to merge,
-    as TensorFlow's Merger::ReadPartial takes; then the merged result is returned as is.
-
-    Raises:
-        FieldPathError: a path is malformed or does not name a field of `message_class`.
-        ChunkedProtoError: `fields` is a ChunkMetadata but the source is a plain `.pb`; or, as for read(), the
-            data is not a valid chunked proto or serialized `message_class`.
-        ProtoSplitterError, ChunkedFileNotFoundError, RiegeliError, OSError: as for read().
-    """
-    check_message_class(message_class)
-    if isinstance(fields, chunk_pb2.ChunkMetadata):
-        metadata, wanted = fields, None
-    else:
-        wanted = [
-            field_paths.parse(text, message_class.DESCRIPTOR)
-            for text in ([fields] if isinstance(fields, str) else list(fields))
-        ]
-    with _open_reader(source, storage_options) as opened:
-        if opened.reader is None:
-            if wanted is None:
-                raise ChunkedProtoError("partial reads by ChunkMetadata need a chunked proto (.cpb), got a .pb")
-            return project(_parse_plain(opened.plain, message_class), wanted)
-        if wanted is not None:
-            metadata = _read_metadata_record(opened.reader)
-        merged = message_class()
-        with opened.chunks(metadata, needed_chunks(metadata.message, message_class.DESCRIPTOR, wanted)) as chunks:
-            Merger(chunks).merge(metadata.message, merged, wanted)
-    return merged if wanted is None else project(merged, wanted)
 
 
 def project(message: MessageT, wanted: Sequence[field_paths.FieldPath]) -> MessageT:
