@@ -11,26 +11,30 @@ import io
 import os
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path as FsPath
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
-from . import _heap, extensions, field_paths, oversized, remote, riegeli
-from .chunks import Chunk, chunk_type_of
+from . import _heap, descriptors, extensions, field_paths, oversized, remote, riegeli
+from .chunks import Chunk, ChunkData, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
 from .index import INDEX_VERSION
 from .index_builder import IndexBuilder
-from .merger import Merger, MessageT, check_version, needed_chunks
+from .merger import ChunkSource, Merger, MessageT, check_version, needed_chunks
 from .proto import chunk_pb2, index_pb2, versions_pb2
 from .readahead import ReadAhead
 from .registry import chunk_limit, needs_split, splitter_for
 from .splitter import has_required_fields, object_size
 
-PathLike = str | os.PathLike
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+PathLike = str | os.PathLike[str]
 Source = PathLike | BinaryIO | bytes | bytearray | memoryview
+Destination = PathLike | BinaryIO  # a path, or a writable binary file object
 SPLITTER_VERSION = 1
 RIEGELI_SIGNATURE = bytes.fromhex("83af70d10d884a3f0000000000000000")
 
@@ -61,28 +65,30 @@ class RecordSink:
         self.infos.append(None)
         return len(self.infos) - 1
 
-    def add(self, data, chunk_type: int) -> int:
+    def add(self, data: ChunkData, chunk_type: int) -> int:
         self.infos.append(None)
         self.fill(len(self.infos) - 1, data, chunk_type)
         return len(self.infos) - 1
 
-    def fill(self, index: int, data, chunk_type: int) -> None:
+    def fill(self, index: int, data: ChunkData, chunk_type: int) -> None:
         if isinstance(data, Message):
             data = data.SerializeToString(deterministic=True)
         self.infos[index] = self._write(data, chunk_type)
         if self._index is not None:
             self._index.add(index, data, chunk_type)
 
-    def _write(self, data: bytes, chunk_type: int) -> chunk_pb2.ChunkInfo:
+    def _write(self, data: bytes | bytearray | memoryview, chunk_type: int) -> chunk_pb2.ChunkInfo:
         self._writer.write_record(data)
-        return chunk_pb2.ChunkInfo(type=chunk_type, size=len(data), offset=self._writer.last_pos.numeric)
+        info_type = cast(chunk_pb2.ChunkInfo.Type, chunk_type)
+        return chunk_pb2.ChunkInfo(type=info_type, size=len(data), offset=self._writer.last_pos.numeric)
 
     def metadata(self, chunked_message: chunk_pb2.ChunkedMessage) -> chunk_pb2.ChunkMetadata:
         """The ChunkMetadata describing everything written so far."""
         if any(info is None for info in self.infos):
             raise ChunkedProtoError("a reserved chunk was never filled")
         version = version_def(extensions.join_version(chunked_message))
-        return chunk_pb2.ChunkMetadata(version=version, chunks=self.infos, message=chunked_message)
+        infos = [info for info in self.infos if info is not None]
+        return chunk_pb2.ChunkMetadata(version=version, chunks=infos, message=chunked_message)
 
     def finish(self, chunked_message: chunk_pb2.ChunkedMessage) -> chunk_pb2.ChunkMetadata:
         """Writes the index and the ChunkMetadata (the last record); returns the metadata."""
@@ -114,7 +120,7 @@ def write_trailer(writer: riegeli.RecordWriter, metadata: chunk_pb2.ChunkMetadat
 def write_chunks(
     chunks: Sequence[Chunk],
     chunked_message: chunk_pb2.ChunkedMessage,
-    dest,
+    dest: Destination,
     options: str | None = None,
     descriptor: Descriptor | None = None,
 ) -> None:
@@ -123,7 +129,7 @@ def write_chunks(
     find list elements by key."""
     if descriptor is None and chunked_message.HasField("chunk_index") and chunked_message.chunk_index < len(chunks):
         root = chunks[chunked_message.chunk_index]
-        descriptor = root.DESCRIPTOR if isinstance(root, Message) else None
+        descriptor = descriptors.descriptor_of(root) if isinstance(root, Message) else None
     with riegeli.RecordWriter(dest, options=options) as writer:
         sink = RecordSink(writer, IndexBuilder(descriptor))
         for chunk in chunks:
@@ -132,12 +138,16 @@ def write_chunks(
 
 
 def write_chunked(
-    message: Message, dest, max_chunk_size: int | None = None, options: str | None = None, cut_values: bool = False
+    message: Message,
+    dest: Destination,
+    max_chunk_size: int | None = None,
+    options: str | None = None,
+    cut_values: bool = False,
 ) -> None:
     """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`."""
     splitter = splitter_for(message, max_chunk_size, cut_values)
     with riegeli.RecordWriter(dest, options=options) as writer:
-        sink = RecordSink(writer, IndexBuilder(message.DESCRIPTOR))
+        sink = RecordSink(writer, IndexBuilder(descriptors.descriptor_of(message)))
         sink.finish(splitter.split(message, sink))
 
 
@@ -175,7 +185,7 @@ def write(
         OSError: writing the `.pb` (or to the file object) failed. The final name never holds a half-written file.
     """
     check_message(message)
-    if hasattr(prefix, "write"):
+    if not isinstance(prefix, (str, os.PathLike)):
         return _write_stream(message, prefix, max_chunk_size, options, cut_values)
     prefix = output_prefix(prefix)
     size = object_size(message)
@@ -183,7 +193,7 @@ def write(
     path = prefix + (".cpb" if chunked else ".pb")
     with remote.open_destination(path, storage_options, size_hint=size) as destination:
         if chunked:
-            write_chunked(message, destination.file, max_chunk_size, options, cut_values)
+            write_chunked(message, cast(BinaryIO, destination.file), max_chunk_size, options, cut_values)
         else:
             destination.file.write(message.SerializeToString(deterministic=True))
     remove_stale_sibling(path, storage_options)
@@ -217,7 +227,7 @@ def _write_stream(
     return ".pb"
 
 
-def _put(pieces: queue.Queue, item, stop: threading.Event) -> bool:
+def _put(pieces: queue.Queue[object], item: object, stop: threading.Event) -> bool:
     """Puts item on the queue unless the consumer stopped; returns whether it was put."""
     while not stop.is_set():
         try:
@@ -236,7 +246,7 @@ class _QueueWriter(io.RawIOBase):
     the piece's size, whatever the writes' sizes. This relies on the writers here (RecordWriter, _write_stream)
     never changing a buffer once written."""
 
-    def __init__(self, pieces: queue.Queue, stop: threading.Event, piece_size: int | None = None):
+    def __init__(self, pieces: queue.Queue[object], stop: threading.Event, piece_size: int | None = None):
         super().__init__()
         self._pieces, self._stop, self._piece_size = pieces, stop, piece_size
         self._parts: list[memoryview] = []
@@ -245,13 +255,13 @@ class _QueueWriter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:
-        size = self._piece_size
-        if size is None:
-            self._send(bytes(data))
-            return len(data)
+    def write(self, data: Buffer) -> int:
         view = memoryview(data).cast("B")
         count = len(view)
+        size = self._piece_size
+        if size is None:
+            self._send(bytes(view))
+            return count
         while view:
             take = min(len(view), size - self._gathered)
             self._parts.append(view[:take])
@@ -296,7 +306,7 @@ def iter_chunks(
     check_message(message)
     if piece_size is not None and (not isinstance(piece_size, int) or isinstance(piece_size, bool) or piece_size < 1):
         raise ProtoSplitterError(f"piece_size must be None or a positive integer, got {piece_size!r}")
-    pieces: queue.Queue = queue.Queue(maxsize=queue_size)
+    pieces: queue.Queue[object] = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
     failure: list[BaseException] = []
     done = object()
@@ -304,7 +314,7 @@ def iter_chunks(
     def produce() -> None:
         try:
             out = _QueueWriter(pieces, stop, piece_size)
-            _write_stream(message, out, max_chunk_size, options, cut_values)
+            _write_stream(message, cast(BinaryIO, out), max_chunk_size, options, cut_values)
             out.flush()
         except BaseException as error:  # noqa: BLE001 (re-raised in the consumer)
             failure.append(error)
@@ -315,7 +325,7 @@ def iter_chunks(
     producer.start()
     try:
         while (piece := pieces.get()) is not done:
-            yield piece
+            yield cast(bytes, piece)
     finally:
         stop.set()
         producer.join()
@@ -342,13 +352,13 @@ def write_to_bytes(
     return out.getvalue(), True
 
 
-def check_message(message) -> None:
+def check_message(message: object) -> None:
     """Refuses what cannot be written: not a message, or a message missing required fields (TensorFlow's
     Merger, like protobuf's parsers, would refuse to read it back)."""
     if not isinstance(message, Message):
         raise ProtoSplitterError(f"expected a protobuf message, got {type(message).__name__}")
     if has_required_fields(message.DESCRIPTOR) and not message.IsInitialized():
-        missing = ", ".join(message.FindInitializationErrors()[:10])
+        missing = ", ".join(message.FindInitializationErrors()[:10])  # type: ignore[attr-defined]
         raise SplitError(f"the {message.DESCRIPTOR.full_name} is missing required fields: {missing}")
 
 
@@ -446,7 +456,7 @@ class _Opened:
                 self._owned.close()
 
     @contextlib.contextmanager
-    def chunks(self, metadata: chunk_pb2.ChunkMetadata, order: Sequence[int]):
+    def chunks(self, metadata: chunk_pb2.ChunkMetadata, order: Sequence[int]) -> Iterator[ChunkSource]:
         """The chunk source for merging `order` (the chunks a merge reads, in its order), fetching ahead:
         remote chunks by a read plan (each chunk's bytes dropped once read), in read-ahead threads when
         another reader can be opened."""
@@ -454,15 +464,18 @@ class _Opened:
         plan = self._ranged.plan(_chunk_ranges(infos, order)) if self._ranged is not None else None
         entries = {index: position for position, index in reversed(list(enumerate(order)))}
 
-        def source(reader: riegeli.RecordReader):
+        def source(reader: riegeli.RecordReader) -> ChunkSource:
             chunks = RiegeliChunks(reader, infos)
             return chunks if plan is None else _ReleasingChunks(chunks, plan, entries)
 
+        reader, reopen = self.reader, self._reopen
+        if reader is None:
+            raise ChunkedProtoError("not a chunked proto: it is a plain serialized message (.pb)")
         try:
-            if self._reopen is None or len(order) < 2:
-                yield source(self.reader)
+            if reopen is None or len(order) < 2:
+                yield source(reader)
                 return
-            ahead = ReadAhead(source(self.reader), order, lambda: _reopened(self._reopen, source))
+            ahead = ReadAhead(source(reader), order, lambda: _reopened(reopen, source))
             try:
                 yield ahead
             finally:
@@ -473,7 +486,9 @@ class _Opened:
 
 
 @contextlib.contextmanager
-def _reopened(reopen: Callable[[], riegeli.RecordReader], source: Callable):
+def _reopened(
+    reopen: Callable[[], riegeli.RecordReader], source: Callable[[riegeli.RecordReader], ChunkSource]
+) -> Iterator[ChunkSource]:
     """A chunk source over a reader of its own (for a read-ahead thread), closed after use."""
     with reopen() as reader:
         yield source(reader)
@@ -519,18 +534,19 @@ def _open_reader(source: Source, storage_options: Mapping[str, Any] | None = Non
             return _Opened(riegeli.RecordReader(source))
         return _Opened(plain=source)
     source = remote.local_path(source)
-    if remote.is_remote(source):
+    if isinstance(source, str) and remote.is_remote(source):
         return _open_ranged(open_url(source, storage_options), owned=True)
     if isinstance(source, remote.RangedFile):
         return _open_ranged(source, owned=False)
     if hasattr(source, "read"):
-        start = source.tell()
-        head = source.read(len(RIEGELI_SIGNATURE))
+        stream = cast(BinaryIO, source)
+        start = stream.tell()
+        head = stream.read(len(RIEGELI_SIGNATURE))
         if head != RIEGELI_SIGNATURE:
-            return _Opened(plain=head + source.read())
-        source.seek(start)
-        return _Opened(riegeli.RecordReader(source))
-    path, chunked = resolve(source)
+            return _Opened(plain=head + stream.read())
+        stream.seek(start)
+        return _Opened(riegeli.RecordReader(stream))
+    path, chunked = resolve(cast(PathLike, source))
     if chunked:
         return _Opened(riegeli.RecordReader(path), reopen=lambda: riegeli.RecordReader(path))
     return _Opened(plain=FsPath(path).read_bytes())
@@ -582,7 +598,7 @@ class _Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Buffer) -> int:
         view = memoryview(buffer).cast("B")
         if self._head:
             count = min(len(view), len(self._head))
@@ -598,7 +614,9 @@ class _Prefixed(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         """Reads from the stream itself once the head is consumed (no copy through readinto)."""
-        if self._head or size is None or size < 0:
+        if size is None or size < 0:
+            return super().read(-1)
+        if self._head:
             return super().read(size)
         return self._rest.read(size)
 
@@ -651,11 +669,11 @@ def _read_stream(stream: BinaryIO, message_class: type[MessageT]) -> MessageT:
     return result
 
 
-def _is_stream(source) -> bool:
+def _is_stream(source: object) -> bool:
     return hasattr(source, "read") and not (hasattr(source, "seekable") and source.seekable())
 
 
-def _parse_plain(data, message_class: type[MessageT]) -> MessageT:
+def _parse_plain(data: Buffer, message_class: type[MessageT]) -> MessageT:
     try:
         return oversized.parse(message_class, data)
     except ChunkedProtoError as error:
@@ -694,7 +712,7 @@ def read_metadata(source: Source, *, storage_options: Mapping[str, Any] | None =
         return _read_metadata_record(opened.reader)
 
 
-def check_message_class(message_class) -> None:
+def check_message_class(message_class: object) -> None:
     """Raises ProtoSplitterError unless `message_class` is a protobuf message class."""
     if not (isinstance(message_class, type) and issubclass(message_class, Message)):
         raise ProtoSplitterError(f"expected a protobuf message class, got {message_class!r}")
@@ -717,13 +735,14 @@ def read(
     """
     check_message_class(message_class)
     if _is_stream(source):
-        return _read_stream(source, message_class)
+        return _read_stream(cast(BinaryIO, source), message_class)
     with _open_reader(source, storage_options) as opened:
         if opened.reader is None:
             return _parse_plain(opened.plain, message_class)
         metadata = _read_metadata_record(opened.reader)
         result = message_class()
-        with opened.chunks(metadata, needed_chunks(metadata.message, message_class.DESCRIPTOR, None)) as chunks:
+        order = needed_chunks(metadata.message, descriptors.descriptor_of(message_class), None)
+        with opened.chunks(metadata, order) as chunks:
             Merger(chunks).merge(metadata.message, result)
         return result
 
