@@ -13,6 +13,7 @@ LABELS = {
     "writer": "ps.Writer",
     "read": "ps.read",
     "read_partial": "ps.read_partial 1 node",
+    "open_get": "ps.open handle .get 1 node",
     "tf_merger": "TF C++ Merger",
     "serialize_write": "SerializeToString+write",
     "parse_read": "read+ParseFromString",
@@ -43,7 +44,7 @@ BASELINES = {
     "read_s3": [("x_base", "read", True)],
 }
 REMOTE = {"write_s3", "read_http", "read_s3", "read_partial_http", "read_partial_s3"}
-LIBRARY = {"write", "writer", "read", "read_partial", *STREAMS, *REMOTE}
+LIBRARY = {"write", "writer", "read", "read_partial", "open_get", *STREAMS, *REMOTE}
 WITH_OPTIONS = {
     "write",
     "writer",
@@ -88,7 +89,7 @@ def summarize(measurements: list[dict], cases: list[dict], option_order: list[st
             row.update(
                 seconds=seconds,
                 bytes=carried,
-                gib_per_s=None if op == "read_partial" else carried / seconds / GIB,
+                gib_per_s=None if op in ("read_partial", "open_get") else carried / seconds / GIB,
                 peak_rss=max(run["peak_rss"] for run in good),
                 data_rss=max(run["peak_rss"] - run["base_rss"] for run in good),
                 file_bytes=good[-1].get("file_bytes"),

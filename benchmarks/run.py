@@ -9,7 +9,8 @@ the operation: wall time and the process's peak RSS. Operations, in this order w
   ps.write / ps.read for each --options (max_chunk_size --chunk forces .cpb at any size), each followed by
   TensorFlow's C++ Merger on the same file (tests/tf_oracle, when TensorFlow and g++ are there); ps.Writer of the same
   content (constants from numpy arrays, small nodes with extend(), uncompressed); ps.read_partial of
-  one node of the uncompressed file; shutil.copyfile of that file; SerializeToString+write and
+  one node of the uncompressed file, and the same node through a ps.open handle (its get measured, its open
+  noted); shutil.copyfile of that file; SerializeToString+write and
   read+ParseFromString (messages < 2 GiB); onnx.save/load with external data and safetensors save/load of the
   constants as float32 tensors (shape "graph"); for each --stream-options (shape "graph"), the message sent from
   one process to another (benchmarks/grpc_stream.py): over a loopback socket (ps.write, ps.read), then over
@@ -155,7 +156,12 @@ def sequence(case: dict, args) -> list[tuple[str, str | None]]:
             ("read_partial_s3", None),
             ("read_partial_http", None),
         ]
-    steps += [("writer", "uncompressed"), ("read_partial", "uncompressed"), ("copy", None)]
+    steps += [
+        ("writer", "uncompressed"),
+        ("read_partial", "uncompressed"),
+        ("open_get", "uncompressed"),
+        ("copy", None),
+    ]
     if case.get("message_bytes", case["size"]) <= PROTOBUF_LIMIT:
         steps += [("serialize_write", None), ("parse_read", None)]
     if case["shape"] == "graph":

@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +192,23 @@ def op_writer(args, work: Path, tensors: dict) -> dict:
             writer.extend("node", small.node)
     assert writer.path is not None
     return {"measure": taken, "file_bytes": os.path.getsize(writer.path)}
+
+
+def op_open_get(args, work: Path) -> dict:
+    """The node op_read_partial reads, through a handle: ps.open, then get (the get measured; the open too)."""
+    import proto_splitter as ps
+    from proto_splitter.testing.test_message3_pb2 import Graph
+
+    constants, _ = plan(args.shape, args.size)
+    index = constants // 2 if constants else args.nodes // 2
+    path = f"{cpb_prefix(work, args.options)}.cpb"
+    started = time.perf_counter()
+    with ps.open(path, Graph) as handle:
+        opened = time.perf_counter() - started
+        with measure() as taken:
+            node = handle.get(f"node[{index}]")
+    assert node.name == (f"const_{index}" if constants else f"add_{index}"), node.name
+    return {"measure": taken, "open_seconds": opened, "bytes": node.ByteSize(), "file_bytes": os.path.getsize(path)}
 
 
 def op_serialize_write(args, work: Path, message) -> dict:
@@ -398,6 +416,7 @@ BUILDS_TENSORS = {"writer": op_writer, "onnx_save": op_onnx_save, "safetensors_s
 READS = {
     "read": op_read,
     "read_partial": op_read_partial,
+    "open_get": op_open_get,
     "parse_read": op_parse_read,
     "tf_merger": op_tf_merger,
     "onnx_load": op_onnx_load,

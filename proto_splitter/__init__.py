@@ -27,20 +27,26 @@ from .files import (
     read,
     read_from_bytes,
     read_metadata,
-    read_partial,
     write,
     write_to_bytes,
 )
+from .handle import ChunkedFile, open, read_partial
+from .index import IndexMismatchError
 from .merger import Merger, merge
 from .registry import split
+from .resolver import ElementNotFoundError
+from .tensorflow import node_keys as _node_keys  # noqa: F401 (indexes find nodes by name)
 from .tensorflow import saved_model_splitter as _saved_model_splitter  # noqa: F401 (registers its layout)
 from .writer import Writer
 
 __all__ = [
+    "ChunkedFile",
     "ChunkedFileNotFoundError",
     "ChunkedProtoError",
     "ComposableSplitter",
+    "ElementNotFoundError",
     "FieldPathError",
+    "IndexMismatchError",
     "Merger",
     "ProtoSplitterError",
     "RiegeliError",
@@ -51,6 +57,7 @@ __all__ = [
     "WriterError",
     "iter_chunks",
     "merge",
+    "open",
     "project",
     "read",
     "read_from_bytes",

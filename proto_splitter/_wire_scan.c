@@ -1,11 +1,20 @@
 /* The field occurrences of a serialized protobuf message, at C speed: what proto_splitter.wire.scan yields, for
- * the bulk paths (cutting a serialized repeated field at element boundaries, finding elements in a chunk) where
- * a Python loop per occurrence costs seconds per million elements.
+ * the bulk paths (cutting a serialized repeated field at element boundaries, finding elements in a chunk, indexing
+ * chunks) where a Python loop per occurrence costs seconds per million elements.
  *
  * occurrences(buffer, start, end) -> bytes: for each top-level occurrence of buffer[start:end] three little-endian
  * uint64s: the key ((field number << 3) | wire type), the occurrence's start, and its end (past a group's end tag).
- * Raises ValueError with the byte offset on malformed wire format (the same checks as wire.scan). The GIL is
- * released while scanning. */
+ * nested(buffer, ranges) -> bytes: for each occurrence at the top level of each range (ranges: uint64 start, end
+ * pairs) five uint64s: the range's position, the key, the start, the payload's start and the payload's end.
+ * summarize(buffer, start, end, gap) -> (fields, checkpoints) or None: per field number, its occurrence count and
+ * checkpoints (ordinal, start) at least `gap` bytes apart (see proto_splitter.wire.summarize).
+ * element_keys(buffer, start, end, field_number, key_field) -> bytes: a uint32 key hash per occurrence of
+ * `field_number`, of the last length-delimited `key_field` inside it (see proto_splitter.wire.element_keys).
+ * nth(buffer, start, end, field_number, n) -> (found, a, b): the n-th occurrence of a field in a window that may end
+ * inside an occurrence, or where to resume (see proto_splitter.wire.nth_occurrence).
+ * key_hash(bytes) -> int: the 32-bit key hash (FNV-1a 64 finished by MurmurHash3's fmix64, upper half).
+ * Malformed wire format raises ValueError with the byte offset (the same checks as wire.scan). The GIL is released
+ * while scanning. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
@@ -18,6 +27,7 @@ typedef struct {
     Py_ssize_t end;
     Py_ssize_t error_at; /* where the scan failed, -1 when it did not */
     const char *error;
+    int truncated; /* the failure is bytes missing at the end (a window may just be too short) */
 } Scanner;
 
 static int fail(Scanner *s, Py_ssize_t at, const char *why) {
@@ -26,11 +36,16 @@ static int fail(Scanner *s, Py_ssize_t at, const char *why) {
     return -1;
 }
 
+static int truncate_at(Scanner *s, Py_ssize_t at, const char *why) {
+    s->truncated = 1;
+    return fail(s, at, why);
+}
+
 /* Decodes a varint at *pos (advancing it); -1 on truncation or a varint longer than ten bytes. */
 static int read_varint(Scanner *s, Py_ssize_t *pos, uint64_t *value) {
     uint64_t result = 0;
     for (int shift = 0; shift < 70; shift += 7) {
-        if (*pos >= s->end) return fail(s, *pos, "truncated varint");
+        if (*pos >= s->end) return truncate_at(s, *pos, "truncated varint");
         uint8_t byte = s->data[(*pos)++];
         result |= (uint64_t)(byte & 0x7F) << shift;
         if (byte < 0x80) {
@@ -51,13 +66,13 @@ static int skip_value(Scanner *s, Py_ssize_t *pos, int type, uint64_t number, Py
         case FIXED64:
         case FIXED32: {
             Py_ssize_t width = type == FIXED64 ? 8 : 4;
-            if (s->end - *pos < width) return fail(s, occurrence, "truncated fixed-width field");
+            if (s->end - *pos < width) return truncate_at(s, occurrence, "truncated fixed-width field");
             *pos += width;
             return 0;
         }
         case LEN:
             if (read_varint(s, pos, &value) < 0) return -1;
-            if (value > (uint64_t)(s->end - *pos)) return fail(s, occurrence, "length runs past the end");
+            if (value > (uint64_t)(s->end - *pos)) return truncate_at(s, occurrence, "length runs past the end");
             *pos += (Py_ssize_t)value;
             return 0;
         case START_GROUP: {
@@ -82,52 +97,312 @@ static int skip_value(Scanner *s, Py_ssize_t *pos, int type, uint64_t number, Py
     }
 }
 
+/* Reads and checks the key of the occurrence at *pos (advancing past it). */
+static int read_key(Scanner *s, Py_ssize_t *pos, uint64_t *key) {
+    Py_ssize_t occurrence = *pos;
+    if (read_varint(s, pos, key) < 0) return -1;
+    int type = (int)(*key & 7);
+    if ((*key >> 3) == 0) return fail(s, occurrence, "field number 0");
+    if (type == END_GROUP || type > FIXED32) return fail(s, occurrence, "invalid wire type");
+    return 0;
+}
+
+/* Reads the occurrence at *pos: its key, and *pos past it. */
+static int next_occurrence(Scanner *s, Py_ssize_t *pos, uint64_t *key) {
+    Py_ssize_t occurrence = *pos;
+    if (read_key(s, pos, key) < 0) return -1;
+    return skip_value(s, pos, (int)(*key & 7), *key >> 3, occurrence);
+}
+
+/* A growing array of uint64 rows of `width` values. */
+typedef struct {
+    uint64_t *values;
+    Py_ssize_t rows, capacity, width;
+} Rows;
+
+static int rows_init(Rows *rows, Py_ssize_t width) {
+    rows->rows = 0;
+    rows->capacity = 1024;
+    rows->width = width;
+    rows->values = PyMem_RawMalloc((size_t)(rows->capacity * width) * sizeof(uint64_t));
+    return rows->values == NULL ? -1 : 0;
+}
+
+/* Room for one more row: its first value, or NULL when out of memory. */
+static uint64_t *rows_add(Rows *rows) {
+    if (rows->rows == rows->capacity) {
+        uint64_t *grown = PyMem_RawRealloc(rows->values, (size_t)(rows->capacity * 2 * rows->width) * sizeof(uint64_t));
+        if (grown == NULL) return NULL;
+        rows->values = grown;
+        rows->capacity *= 2;
+    }
+    return rows->values + rows->width * rows->rows++;
+}
+
+/* The rows as bytes (NULL and an exception on failure), freeing them either way. */
+static PyObject *rows_finish(Rows *rows, Scanner *s, int memory_error, Py_ssize_t item_size) {
+    PyObject *result = NULL;
+    if (memory_error) {
+        PyErr_NoMemory();
+    } else if (s->error != NULL) {
+        PyErr_Format(PyExc_ValueError, "%s at byte %zd", s->error, s->error_at);
+    } else {
+        result = PyBytes_FromStringAndSize((const char *)rows->values, rows->rows * rows->width * item_size);
+    }
+    PyMem_RawFree(rows->values);
+    return result;
+}
+
+/* Parses (buffer, start, end, ...) arguments and checks the range; 0 on success (then release view). */
+static int check_range(Py_buffer *view, Py_ssize_t start, Py_ssize_t end) {
+    if (start < 0 || end > view->len || start > end) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError, "start and end must satisfy 0 <= start <= end <= len(buffer)");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *occurrences(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t start, end;
-    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end)) return NULL;
-    if (start < 0 || end > view.len || start > end) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "start and end must satisfy 0 <= start <= end <= len(buffer)");
-        return NULL;
-    }
-    Py_ssize_t capacity = 1024, count = 0;
-    uint64_t *table = PyMem_RawMalloc((size_t)capacity * 3 * sizeof(uint64_t));
-    if (table == NULL) {
+    Rows rows;
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end) || check_range(&view, start, end) < 0) return NULL;
+    if (rows_init(&rows, 3) < 0) {
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
-    Scanner s = {(const uint8_t *)view.buf, end, -1, NULL};
+    Scanner s = {(const uint8_t *)view.buf, end, -1, NULL, 0};
     int memory_error = 0;
     Py_BEGIN_ALLOW_THREADS
     Py_ssize_t pos = start;
     while (pos < end) {
         Py_ssize_t occurrence = pos;
-        uint64_t key;
-        if (read_varint(&s, &pos, &key) < 0) break;
-        int type = (int)(key & 7);
-        if ((key >> 3) == 0) {
-            fail(&s, occurrence, "field number 0");
+        uint64_t key, *row;
+        if (next_occurrence(&s, &pos, &key) < 0) break;
+        if ((row = rows_add(&rows)) == NULL) {
+            memory_error = 1;
             break;
         }
-        if (type == END_GROUP || type > FIXED32) {
-            fail(&s, occurrence, "invalid wire type");
+        row[0] = key;
+        row[1] = (uint64_t)occurrence;
+        row[2] = (uint64_t)pos;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return rows_finish(&rows, &s, memory_error, sizeof(uint64_t));
+}
+
+static PyObject *nested(PyObject *self, PyObject *args) {
+    Py_buffer view, ranges;
+    Rows rows;
+    if (!PyArg_ParseTuple(args, "y*y*", &view, &ranges)) return NULL;
+    if (ranges.len % (2 * (Py_ssize_t)sizeof(uint64_t)) || rows_init(&rows, 5) < 0) {
+        PyBuffer_Release(&view);
+        PyBuffer_Release(&ranges);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "ranges must be (start, end) uint64 pairs");
+        return NULL;
+    }
+    const uint64_t *bounds = (const uint64_t *)ranges.buf;
+    Py_ssize_t count = ranges.len / (2 * (Py_ssize_t)sizeof(uint64_t));
+    Scanner s = {(const uint8_t *)view.buf, 0, -1, NULL, 0};
+    int memory_error = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t range = 0; range < count && s.error == NULL && !memory_error; range++) {
+        if (bounds[2 * range] > bounds[2 * range + 1] || bounds[2 * range + 1] > (uint64_t)view.len) {
+            fail(&s, (Py_ssize_t)bounds[2 * range], "range outside the buffer");
             break;
         }
-        if (skip_value(&s, &pos, type, key >> 3, occurrence) < 0) break;
-        if (count == capacity) {
-            uint64_t *grown = PyMem_RawRealloc(table, (size_t)capacity * 2 * 3 * sizeof(uint64_t));
-            if (grown == NULL) {
+        Py_ssize_t pos = (Py_ssize_t)bounds[2 * range];
+        s.end = (Py_ssize_t)bounds[2 * range + 1];
+        while (pos < s.end) {
+            Py_ssize_t occurrence = pos, payload;
+            uint64_t key, size, *row;
+            if (read_key(&s, &pos, &key) < 0) break;
+            payload = pos;
+            if ((key & 7) == LEN) {
+                if (read_varint(&s, &payload, &size) < 0) break;
+            }
+            if (skip_value(&s, &pos, (int)(key & 7), key >> 3, occurrence) < 0) break;
+            if ((row = rows_add(&rows)) == NULL) {
                 memory_error = 1;
                 break;
             }
-            table = grown;
-            capacity *= 2;
+            Py_ssize_t payload_end = pos;
+            if ((key & 7) == START_GROUP) { /* the end tag has the group's number and wire type 4 */
+                uint64_t end_key = ((key >> 3) << 3) | END_GROUP;
+                do payload_end--; while (end_key >>= 7);
+            }
+            row[0] = (uint64_t)range;
+            row[1] = key;
+            row[2] = (uint64_t)occurrence;
+            row[3] = (uint64_t)payload;
+            row[4] = (uint64_t)payload_end;
         }
-        table[3 * count] = key;
-        table[3 * count + 1] = (uint64_t)occurrence;
-        table[3 * count + 2] = (uint64_t)pos;
-        count++;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&ranges);
+    return rows_finish(&rows, &s, memory_error, sizeof(uint64_t));
+}
+
+/* ---- key hashes ------------------------------------------------------------------------------------------- */
+
+static uint64_t fmix64(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint32_t hash_bytes(const uint8_t *data, Py_ssize_t size) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        h ^= data[i];
+        h *= 0x100000001b3ULL;
+    }
+    return (uint32_t)(fmix64(h) >> 32);
+}
+
+static PyObject *key_hash(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    uint32_t h = hash_bytes((const uint8_t *)view.buf, view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(h);
+}
+
+/* ---- summarize: occurrence counts and checkpoints per field ----------------------------------------------- */
+
+#define MAX_FIELDS 65536 /* more distinct field numbers in one message: not summarized (None) */
+
+typedef struct {
+    uint64_t number, mask, count, last_checkpoint;
+    Rows checkpoints; /* (ordinal, start) */
+} FieldState;
+
+typedef struct {
+    FieldState *states;
+    Py_ssize_t count, capacity;
+    int32_t *slots; /* indices into states, -1 when empty; slot_count is a power of two */
+    Py_ssize_t slot_count;
+} FieldTable;
+
+static void table_free(FieldTable *t) {
+    for (Py_ssize_t i = 0; i < t->count; i++) PyMem_RawFree(t->states[i].checkpoints.values);
+    PyMem_RawFree(t->states);
+    PyMem_RawFree(t->slots);
+}
+
+static int table_rehash(FieldTable *t, Py_ssize_t slot_count) {
+    int32_t *slots = PyMem_RawMalloc((size_t)slot_count * sizeof(int32_t));
+    if (slots == NULL) return -1;
+    for (Py_ssize_t i = 0; i < slot_count; i++) slots[i] = -1;
+    for (Py_ssize_t i = 0; i < t->count; i++) {
+        Py_ssize_t slot = (Py_ssize_t)(fmix64(t->states[i].number) & (uint64_t)(slot_count - 1));
+        while (slots[slot] >= 0) slot = (slot + 1) & (slot_count - 1);
+        slots[slot] = (int32_t)i;
+    }
+    PyMem_RawFree(t->slots);
+    t->slots = slots;
+    t->slot_count = slot_count;
+    return 0;
+}
+
+/* The state of field `number`, added when new; NULL when out of memory (*too_many unset) or past MAX_FIELDS. */
+static FieldState *table_find(FieldTable *t, uint64_t number, int *too_many) {
+    Py_ssize_t slot = (Py_ssize_t)(fmix64(number) & (uint64_t)(t->slot_count - 1));
+    while (t->slots[slot] >= 0) {
+        if (t->states[t->slots[slot]].number == number) return &t->states[t->slots[slot]];
+        slot = (slot + 1) & (t->slot_count - 1);
+    }
+    if (t->count == MAX_FIELDS) {
+        *too_many = 1;
+        return NULL;
+    }
+    if (t->count == t->capacity) {
+        FieldState *grown = PyMem_RawRealloc(t->states, (size_t)t->capacity * 2 * sizeof(FieldState));
+        if (grown == NULL) return NULL;
+        t->states = grown;
+        t->capacity *= 2;
+    }
+    FieldState *state = &t->states[t->count];
+    memset(state, 0, sizeof(FieldState));
+    if (rows_init(&state->checkpoints, 2) < 0) return NULL;
+    state->number = number;
+    t->slots[slot] = (int32_t)t->count;
+    t->count++;
+    if (t->count * 2 > t->slot_count && table_rehash(t, t->slot_count * 2) < 0) return NULL;
+    return state;
+}
+
+/* Counts an occurrence starting at `start`, a checkpoint when it is the field's first or `gap` bytes past the
+ * previous checkpoint; -1 when out of memory. */
+static int count_occurrence(FieldState *state, int type, uint64_t start, uint64_t gap) {
+    if (state->count == 0 || start - state->last_checkpoint >= gap) {
+        uint64_t *row = rows_add(&state->checkpoints);
+        if (row == NULL) return -1;
+        row[0] = state->count;
+        row[1] = start;
+        state->last_checkpoint = start;
+    }
+    state->count++;
+    state->mask |= 1ULL << type;
+    return 0;
+}
+
+/* The summary as Python objects: (fields, checkpoints) bytes (see summarize). */
+static PyObject *summary_objects(FieldTable *t) {
+    Py_ssize_t rows = 0;
+    for (Py_ssize_t i = 0; i < t->count; i++) rows += t->states[i].checkpoints.rows;
+    PyObject *fields = PyBytes_FromStringAndSize(NULL, t->count * 5 * (Py_ssize_t)sizeof(uint64_t));
+    PyObject *checkpoints = PyBytes_FromStringAndSize(NULL, rows * 2 * (Py_ssize_t)sizeof(uint64_t));
+    PyObject *result = NULL;
+    if (fields != NULL && checkpoints != NULL) {
+        uint64_t *f = (uint64_t *)PyBytes_AS_STRING(fields);
+        uint64_t *c = (uint64_t *)PyBytes_AS_STRING(checkpoints);
+        Py_ssize_t row = 0;
+        for (Py_ssize_t i = 0; i < t->count; i++) {
+            FieldState *state = &t->states[i];
+            Py_ssize_t used = state->checkpoints.rows;
+            uint64_t values[5] = {state->number, state->mask, state->count, (uint64_t)row, (uint64_t)used};
+            memcpy(f + 5 * i, values, sizeof(values));
+            if (used) memcpy(c + 2 * row, state->checkpoints.values, (size_t)used * 2 * sizeof(uint64_t));
+            row += used;
+        }
+        result = PyTuple_Pack(2, fields, checkpoints);
+    }
+    Py_XDECREF(fields);
+    Py_XDECREF(checkpoints);
+    return result;
+}
+
+static PyObject *summarize(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end;
+    unsigned long long gap;
+    if (!PyArg_ParseTuple(args, "y*nnK", &view, &start, &end, &gap) || check_range(&view, start, end) < 0) return NULL;
+    FieldTable t = {PyMem_RawMalloc(16 * sizeof(FieldState)), 0, 16, NULL, 0};
+    if (t.states == NULL || table_rehash(&t, 64) < 0) {
+        PyMem_RawFree(t.states);
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    Scanner s = {(const uint8_t *)view.buf, end, -1, NULL, 0};
+    int memory_error = 0, too_many = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t pos = start;
+    while (pos < end) {
+        Py_ssize_t occurrence = pos;
+        uint64_t key;
+        if (next_occurrence(&s, &pos, &key) < 0) break;
+        FieldState *state = table_find(&t, key >> 3, &too_many);
+        if (state == NULL || count_occurrence(state, (int)(key & 7), (uint64_t)occurrence, gap) < 0) {
+            memory_error = !too_many;
+            break;
+        }
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
@@ -137,15 +412,135 @@ static PyObject *occurrences(PyObject *self, PyObject *args) {
     } else if (s.error != NULL) {
         PyErr_Format(PyExc_ValueError, "%s at byte %zd", s.error, s.error_at);
     } else {
-        result = PyBytes_FromStringAndSize((const char *)table, count * 3 * (Py_ssize_t)sizeof(uint64_t));
+        result = too_many ? Py_NewRef(Py_None) : summary_objects(&t);
     }
-    PyMem_RawFree(table);
+    table_free(&t);
     return result;
+}
+
+/* ---- element_keys: the key of each element of a repeated message field ------------------------------------ */
+
+/* The hash of the last length-delimited occurrence of `key_field` in the message data[start:end] (of the empty
+ * string when there is none, or when the message is not valid wire format). */
+static uint32_t element_key(const uint8_t *data, Py_ssize_t start, Py_ssize_t end, uint64_t key_field) {
+    Scanner inner = {data, end, -1, NULL, 0};
+    Py_ssize_t pos = start, key_start = 0, key_end = 0;
+    while (pos < end) {
+        Py_ssize_t payload;
+        uint64_t key, size;
+        if (read_key(&inner, &pos, &key) < 0) return hash_bytes(data, 0);
+        payload = pos;
+        if (skip_value(&inner, &pos, (int)(key & 7), key >> 3, payload) < 0) return hash_bytes(data, 0);
+        if ((key >> 3) == key_field && (key & 7) == LEN) {
+            read_varint(&inner, &payload, &size); /* read by skip_value already: it succeeds */
+            key_start = payload;
+            key_end = pos;
+        }
+    }
+    return hash_bytes(data + key_start, key_end - key_start);
+}
+
+static PyObject *element_keys(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end;
+    unsigned long long field_number, key_field;
+    Rows keys; /* uint32 hashes, two to a uint64 row */
+    if (!PyArg_ParseTuple(args, "y*nnKK", &view, &start, &end, &field_number, &key_field) ||
+        check_range(&view, start, end) < 0)
+        return NULL;
+    if (rows_init(&keys, 1) < 0) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    const uint8_t *data = (const uint8_t *)view.buf;
+    Scanner s = {data, end, -1, NULL, 0};
+    int memory_error = 0;
+    Py_ssize_t count = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t pos = start;
+    while (pos < end) {
+        Py_ssize_t occurrence = pos, payload;
+        uint64_t key, size;
+        if (read_key(&s, &pos, &key) < 0) break;
+        payload = pos;
+        if (skip_value(&s, &pos, (int)(key & 7), key >> 3, occurrence) < 0) break;
+        if ((key >> 3) != field_number) continue;
+        if (count % 2 == 0 && rows_add(&keys) == NULL) {
+            memory_error = 1;
+            break;
+        }
+        uint32_t hash = hash_bytes(data, 0);
+        if ((key & 7) == LEN) {
+            read_varint(&s, &payload, &size); /* read by skip_value already: it succeeds */
+            hash = element_key(data, payload, pos, key_field);
+        }
+        ((uint32_t *)keys.values)[count++] = hash;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    keys.rows = count; /* as uint32 items: rows_finish is given their size */
+    return rows_finish(&keys, &s, memory_error, sizeof(uint32_t));
+}
+
+/* ---- nth: one occurrence in a window of a longer message --------------------------------------------------- */
+
+static PyObject *nth(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end;
+    unsigned long long field_number, n;
+    if (!PyArg_ParseTuple(args, "y*nnKK", &view, &start, &end, &field_number, &n) ||
+        check_range(&view, start, end) < 0)
+        return NULL;
+    Scanner s = {(const uint8_t *)view.buf, end, -1, NULL, 0};
+    uint64_t seen = 0;
+    int found = 0;
+    Py_ssize_t pos = start, occurrence = start, after = start;
+    Py_BEGIN_ALLOW_THREADS
+    while (pos < end) {
+        occurrence = pos;
+        uint64_t key, value;
+        if (read_key(&s, &pos, &key) < 0) break;
+        if ((key & 7) == LEN) { /* the payload may run past the window: only its length is needed */
+            if (read_varint(&s, &pos, &value) < 0) break;
+            if (value > (uint64_t)PY_SSIZE_T_MAX - (uint64_t)pos) {
+                fail(&s, occurrence, "length runs past the end");
+                break;
+            }
+            after = pos + (Py_ssize_t)value;
+        } else {
+            if (skip_value(&s, &pos, (int)(key & 7), key >> 3, occurrence) < 0) break;
+            after = pos;
+        }
+        if ((key >> 3) == field_number && seen == n) {
+            found = 1;
+            break;
+        }
+        if (after > end) break; /* an occurrence the window does not hold whole: resume at its start */
+        if ((key >> 3) == field_number) seen++;
+        pos = after;
+        occurrence = pos;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (found) return Py_BuildValue("(inn)", 1, occurrence, after);
+    if (s.error != NULL && !s.truncated) {
+        PyErr_Format(PyExc_ValueError, "%s at byte %zd", s.error, s.error_at);
+        return NULL;
+    }
+    return Py_BuildValue("(inK)", 0, occurrence, seen); /* resume at `occurrence` having seen `seen` */
 }
 
 static PyMethodDef methods[] = {
     {"occurrences", occurrences, METH_VARARGS,
      "occurrences(buffer, start, end) -> bytes of (key, start, end) uint64 triples of the top-level occurrences."},
+    {"nested", nested, METH_VARARGS,
+     "nested(buffer, ranges) -> bytes of (range, key, start, payload start, payload end) uint64 rows."},
+    {"summarize", summarize, METH_VARARGS,
+     "summarize(buffer, start, end, gap) -> (fields, checkpoints) or None: counts and checkpoints per field."},
+    {"element_keys", element_keys, METH_VARARGS,
+     "element_keys(buffer, start, end, field_number, key_field) -> bytes of uint32 key hashes."},
+    {"nth", nth, METH_VARARGS, "nth(buffer, start, end, field_number, n) -> (found, position, end_or_seen)."},
+    {"key_hash", key_hash, METH_VARARGS, "key_hash(bytes) -> the 32-bit key hash."},
     {NULL, NULL, 0, NULL},
 };
 

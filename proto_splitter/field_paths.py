@@ -365,39 +365,79 @@ def _format_key(key: MapKeyValue) -> str:
 
 def copy_value(source: Message, target_message: Message, path: Sequence[Step]) -> None:
     """Copies the value at `path` of `source` into `target_message`, creating what leads to it; a missing value is
-    skipped. List elements before a requested index are left empty, so that indices keep their meaning."""
+    skipped (what leads to it, as far as the source has it, is still created). List elements before a requested
+    index are left empty, so that indices keep their meaning."""
     segments = resolve(cast(Descriptor, source.DESCRIPTOR), path, FieldPathError)
+    depth, found = _deepest(source, segments)
+    if depth:
+        steps = FieldPath(step for segment in segments[:depth] for step in segment.steps())
+        place_value(target_message, steps, found if depth == len(segments) else None)
+
+
+def _deepest(source: Message, segments: list[Segment]) -> tuple[int, Any]:
+    """How many segments of a path `source` has values for, and the value at the last of them."""
+    current: Any = source
+    for position, segment in enumerate(segments):
+        field, subscript = segment.field, segment.subscript
+        if subscript is None:
+            if not descriptors.has_value(current, field):
+                return position, None
+            if descriptors.is_repeated(field) or field.message_type is None:
+                if position != len(segments) - 1:
+                    raise FieldPathError(f"{field.full_name} needs a subscript to continue the path")
+                return position + 1, descriptors.container(current, field)
+            current = descriptors.container(current, field)
+            continue
+        found = _item(descriptors.container(current, field), subscript)
+        if found is None:
+            return position, None
+        current = found
+    return len(segments), current
+
+
+def place_value(target_message: Message, path: Sequence[Step], value: Any) -> None:
+    """Sets `value` at `path` of `target_message`, creating what leads to it (list elements before an index
+    stay empty); a list or map value (a container, list or dict) is merged into the field's. With value None,
+    only what leads to the path is created, and the message at its end (an empty one)."""
+    segments = resolve(cast(Descriptor, target_message.DESCRIPTOR), path, FieldPathError)
+    target: Any = target_message
     for position, segment in enumerate(segments):
         last = position == len(segments) - 1
         field, subscript = segment.field, segment.subscript
         if subscript is None:
-            if not descriptors.has_value(source, field):
-                return
             if descriptors.is_repeated(field) or field.message_type is None:
                 if not last:
                     raise FieldPathError(f"{field.full_name} needs a subscript to continue the path")
-                if descriptors.is_repeated(field):
-                    descriptors.container(target_message, field).MergeFrom(descriptors.container(source, field))
-                else:
-                    descriptors.set_scalar(target_message, field, descriptors.container(source, field))
+                if value is not None and descriptors.is_repeated(field):
+                    _merge_items(descriptors.container(target, field), value)
+                elif value is not None:
+                    descriptors.set_scalar(target, field, value)
                 return
-            source, target_message = descriptors.container(source, field), descriptors.container(target_message, field)
-            target_message.SetInParent()
-            if last:
-                target_message.CopyFrom(source)
+            target = descriptors.container(target, field)
+            target.SetInParent()
+            if last and value is not None:
+                target.CopyFrom(value)
             continue
-        found = _item(descriptors.container(source, field), subscript)
-        if found is None:
-            return
-        items = descriptors.container(target_message, field)
+        items = descriptors.container(target, field)
         if segment.target is None:  # a scalar element or map value: the end of the path (resolve checked)
-            _set_item(field, items, subscript, found)
+            if value is not None:
+                _set_item(field, items, subscript, value)
             return
-        destination = _message_item(items, subscript)
-        if last:
-            destination.CopyFrom(found)
-            return
-        source, target_message = found, destination
+        target = _message_item(items, subscript)
+        if last and value is not None:
+            target.CopyFrom(value)
+
+
+def _merge_items(items: Any, value: Any) -> None:
+    """Merges a list (or repeated container) or a dict (or map) into a repeated or map field's container."""
+    if not hasattr(value, "items"):
+        items.extend(value)
+        return
+    for key, item in value.items():
+        if isinstance(item, Message):
+            items[key].CopyFrom(item)
+        else:
+            items[key] = item
 
 
 def _item(items: Any, subscript: Index | Key) -> Any:
@@ -420,7 +460,21 @@ def _set_item(field: FieldDescriptor, items: Any, subscript: Index | Key, value:
     if isinstance(subscript, Key):
         items[subscript.value] = value
         return
-    default = field.default_value if not isinstance(field.default_value, list) else 0
     while len(items) <= subscript.value:
-        items.append(default)
+        items.append(_element_default(field))
     items[subscript.value] = value
+
+
+def _element_default(field: FieldDescriptor) -> Any:
+    """The default value of one element of a repeated scalar field (its `default_value` is the empty list)."""
+    if field.type == _T.TYPE_BYTES:
+        return b""
+    if field.type == _T.TYPE_STRING:
+        return ""
+    if field.type == _T.TYPE_BOOL:
+        return False
+    if field.type in (_T.TYPE_FLOAT, _T.TYPE_DOUBLE):
+        return 0.0
+    if field.type == _T.TYPE_ENUM and field.enum_type is not None:
+        return field.enum_type.values[0].number
+    return 0

@@ -11,23 +11,30 @@ import io
 import os
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path as FsPath
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
-from . import extensions, field_paths, oversized, remote, riegeli
-from .chunks import Chunk, chunk_type_of
+from . import _heap, descriptors, extensions, field_paths, oversized, remote, riegeli
+from .chunks import Chunk, ChunkData, chunk_type_of
 from .errors import ChunkedProtoError, ProtoSplitterError, SplitError
-from .merger import Merger, MessageT, check_version, needed_chunks
-from .proto import chunk_pb2, versions_pb2
+from .index import INDEX_VERSION
+from .index_builder import IndexBuilder
+from .merger import ChunkSource, Merger, MessageT, check_version, needed_chunks
+from .proto import chunk_pb2, index_pb2, versions_pb2
 from .readahead import ReadAhead
 from .registry import WritePlan, plan_write, split_into
 from .splitter import has_required_fields, object_size
 
-PathLike = str | os.PathLike
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+PathLike = str | os.PathLike[str]
 Source = PathLike | BinaryIO | bytes | bytearray | memoryview
+Destination = PathLike | BinaryIO  # a path, or a writable binary file object
 SPLITTER_VERSION = 1
 RIEGELI_SIGNATURE = bytes.fromhex("83af70d10d884a3f0000000000000000")
 
@@ -46,51 +53,93 @@ def version_def(join_version: int = 0) -> versions_pb2.VersionDef:
 
 
 class RecordSink:
-    """A ChunkSink writing each chunk as a Riegeli record as soon as it is produced."""
+    """A ChunkSink writing each chunk as a Riegeli record as soon as it is produced, and feeding it to the
+    file's index (`index`: None writes no index)."""
 
-    def __init__(self, writer: riegeli.RecordWriter):
+    def __init__(self, writer: riegeli.RecordWriter, index: IndexBuilder | None = None):
         self._writer = writer
+        self._index = index
         self.infos: list[chunk_pb2.ChunkInfo | None] = []
 
     def reserve(self) -> int:
         self.infos.append(None)
         return len(self.infos) - 1
 
-    def add(self, data, chunk_type: int) -> int:
-        self.infos.append(self._write(data, chunk_type))
+    def add(self, data: ChunkData, chunk_type: int) -> int:
+        self.infos.append(None)
+        self.fill(len(self.infos) - 1, data, chunk_type)
         return len(self.infos) - 1
 
-    def fill(self, index: int, data, chunk_type: int) -> None:
-        self.infos[index] = self._write(data, chunk_type)
-
-    def _write(self, data, chunk_type: int) -> chunk_pb2.ChunkInfo:
+    def fill(self, index: int, data: ChunkData, chunk_type: int) -> None:
         if isinstance(data, Message):
             data = data.SerializeToString(deterministic=True)
+        self.infos[index] = self._write(data, chunk_type)
+        if self._index is not None:
+            self._index.add(index, data, chunk_type)
+
+    def _write(self, data: bytes | bytearray | memoryview, chunk_type: int) -> chunk_pb2.ChunkInfo:
         self._writer.write_record(data)
-        return chunk_pb2.ChunkInfo(type=chunk_type, size=len(data), offset=self._writer.last_pos.numeric)
+        info_type = cast(chunk_pb2.ChunkInfo.Type, chunk_type)
+        return chunk_pb2.ChunkInfo(type=info_type, size=len(data), offset=self._writer.last_pos.numeric)
 
     def metadata(self, chunked_message: chunk_pb2.ChunkedMessage) -> chunk_pb2.ChunkMetadata:
         """The ChunkMetadata describing everything written so far."""
         if any(info is None for info in self.infos):
             raise ChunkedProtoError("a reserved chunk was never filled")
         version = version_def(extensions.join_version(chunked_message))
-        return chunk_pb2.ChunkMetadata(version=version, chunks=self.infos, message=chunked_message)
+        infos = [info for info in self.infos if info is not None]
+        return chunk_pb2.ChunkMetadata(version=version, chunks=infos, message=chunked_message)
+
+    def finish(self, chunked_message: chunk_pb2.ChunkedMessage) -> chunk_pb2.ChunkMetadata:
+        """Writes the index and the ChunkMetadata (the last record); returns the metadata."""
+        metadata = self.metadata(chunked_message)
+        write_trailer(self._writer, metadata, self._index)
+        return metadata
+
+
+def write_trailer(writer: riegeli.RecordWriter, metadata: chunk_pb2.ChunkMetadata, index: IndexBuilder | None) -> None:
+    """Ends a `.cpb`: the index records (when `index` is given; see protos/proto_splitter/proto/index.proto), then
+    `metadata`, given without an index location, which is set to point at the index. The index and the metadata
+    get a Riegeli chunk of their own, small, at the end: a remote reader's first request (the file's tail) holds
+    both."""
+
+    def write_record(data: bytes) -> int:
+        writer.write_record(data)
+        return writer.last_pos.numeric
+
+    if index is not None:
+        writer.end_chunk()  # after the last records: a key table never shares their chunk
+        built = index.finish(metadata, write_record)
+        writer.end_chunk()
+        record = built.to_proto().SerializeToString(deterministic=True)
+        location = write_record(record)
+        metadata.index.CopyFrom(index_pb2.IndexLocation(version=INDEX_VERSION, offset=location, size=len(record)))
+    writer.write_message(metadata)
 
 
 def write_chunks(
-    chunks: Sequence[Chunk], chunked_message: chunk_pb2.ChunkedMessage, dest, options: str | None = None
+    chunks: Sequence[Chunk],
+    chunked_message: chunk_pb2.ChunkedMessage,
+    dest: Destination,
+    options: str | None = None,
+    descriptor: Descriptor | None = None,
 ) -> None:
-    """Writes in-memory chunks and their ChunkMetadata as a `.cpb` Riegeli file (path or file object)."""
+    """Writes in-memory chunks and their ChunkMetadata as a `.cpb` Riegeli file (path or file object), with an
+    index; `descriptor` (the message type, by default that of the root chunk when it is a message) lets the index
+    find list elements by key."""
+    if descriptor is None and chunked_message.HasField("chunk_index") and chunked_message.chunk_index < len(chunks):
+        root = chunks[chunked_message.chunk_index]
+        descriptor = descriptors.descriptor_of(root) if isinstance(root, Message) else None
     with riegeli.RecordWriter(dest, options=options) as writer:
-        sink = RecordSink(writer)
+        sink = RecordSink(writer, IndexBuilder(descriptor))
         for chunk in chunks:
             sink.add(chunk, chunk_type_of(chunk))
-        writer.write_message(sink.metadata(chunked_message))
+        sink.finish(chunked_message)
 
 
 def write_chunked(
     message: Message,
-    dest,
+    dest: Destination,
     max_chunk_size: int | None = None,
     options: str | None = None,
     cut_values: bool = False,
@@ -99,9 +148,8 @@ def write_chunked(
     """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`; `serialized`: its
     serialization when plan_write made it."""
     with riegeli.RecordWriter(dest, options=options) as writer:
-        sink = RecordSink(writer)
-        chunked_message = split_into(message, sink, max_chunk_size, cut_values, serialized)
-        writer.write_message(sink.metadata(chunked_message))
+        sink = RecordSink(writer, IndexBuilder(descriptors.descriptor_of(message)))
+        sink.finish(split_into(message, sink, max_chunk_size, cut_values, serialized))
 
 
 def write(
@@ -138,7 +186,7 @@ def write(
         OSError: writing the `.pb` (or to the file object) failed. The final name never holds a half-written file.
     """
     check_message(message)
-    if hasattr(prefix, "write"):
+    if not isinstance(prefix, (str, os.PathLike)):
         return _write_stream(message, prefix, max_chunk_size, options, cut_values)
     prefix = output_prefix(prefix)
     plan = plan_write(message, max_chunk_size)
@@ -146,7 +194,9 @@ def write(
     size_hint = _size_hint(message, plan) if remote.is_remote(path) else None
     with remote.open_destination(path, storage_options, size_hint=size_hint) as destination:
         if plan.chunked:
-            write_chunked(message, destination.file, max_chunk_size, options, cut_values, plan.serialized)
+            write_chunked(
+                message, cast(BinaryIO, destination.file), max_chunk_size, options, cut_values, plan.serialized
+            )
         else:
             destination.file.write(plan.whole(message))
     remove_stale_sibling(path, storage_options)
@@ -186,7 +236,7 @@ def _write_stream(
     return ".pb"
 
 
-def _put(pieces: queue.Queue, item, stop: threading.Event) -> bool:
+def _put(pieces: queue.Queue[object], item: object, stop: threading.Event) -> bool:
     """Puts item on the queue unless the consumer stopped; returns whether it was put."""
     while not stop.is_set():
         try:
@@ -199,38 +249,43 @@ def _put(pieces: queue.Queue, item, stop: threading.Event) -> bool:
 
 class _QueueWriter(io.RawIOBase):
     """A write-only stream handing what is written to a bounded queue (for iter_chunks): each write as is, or
-    with `piece_size`, gathered and cut into pieces of exactly that size (the last one flushed may be shorter)."""
+    with `piece_size`, gathered and cut into pieces of exactly that size (the last one flushed may be shorter).
 
-    def __init__(self, pieces: queue.Queue, stop: threading.Event, piece_size: int | None = None):
+    Gathering keeps views of the buffers written and joins them once per piece: one copy, and one allocation of
+    the piece's size, whatever the writes' sizes. This relies on the writers here (RecordWriter, _write_stream)
+    never changing a buffer once written."""
+
+    def __init__(self, pieces: queue.Queue[object], stop: threading.Event, piece_size: int | None = None):
         super().__init__()
         self._pieces, self._stop, self._piece_size = pieces, stop, piece_size
-        self._gathered = bytearray()
+        self._parts: list[memoryview] = []
+        self._gathered = 0
 
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:
+    def write(self, data: Buffer) -> int:
+        view = memoryview(data).cast("B")
+        count = len(view)
         size = self._piece_size
         if size is None:
-            self._send(bytes(data))
-            return len(data)
-        view = memoryview(data).cast("B")
+            self._send(bytes(view))
+            return count
         while view:
-            if not self._gathered and len(view) >= size:
-                piece, view = view[:size], view[size:]
-                self._send(bytes(piece))
-                continue
-            take = min(len(view), size - len(self._gathered))
-            self._gathered += view[:take]
+            take = min(len(view), size - self._gathered)
+            self._parts.append(view[:take])
+            self._gathered += take
             view = view[take:]
-            if len(self._gathered) == size:
+            if self._gathered == size:
                 self.flush()
-        return len(data)
+        return count
 
     def flush(self) -> None:
-        if self._gathered:
-            self._send(bytes(self._gathered))
-            self._gathered.clear()
+        if self._parts:
+            piece = b"".join(self._parts)
+            self._parts.clear()
+            self._gathered = 0
+            self._send(piece)
 
     def _send(self, piece: bytes) -> None:
         if not _put(self._pieces, piece, self._stop):
@@ -260,7 +315,7 @@ def iter_chunks(
     check_message(message)
     if piece_size is not None and (not isinstance(piece_size, int) or isinstance(piece_size, bool) or piece_size < 1):
         raise ProtoSplitterError(f"piece_size must be None or a positive integer, got {piece_size!r}")
-    pieces: queue.Queue = queue.Queue(maxsize=queue_size)
+    pieces: queue.Queue[object] = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
     failure: list[BaseException] = []
     done = object()
@@ -268,7 +323,7 @@ def iter_chunks(
     def produce() -> None:
         try:
             out = _QueueWriter(pieces, stop, piece_size)
-            _write_stream(message, out, max_chunk_size, options, cut_values)
+            _write_stream(message, cast(BinaryIO, out), max_chunk_size, options, cut_values)
             out.flush()
         except BaseException as error:  # noqa: BLE001 (re-raised in the consumer)
             failure.append(error)
@@ -279,7 +334,7 @@ def iter_chunks(
     producer.start()
     try:
         while (piece := pieces.get()) is not done:
-            yield piece
+            yield cast(bytes, piece)
     finally:
         stop.set()
         producer.join()
@@ -307,13 +362,13 @@ def write_to_bytes(
     return out.getvalue(), True
 
 
-def check_message(message) -> None:
+def check_message(message: object) -> None:
     """Refuses what cannot be written: not a message, or a message missing required fields (TensorFlow's
     Merger, like protobuf's parsers, would refuse to read it back)."""
     if not isinstance(message, Message):
         raise ProtoSplitterError(f"expected a protobuf message, got {type(message).__name__}")
     if has_required_fields(message.DESCRIPTOR) and not message.IsInitialized():
-        missing = ", ".join(message.FindInitializationErrors()[:10])
+        missing = ", ".join(message.FindInitializationErrors()[:10])  # type: ignore[attr-defined]
         raise SplitError(f"the {message.DESCRIPTOR.full_name} is missing required fields: {missing}")
 
 
@@ -411,7 +466,7 @@ class _Opened:
                 self._owned.close()
 
     @contextlib.contextmanager
-    def chunks(self, metadata: chunk_pb2.ChunkMetadata, order: Sequence[int]):
+    def chunks(self, metadata: chunk_pb2.ChunkMetadata, order: Sequence[int]) -> Iterator[ChunkSource]:
         """The chunk source for merging `order` (the chunks a merge reads, in its order), fetching ahead:
         remote chunks by a read plan (each chunk's bytes dropped once read), in read-ahead threads when
         another reader can be opened."""
@@ -419,15 +474,18 @@ class _Opened:
         plan = self._ranged.plan(_chunk_ranges(infos, order)) if self._ranged is not None else None
         entries = {index: position for position, index in reversed(list(enumerate(order)))}
 
-        def source(reader: riegeli.RecordReader):
+        def source(reader: riegeli.RecordReader) -> ChunkSource:
             chunks = RiegeliChunks(reader, infos)
             return chunks if plan is None else _ReleasingChunks(chunks, plan, entries)
 
+        reader, reopen = self.reader, self._reopen
+        if reader is None:
+            raise ChunkedProtoError("not a chunked proto: it is a plain serialized message (.pb)")
         try:
-            if self._reopen is None or len(order) < 2:
-                yield source(self.reader)
+            if reopen is None or len(order) < 2:
+                yield source(reader)
                 return
-            ahead = ReadAhead(source(self.reader), order, lambda: _reopened(self._reopen, source))
+            ahead = ReadAhead(source(reader), order, lambda: _reopened(reopen, source))
             try:
                 yield ahead
             finally:
@@ -438,7 +496,9 @@ class _Opened:
 
 
 @contextlib.contextmanager
-def _reopened(reopen: Callable[[], riegeli.RecordReader], source: Callable):
+def _reopened(
+    reopen: Callable[[], riegeli.RecordReader], source: Callable[[riegeli.RecordReader], ChunkSource]
+) -> Iterator[ChunkSource]:
     """A chunk source over a reader of its own (for a read-ahead thread), closed after use."""
     with reopen() as reader:
         yield source(reader)
@@ -484,18 +544,19 @@ def _open_reader(source: Source, storage_options: Mapping[str, Any] | None = Non
             return _Opened(riegeli.RecordReader(source))
         return _Opened(plain=source)
     source = remote.local_path(source)
-    if remote.is_remote(source):
+    if isinstance(source, str) and remote.is_remote(source):
         return _open_ranged(open_url(source, storage_options), owned=True)
     if isinstance(source, remote.RangedFile):
         return _open_ranged(source, owned=False)
     if hasattr(source, "read"):
-        start = source.tell()
-        head = source.read(len(RIEGELI_SIGNATURE))
+        stream = cast(BinaryIO, source)
+        start = stream.tell()
+        head = stream.read(len(RIEGELI_SIGNATURE))
         if head != RIEGELI_SIGNATURE:
-            return _Opened(plain=head + source.read())
-        source.seek(start)
-        return _Opened(riegeli.RecordReader(source))
-    path, chunked = resolve(source)
+            return _Opened(plain=head + stream.read())
+        stream.seek(start)
+        return _Opened(riegeli.RecordReader(stream))
+    path, chunked = resolve(cast(PathLike, source))
     if chunked:
         return _Opened(riegeli.RecordReader(path), reopen=lambda: riegeli.RecordReader(path))
     return _Opened(plain=FsPath(path).read_bytes())
@@ -547,29 +608,36 @@ class _Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Buffer) -> int:
         view = memoryview(buffer).cast("B")
         if self._head:
             count = min(len(view), len(self._head))
             view[:count] = self._head[:count]
             self._head = self._head[count:]
             return count
+        readinto = getattr(self._rest, "readinto", None)
+        if readinto is not None:
+            return int(readinto(view) or 0)
         data = self._rest.read(len(view))
         view[: len(data)] = data
         return len(data)
 
     def read(self, size: int | None = -1) -> bytes:
         """Reads from the stream itself once the head is consumed (no copy through readinto)."""
-        if self._head or size is None or size < 0:
+        if size is None or size < 0:
+            return super().read(-1)
+        if self._head:
             return super().read(size)
         return self._rest.read(size)
 
 
 class _ReceivedChunks:
-    """A ChunkSource over records received from a stream, each released once merged (bounded memory)."""
+    """A ChunkSource over records received from a stream, each released once merged (bounded memory), and the
+    heap trimmed as they go (_heap: else the records freed may not serve the message growing from them)."""
 
     def __init__(self, records: dict[int, bytes], infos: Sequence[chunk_pb2.ChunkInfo]):
         self._records, self._infos = records, infos
+        self._releaser = _heap.Releaser()
 
     def __len__(self) -> int:
         return len(self._infos)
@@ -581,6 +649,7 @@ class _ReceivedChunks:
         record = self._records.pop(self._infos[index].offset, None)
         if record is None:
             raise ChunkedProtoError(f"chunk {index} (position {self._infos[index].offset}) was not received")
+        self._releaser.freed(len(record))  # counted when handed out: the merger drops it once merged
         return record
 
 
@@ -610,11 +679,11 @@ def _read_stream(stream: BinaryIO, message_class: type[MessageT]) -> MessageT:
     return result
 
 
-def _is_stream(source) -> bool:
+def _is_stream(source: object) -> bool:
     return hasattr(source, "read") and not (hasattr(source, "seekable") and source.seekable())
 
 
-def _parse_plain(data, message_class: type[MessageT]) -> MessageT:
+def _parse_plain(data: Buffer, message_class: type[MessageT]) -> MessageT:
     try:
         return oversized.parse(message_class, data)
     except ChunkedProtoError as error:
@@ -653,7 +722,7 @@ def read_metadata(source: Source, *, storage_options: Mapping[str, Any] | None =
         return _read_metadata_record(opened.reader)
 
 
-def check_message_class(message_class) -> None:
+def check_message_class(message_class: object) -> None:
     """Raises ProtoSplitterError unless `message_class` is a protobuf message class."""
     if not (isinstance(message_class, type) and issubclass(message_class, Message)):
         raise ProtoSplitterError(f"expected a protobuf message class, got {message_class!r}")
@@ -676,13 +745,14 @@ def read(
     """
     check_message_class(message_class)
     if _is_stream(source):
-        return _read_stream(source, message_class)
+        return _read_stream(cast(BinaryIO, source), message_class)
     with _open_reader(source, storage_options) as opened:
         if opened.reader is None:
             return _parse_plain(opened.plain, message_class)
         metadata = _read_metadata_record(opened.reader)
         result = message_class()
-        with opened.chunks(metadata, needed_chunks(metadata.message, message_class.DESCRIPTOR, None)) as chunks:
+        order = needed_chunks(metadata.message, descriptors.descriptor_of(message_class), None)
+        with opened.chunks(metadata, order) as chunks:
             Merger(chunks).merge(metadata.message, result)
         return result
 
@@ -700,46 +770,6 @@ def read_from_bytes(data: bytes, message_class: type[MessageT]) -> MessageT:
 
 
 FieldSpec = str | Iterable[str] | chunk_pb2.ChunkMetadata
-
-
-def read_partial(
-    source: Source,
-    message_class: type[MessageT],
-    fields: FieldSpec,
-    *,
-    storage_options: Mapping[str, Any] | None = None,
-) -> MessageT:
-    """Reads only the given fields (paths like ``node[3]``, ``attr['value']``), touching only their chunks.
-
-    Returns a message of the same type in which only those fields are filled (list elements before a
-    requested index stay empty). `fields` may also be a ChunkMetadata whose tree lists the chunks to merge,
-    as TensorFlow's Merger::ReadPartial takes; then the merged result is returned as is.
-
-    Raises:
-        FieldPathError: a path is malformed or does not name a field of `message_class`.
-        ChunkedProtoError: `fields` is a ChunkMetadata but the source is a plain `.pb`; or, as for read(), the
-            data is not a valid chunked proto or serialized `message_class`.
-        ProtoSplitterError, ChunkedFileNotFoundError, RiegeliError, OSError: as for read().
-    """
-    check_message_class(message_class)
-    if isinstance(fields, chunk_pb2.ChunkMetadata):
-        metadata, wanted = fields, None
-    else:
-        wanted = [
-            field_paths.parse(text, message_class.DESCRIPTOR)
-            for text in ([fields] if isinstance(fields, str) else list(fields))
-        ]
-    with _open_reader(source, storage_options) as opened:
-        if opened.reader is None:
-            if wanted is None:
-                raise ChunkedProtoError("partial reads by ChunkMetadata need a chunked proto (.cpb), got a .pb")
-            return project(_parse_plain(opened.plain, message_class), wanted)
-        if wanted is not None:
-            metadata = _read_metadata_record(opened.reader)
-        merged = message_class()
-        with opened.chunks(metadata, needed_chunks(metadata.message, message_class.DESCRIPTOR, wanted)) as chunks:
-            Merger(chunks).merge(metadata.message, merged, wanted)
-    return merged if wanted is None else project(merged, wanted)
 
 
 def project(message: MessageT, wanted: Sequence[field_paths.FieldPath]) -> MessageT:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -107,32 +107,36 @@ def scan(buf: WireBuffer, start: int = 0, end: int | None = None) -> Iterator[Oc
     end = len(buf) if end is None else end
     pos = start
     while pos < end:
-        occurrence_start = pos
-        key, pos = decode_varint(buf, pos, end)
-        field_number, wire_type = key >> 3, key & 7
-        if field_number == 0:
-            raise WireFormatError(f"field number 0 at byte {occurrence_start}")
-        if wire_type == VARINT:
-            _, after = decode_varint(buf, pos, end)
-            yield Occurrence(field_number, wire_type, occurrence_start, pos, after)
-            pos = after
-        elif wire_type == LEN:
-            size, payload_start = decode_varint(buf, pos, end)
-            pos = payload_start + size
-            if pos > end:
-                raise WireFormatError(f"length {size} at byte {occurrence_start} runs past the end ({end})")
-            yield Occurrence(field_number, wire_type, occurrence_start, payload_start, pos)
-        elif wire_type in _FIXED_SIZES:
-            payload_start, pos = pos, pos + _FIXED_SIZES[wire_type]
-            if pos > end:
-                raise WireFormatError(f"truncated fixed-width field at byte {occurrence_start}")
-            yield Occurrence(field_number, wire_type, occurrence_start, payload_start, pos)
-        elif wire_type == START_GROUP:
-            payload_start = pos
-            pos, end_tag_size = _skip_group(buf, pos, end, field_number)
-            yield Occurrence(field_number, wire_type, occurrence_start, payload_start, pos, end_tag_size)
-        else:
-            raise WireFormatError(f"invalid wire type {wire_type} at byte {occurrence_start}")
+        occurrence = _next(buf, pos, end)
+        if occurrence.end > end:
+            raise WireFormatError(
+                f"length {occurrence.end - occurrence.payload_start} at byte {pos} runs past the end ({end})"
+            )
+        yield occurrence
+        pos = occurrence.end
+
+
+def _next(buf: WireBuffer, pos: int, end: int) -> Occurrence:
+    """The occurrence starting at `pos`; a length-delimited one may end past `end` (the caller decides)."""
+    occurrence_start = pos
+    key, pos = decode_varint(buf, pos, end)
+    field_number, wire_type = key >> 3, key & 7
+    if field_number == 0:
+        raise WireFormatError(f"field number 0 at byte {occurrence_start}")
+    if wire_type == VARINT:
+        _, after = decode_varint(buf, pos, end)
+        return Occurrence(field_number, wire_type, occurrence_start, pos, after)
+    if wire_type == LEN:
+        size, payload_start = decode_varint(buf, pos, end)
+        return Occurrence(field_number, wire_type, occurrence_start, payload_start, payload_start + size)
+    if wire_type in _FIXED_SIZES:
+        if pos + _FIXED_SIZES[wire_type] > end:
+            raise WireFormatError(f"truncated fixed-width field at byte {occurrence_start}")
+        return Occurrence(field_number, wire_type, occurrence_start, pos, pos + _FIXED_SIZES[wire_type])
+    if wire_type == START_GROUP:
+        after, end_tag_size = _skip_group(buf, pos, end, field_number)
+        return Occurrence(field_number, wire_type, occurrence_start, pos, after, end_tag_size)
+    raise WireFormatError(f"invalid wire type {wire_type} at byte {occurrence_start}")
 
 
 def _skip_group(buf: WireBuffer, pos: int, end: int, field_number: int) -> tuple[int, int]:
@@ -186,3 +190,146 @@ def occurrence_table(buf: WireBuffer, start: int = 0, end: int | None = None) ->
         rows = [((o.field_number << 3) | o.wire_type, o.start, o.end) for o in scan(buf, start, end)]
         table = np.array(rows, dtype=np.uint64).reshape(-1, 3)
     return OccurrenceTable(table[:, 0], table[:, 1], table[:, 2])
+
+
+# ---- indexing: summaries, element keys and windowed lookups (the C scanner, or the same in Python) ----------------
+
+_FNV_OFFSET, _FNV_PRIME, _MASK64 = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
+MAX_SUMMARIZED_FIELDS = 1 << 16  # a message with more distinct field numbers is not summarized
+
+
+def key_hash(data: bytes | bytearray | memoryview) -> int:
+    """The 32-bit hash by which indexes find keys (names, map keys): FNV-1a 64 finished by MurmurHash3's fmix64,
+    upper half. Stable across versions (it is written into files)."""
+    if _wire_scan is not None:
+        return int(_wire_scan.key_hash(data))
+    value = _FNV_OFFSET
+    for byte in bytes(data):
+        value = ((value ^ byte) * _FNV_PRIME) & _MASK64
+    for multiplier in (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53):
+        value = ((value ^ (value >> 33)) * multiplier) & _MASK64
+    return (value ^ (value >> 33)) >> 32
+
+
+class FieldSummary(NamedTuple):
+    """The top-level occurrences of a serialized message, per field number (parallel arrays): how many there are,
+    which wire types they use (a bit mask), and checkpoints: rows `first_rows[i]` to `first_rows[i] + rows[i]` of
+    `checkpoints` are (ordinal among the field's occurrences, start) pairs, the first occurrence and then each one
+    starting at least `gap` bytes after the previous checkpoint. So the n-th occurrence of a field is found by
+    scanning from the last checkpoint at or before it, never more than `gap` bytes before it starts."""
+
+    numbers: npt.NDArray[np.uint64]
+    masks: npt.NDArray[np.uint64]
+    counts: npt.NDArray[np.uint64]
+    first_rows: npt.NDArray[np.uint64]
+    rows: npt.NDArray[np.uint64]
+    checkpoints: npt.NDArray[np.uint64]
+
+
+def summarize(buf: WireBuffer, start: int, end: int, gap: int) -> FieldSummary | None:
+    """The FieldSummary of the message buf[start:end] (offsets relative to buf); None when it has more than
+    MAX_SUMMARIZED_FIELDS distinct field numbers. Raises WireFormatError."""
+    if _wire_scan is not None:
+        try:
+            packed = _wire_scan.summarize(buf, start, end, gap)
+        except ValueError as error:
+            raise WireFormatError(str(error)) from None
+        if packed is None:
+            return None
+        fields = np.frombuffer(packed[0], dtype="<u8").reshape(-1, 5)
+        checkpoints = np.frombuffer(packed[1], dtype="<u8").reshape(-1, 2)
+        return FieldSummary(fields[:, 0], fields[:, 1], fields[:, 2], fields[:, 3], fields[:, 4], checkpoints)
+    states: dict[int, list[Any]] = {}  # number -> [mask, count, last checkpoint start, checkpoints]
+    for occ in scan(buf, start, end):
+        state = states.get(occ.field_number)
+        if state is None:
+            if len(states) == MAX_SUMMARIZED_FIELDS:
+                return None
+            state = states[occ.field_number] = [0, 0, 0, []]
+        if state[1] == 0 or occ.start - state[2] >= gap:
+            state[3].append((state[1], occ.start))
+            state[2] = occ.start
+        state[0] |= 1 << occ.wire_type
+        state[1] += 1
+    rows, first = [], 0
+    for number, (mask, count, _, points) in states.items():
+        rows.append((number, mask, count, first, len(points)))
+        first += len(points)
+    fields = np.array(rows, dtype=np.uint64).reshape(-1, 5)
+    points_array = np.array([p for state in states.values() for p in state[3]], dtype=np.uint64).reshape(-1, 2)
+    return FieldSummary(fields[:, 0], fields[:, 1], fields[:, 2], fields[:, 3], fields[:, 4], points_array)
+
+
+def element_keys(buf: WireBuffer, start: int, end: int, field_number: int, key_field: int) -> npt.NDArray[np.uint32]:
+    """For each top-level occurrence of `field_number` in buf[start:end], in order: the key_hash of the last
+    length-delimited occurrence of `key_field` inside it (a NodeDef's name, a map entry's string key), or of b""
+    when it has none or is not a message. Raises WireFormatError for the outer message."""
+    if _wire_scan is not None:
+        try:
+            packed = _wire_scan.element_keys(buf, start, end, field_number, key_field)
+        except ValueError as error:
+            raise WireFormatError(str(error)) from None
+        return np.frombuffer(packed, dtype="<u4")
+    empty = key_hash(b"")
+    keys = []
+    for occ in scan(buf, start, end):
+        if occ.field_number != field_number:
+            continue
+        key = empty
+        if occ.wire_type == LEN:
+            try:
+                inner = [o for o in scan(buf, occ.payload_start, occ.end) if o.field_number == key_field]
+                if inner and inner[-1].wire_type == LEN:
+                    key = key_hash(bytes(buf[inner[-1].payload_start : inner[-1].end]))
+            except WireFormatError:
+                key = empty
+        keys.append(key)
+    return np.array(keys, dtype=np.uint32)
+
+
+def nth_occurrence(buf: WireBuffer, start: int, end: int, field_number: int, n: int) -> tuple[bool, int, int]:
+    """Looks for the n-th (from 0) top-level occurrence of `field_number` in a window buf[start:end] of a longer
+    message. Returns (True, its start, its end), its end possibly past the window; or (False, resume, seen): the
+    occurrences before `resume` lie whole in the window and hold `seen` of the field's, and the one starting at
+    `resume` (when it is before the window's end) does not end in it; call again from there for n - seen. Raises
+    WireFormatError for bytes that are not wire format."""
+    if _wire_scan is not None:
+        try:
+            found, first, second = _wire_scan.nth(buf, start, end, field_number, n)
+        except ValueError as error:
+            raise WireFormatError(str(error)) from None
+        return bool(found), first, second
+    pos, seen = start, 0
+    while pos < end:
+        try:
+            found = _next(buf, pos, end)
+        except WireFormatError as error:
+            if "truncated" in str(error) or "past the end" in str(error):
+                return False, pos, seen
+            raise
+        if found.field_number == field_number and seen == n:
+            return True, found.start, found.end
+        if found.end > end:
+            return False, pos, seen
+        seen += found.field_number == field_number
+        pos = found.end
+    return False, pos, seen
+
+
+def nested_occurrences(buf: WireBuffer, ranges: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """The top-level occurrences of each message buf[start:end] of `ranges` ((start, end) rows), as rows (range's
+    row, key, start, payload start, payload end): one call for millions of small messages. Raises
+    WireFormatError."""
+    ranges = np.ascontiguousarray(ranges, dtype="<u8").reshape(-1, 2)
+    if _wire_scan is not None:
+        try:
+            packed = _wire_scan.nested(buf, ranges.tobytes())
+        except ValueError as error:
+            raise WireFormatError(str(error)) from None
+        return np.frombuffer(packed, dtype="<u8").reshape(-1, 5)
+    rows = [
+        (row, (o.field_number << 3) | o.wire_type, o.start, o.payload_start, o.payload_end)
+        for row, (start, end) in enumerate(ranges.tolist())
+        for o in scan(buf, start, end)
+    ]
+    return np.array(rows, dtype=np.uint64).reshape(-1, 5)

@@ -35,6 +35,7 @@ from .errors import FieldPathError, ProtoSplitterError, SplitError, WriterError
 from .field_paths import Field, FieldPath, Key, Segment
 from .files import RecordSink, output_prefix, remove_stale_sibling
 from .incremental import IncrementalSplit, Scope
+from .index_builder import IndexBuilder
 from .splitter import DEFAULT_MAX_CHUNK_SIZE, GenericSplitter, _addressable_key, has_required_fields
 
 DEFAULT_CHUNK_SIZE = 64 << 20  # pending memory is about this much per message written into
@@ -104,7 +105,7 @@ class Writer:
             if self._destination is not None:
                 self._destination.discard()
             raise
-        self._sink = RecordSink(self._records)
+        self._sink = RecordSink(self._records, IndexBuilder(self._descriptor))  # every .cpb carries an index
         self._layout = IncrementalSplit(self._descriptor, splitter, self._sink)
         self._written: dict[FieldPath, _Written] = {FieldPath(): _Written()}
         self._set_whole: set[FieldPath] = set()
@@ -240,8 +241,9 @@ class Writer:
     # ---- closing ---------------------------------------------------------------------------------------------
 
     def close(self) -> str | None:
-        """Finishes the file: the remaining chunks and the ChunkMetadata; for a path, moves it under its name (and
-        removes a stale `<prefix>.pb`). Returns `path`. Closing twice does nothing more.
+        """Finishes the file: the remaining chunks, the index (what ps.open finds elements by) and the ChunkMetadata;
+        for a path, moves it under its name (and removes a stale `<prefix>.pb`). Returns `path`. Closing twice does
+        nothing more.
 
         Raises:
             SplitError: a required field of a message written into was never set (the file is discarded).
@@ -255,7 +257,7 @@ class Writer:
         try:
             self._check_required()
             chunked_message = self._layout.finish()
-            self._records.write_message(self._sink.metadata(chunked_message))
+            self._sink.finish(chunked_message)  # the index, then the ChunkMetadata
             self._records.close()
             if self._destination is not None:
                 self._destination.commit()

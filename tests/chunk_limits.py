@@ -7,7 +7,7 @@ from google.protobuf.message import Message
 
 from proto_splitter import riegeli, wire
 from proto_splitter.chunks import SerializedMessage
-from proto_splitter.proto import chunk_pb2
+from proto_splitter.proto import chunk_pb2, index_pb2
 
 
 def chunk_bytes(chunk) -> tuple[int, bytes]:
@@ -31,6 +31,15 @@ def assert_chunks_within_limit(chunks, limit: int) -> None:
         assert_chunk_within_limit(*chunk_bytes(chunk), limit)
 
 
+def index_records(metadata: chunk_pb2.ChunkMetadata, records: dict) -> set[int]:
+    """The positions of the records of the file's index (the ChunkIndex and its key tables): no ChunkInfo names
+    them."""
+    if not metadata.HasField("index"):
+        return set()
+    index = index_pb2.ChunkIndex.FromString(records[metadata.index.offset])
+    return {metadata.index.offset} | {table.record_offset for table in index.key_tables if table.record_size}
+
+
 def assert_file_chunks_within_limit(data, limit: int) -> chunk_pb2.ChunkMetadata:
     """Checks every chunk of a `.cpb` (path or bytes) against the rule and its ChunkInfo; returns the metadata."""
     records = {}
@@ -38,7 +47,7 @@ def assert_file_chunks_within_limit(data, limit: int) -> chunk_pb2.ChunkMetadata
         for record in reader.read_records():
             records[reader.last_pos.numeric] = record
     metadata = chunk_pb2.ChunkMetadata.FromString(record)
-    assert len(metadata.chunks) == len(records) - 1
+    assert len(metadata.chunks) == len(records) - 1 - len(index_records(metadata, records))
     for info in metadata.chunks:
         record = records[info.offset]
         assert info.size == len(record)

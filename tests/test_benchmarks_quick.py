@@ -16,7 +16,13 @@ OPTIONS = ["uncompressed", "zstd:1", "brotli:1", "snappy"]
 
 def expected_operations(shape: str, tensorflow: bool, remote: bool) -> set[tuple[str, str | None]]:
     operations = {(op, options) for op in ("write", "read") for options in OPTIONS}
-    operations |= {("read_partial", None), ("copy", None), ("serialize_write", None), ("parse_read", None)}
+    operations |= {
+        ("read_partial", None),
+        ("open_get", None),
+        ("copy", None),
+        ("serialize_write", None),
+        ("parse_read", None),
+    }
     operations.add(("writer", "uncompressed"))
     if tensorflow:
         operations.add(("tf_merger", "uncompressed"))

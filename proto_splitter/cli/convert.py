@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from .. import files, riegeli
-from ..errors import ChunkedProtoError
+from ..errors import ChunkedProtoError, ProtoSplitterError
+from ..index import Index
 from ..proto import chunk_pb2
 from . import common, merge, message_types, split
 from .progress import progress
@@ -71,7 +72,11 @@ def recompress(args, source: str, destination: str, options: str | None) -> tupl
         wanted.setdefault(info.offset, []).append(index)
     converted = chunk_pb2.ChunkMetadata()
     converted.CopyFrom(metadata)
-    dropped = -1  # the old metadata record is not copied
+    converted.ClearField("index")  # a new one is written
+    builder = message_types.index_builder(
+        message_types.resolve(args.type, args.descriptor_set, required=False), source, metadata
+    )
+    dropped = -1 - old_index_records(source, metadata)  # the old metadata and index records are not copied
     with (
         riegeli.RecordReader(source) as reader,
         riegeli.RecordWriter(destination, options=options) as writer,
@@ -94,6 +99,7 @@ def recompress(args, source: str, destination: str, options: str | None) -> tupl
             writer.write_record(record)
             for index in indices:
                 converted.chunks[index].offset = writer.last_pos.numeric
+                builder.add(index, record, metadata.chunks[index].type)
         if wanted:
             missing = sorted(index for indices in wanted.values() for index in indices)
             raise ChunkedProtoError(
@@ -101,8 +107,20 @@ def recompress(args, source: str, destination: str, options: str | None) -> tupl
                 f"{missing[0]} at {metadata.chunks[missing[0]].offset}); "
                 "run `proto-splitter verify` on it"
             )
-        writer.write_message(converted)
+        files.write_trailer(writer, converted, builder)
     return len(metadata.chunks), max(dropped, 0)
+
+
+def old_index_records(path: str, metadata: chunk_pb2.ChunkMetadata) -> int:
+    """How many records of the file at `path` are its index's (0 when it has none or it cannot be read)."""
+    if not metadata.HasField("index"):
+        return 0
+    try:
+        with riegeli.RecordReader(path) as reader:
+            index = Index.load(reader, metadata, reader.read_last_record())
+    except ProtoSplitterError:
+        return 0
+    return 1 + sum(1 for table in index.key_tables.values() if table.record_size)
 
 
 def _rechunk(args, source: str, chunked: bool) -> int:

@@ -9,7 +9,7 @@ from google.protobuf import text_encoding, text_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from .. import descriptors, field_paths, files, remote
+from .. import descriptors, field_paths, handle, remote
 from ..errors import FieldPathError
 from ..field_paths import Key
 from . import common, inputs, message_types, tensor_messages
@@ -120,7 +120,7 @@ def run(args) -> int:
     message_class = message_types.resolve(args.type, args.descriptor_set)
     source = args.file if remote.is_remote(args.file) else common.locate(args.file)[0]
     path = field_paths.parse(args.path, message_class.DESCRIPTOR)
-    partial = files.read_partial(source, message_class, [args.path], storage_options=args.storage_options)
+    partial = handle.read_partial(source, message_class, [args.path], storage_options=args.storage_options)
     try:
         value, field, element = value_at(partial, path)
     except NotSet:

@@ -9,7 +9,7 @@ from .. import extensions
 from ..errors import RiegeliError
 from ..proto import chunk_pb2
 from ..riegeli.format import BLOCK_HEADER_SIZE, CHUNK_HEADER_SIZE
-from . import common, inputs, message_types, tree
+from . import common, field_sizes, inputs, message_types, tree
 from .chunk_layout import ChunkLayout
 
 EXAMPLES = """
@@ -17,7 +17,9 @@ EXAMPLES = """
   proto-splitter info model.cpb --type tensorflow.GraphDef        # field names instead of numbers
   proto-splitter info saved_model --json | jq '.chunks | length'  # a prefix finds saved_model.cpb / .pb
   proto-splitter info s3://bucket/model.cpb --storage-options '{"anon": true}'   # a URL: ranged reads
+  proto-splitter info frozen.cpb --fields                          # bytes per field path, largest constants
 """
+LARGEST_CONSTANTS = 20
 
 
 def register(subparsers) -> None:
@@ -34,6 +36,14 @@ def register(subparsers) -> None:
     )
     parser.add_argument("file", metavar="FILE", help="a .cpb or .pb file, a prefix, or a URL (https://, s3://, ...)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the readable tree")
+    parser.add_argument(
+        "--fields",
+        action="store_true",
+        help="also show where the bytes are: size per field path (summed over list elements and map entries), "
+        "and for GraphDefs and SavedModels the largest constants by node name; reads every record (the type "
+        "comes from --type or the file's index)",
+    )
+    parser.add_argument("--depth", type=int, default=4, help="with --fields, field paths down to this depth")
     inputs.storage_options_option(parser)
     parser.set_defaults(run=run)
 
@@ -44,20 +54,71 @@ def run(args) -> int:
     with inputs.open_input(args, args.file) as source:
         if source.chunked:
             report = describe(source, message_class)
+            if args.fields and message_class is None:
+                message_class = message_types.named_by_index(source, common.read_metadata(source))
         else:
             report = {"file": source.name, "format": "pb", "size": source.size(), "type": type_name}
-    if report["format"] == "pb" and not args.json:
+    if args.fields:
+        if message_class is None:
+            raise common.CliError("--fields needs the message type: pass --type (this file's index names none)")
+        report.update(where_the_bytes_are(args, message_class), type=message_class.DESCRIPTOR.full_name)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return common.EXIT_OK
+    if report["format"] == "pb":
         size = report["size"]
         print(
             f"{report['file']}: plain serialized protobuf message (.pb, not chunked), {common.human(size)} "
             f"({size} bytes)" + (f"\ntype: {type_name}" if type_name else "")
         )
-        return common.EXIT_OK
-    if args.json:
-        print(json.dumps(report, indent=2))
     else:
         print_report(report)
+    if args.fields:
+        print_fields(report)
     return common.EXIT_OK
+
+
+def where_the_bytes_are(args, message_class) -> dict:
+    """`fields`: [{path, bytes}] sorted by path (a parent before its fields), and for GraphDefs and SavedModels
+    `constants`: their count, their bytes and the largest ones."""
+    from .. import handle
+    from ..tensorflow import graphs
+    from ..tensorflow.graph_file import GraphFile
+
+    if args.depth < 1:
+        raise common.CliError(f"--depth must be at least 1, got {args.depth}")
+    with handle.open(args.file, message_class, storage_options=args.storage_options) as opened:
+        sizes = field_sizes.field_sizes(opened, args.depth)
+        found: dict = {"fields": [{"path": path, "bytes": sizes[path]} for path in sorted(sizes)]}
+        if graphs.graph_kind(message_class) is not None:
+            details = GraphFile(args.file, opened=opened).tensor_details()
+            largest = sorted(details, key=lambda tensor: -tensor.bytes)[:LARGEST_CONSTANTS]
+            found["constants"] = {
+                "count": len(details),
+                "bytes": sum(tensor.bytes for tensor in details),
+                "largest": [tensor._asdict() for tensor in largest],
+            }
+    return found
+
+
+def print_fields(report: dict) -> None:
+    """The `--fields` part of the report as text: a tree of field paths with sizes, then the largest constants."""
+    total = sum(field["bytes"] for field in report["fields"] if "." not in field["path"]) or 1
+    print(f"\n{'SIZE':>10}  {'SHARE':>6}  FIELD PATH (summed over list elements and map entries)")
+    for field in report["fields"]:
+        depth = field["path"].count(".")
+        name = field["path"].rsplit(".", 1)[-1]
+        print(f"{common.human(field['bytes']):>10}  {field['bytes'] / total:>6.1%}  {'  ' * depth}{name}")
+    constants = report.get("constants")
+    if constants:
+        print(
+            f"\nconstants: {constants['count']}, {common.human(constants['bytes'])}; the largest "
+            f"({len(constants['largest'])}):"
+        )
+        print(f"{'SIZE':>10}  {'DTYPE':<12}  {'SHAPE':<20}  NODE")
+        for tensor in constants["largest"]:
+            shape = "x".join(str(size) for size in tensor["shape"]) or "scalar"
+            print(f"{common.human(tensor['bytes']):>10}  {tensor['dtype']:<12}  {shape:<20}  {tensor['name']}")
 
 
 def describe(source: inputs.InputFile, message_class=None) -> dict:

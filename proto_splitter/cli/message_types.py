@@ -9,10 +9,16 @@ import importlib.util
 import os
 import sys
 import types
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
 
+from .. import riegeli
+from ..errors import ProtoSplitterError
+from ..index import Index
+from ..index_builder import IndexBuilder
+from ..proto import chunk_pb2
 from .common import CliError
 
 SHIPPED_MODULES = (
@@ -293,3 +299,34 @@ def _default_file(file_name: str) -> descriptor_pb2.FileDescriptorProto | None:
     proto = descriptor_pb2.FileDescriptorProto()
     descriptor.CopyToProto(proto)
     return proto
+
+
+# ---- the type an index names ------------------------------------------------------------------------------
+
+
+def index_builder(message_class: type | None, source: Any, metadata: chunk_pb2.ChunkMetadata) -> IndexBuilder:
+    """The builder of the index of a `.cpb` made of the chunks of `source` (a path or an opened input, as
+    riegeli.RecordReader takes: convert, recover): for `message_class`, else for the type the file's own index
+    names when this library knows it (TensorFlow's by their copies, never importing TensorFlow), else without key
+    tables."""
+    if message_class is None:
+        message_class = named_by_index(source, metadata)
+    return IndexBuilder(message_class.DESCRIPTOR if message_class is not None else None)
+
+
+def named_by_index(source: Any, metadata: chunk_pb2.ChunkMetadata) -> type | None:
+    """The message type the index of `source` (a path or an opened input) names, when this library knows it
+    (TensorFlow's by their copies, never importing TensorFlow); None when it has no index or the type is unknown."""
+    if not metadata.HasField("index"):
+        return None
+    try:
+        with riegeli.RecordReader(source) as reader:
+            name = Index.load(reader, metadata, reader.read_last_record()).message_type
+        if name.startswith(COPIES_PACKAGE + "."):  # written with the copies themselves
+            from ..tf import saved_model_pb2  # imports every copy a GraphDef or a SavedModel uses
+
+            pool = saved_model_pb2.DESCRIPTOR.pool
+            return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
+        return _from_copies(name) if name.startswith("tensorflow.") else resolve(name, required=False)
+    except (CliError, ProtoSplitterError, OSError, KeyError):
+        return None

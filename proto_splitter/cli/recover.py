@@ -17,7 +17,7 @@ from .. import field_paths, files, riegeli
 from ..errors import ChunkedProtoError, ProtoSplitterError
 from ..field_paths import FieldPath, Index
 from ..proto import chunk_pb2
-from . import common, scan, tree
+from . import common, message_types, scan, tree
 from .inputs import InputFile
 from .progress import progress
 
@@ -130,6 +130,7 @@ def recover(args, source: InputFile, metadata: chunk_pb2.ChunkMetadata, report: 
         positions.setdefault(metadata.chunks[old].offset, []).append(old)
     infos: list = [None] * len(kept)
     destination = args.recover
+    builder = message_types.index_builder(message_class, source, metadata)
     with (
         scan.open_reader(source, recovery=lambda region: True) as reader,
         riegeli.RecordWriter(destination, options=args.options) as writer,
@@ -147,11 +148,12 @@ def recover(args, source: InputFile, metadata: chunk_pb2.ChunkMetadata, report: 
                 infos[mapping[old]] = chunk_pb2.ChunkInfo(
                     type=metadata.chunks[old].type, size=len(record), offset=writer.last_pos.numeric
                 )
+                builder.add(mapping[old], record, metadata.chunks[old].type)
         if positions:
             raise ChunkedProtoError(f"{len(positions)} surviving chunks could not be read again during recovery")
         recovered = chunk_pb2.ChunkMetadata(chunks=infos, message=pruned)
         recovered.version.CopyFrom(metadata.version)
-        writer.write_message(recovered)
+        files.write_trailer(writer, recovered, builder)
     result.update(file=destination, kept_chunks=len(kept), size=os.path.getsize(destination))
     if message_class is not None:
         name = message_class.DESCRIPTOR.full_name

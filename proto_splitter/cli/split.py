@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from .. import files, riegeli
+from ..index_builder import IndexBuilder
 from ..registry import splitter_for
 from ..splitter import object_size
 from . import common, message_types
@@ -79,8 +80,8 @@ def run(args) -> int:
 class _CountingSink(files.RecordSink):
     """The library's record sink, advancing a progress bar by the bytes of each chunk written."""
 
-    def __init__(self, writer, bar):
-        super().__init__(writer)
+    def __init__(self, writer, bar, index):
+        super().__init__(writer, index)
         self._bar = bar
 
     def add(self, data, chunk_type: int) -> int:
@@ -99,7 +100,6 @@ def write_cpb(args, message, destination: str, max_chunk_size: int | None, optio
     splitter = splitter_for(message, max_chunk_size, args.cut_values)
     with progress(args, "splitting", size) as bar:
         with riegeli.RecordWriter(destination, options=options) as writer:
-            sink = _CountingSink(writer, bar)
-            chunked_message = splitter.split(message, sink)
-            writer.write_message(sink.metadata(chunked_message))
+            sink = _CountingSink(writer, bar, IndexBuilder(message.DESCRIPTOR))
+            sink.finish(splitter.split(message, sink))
     return len(sink.infos), size

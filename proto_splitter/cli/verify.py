@@ -10,6 +10,7 @@ from google.protobuf.message import DecodeError
 
 from .. import files, wire
 from ..errors import ProtoSplitterError
+from ..index import Index
 from ..merger import SUPPORTED_JOIN_VERSION
 from ..proto import chunk_pb2
 from . import common, inputs, merge, message_types, recover, scan, tree
@@ -65,7 +66,7 @@ def _verify(args, source: inputs.InputFile, message_class) -> int:
     with progress(args, "verifying", source.size()) as bar:
         result = scan.scan(source, bar)
     seconds = time.monotonic() - start
-    report = check(source.name, result, metadata, where, message_class)
+    report = check(source, result, metadata, where, message_class)
     report["seconds"] = round(seconds, 3)
     if report["ok"] and message_class is not None:
         report["merge"] = _merge_check(args, source, message_class)
@@ -92,7 +93,7 @@ def _verify(args, source: inputs.InputFile, message_class) -> int:
     return common.EXIT_OK if report["ok"] else common.EXIT_FAILED
 
 
-def check(path: str, result: scan.Scan, metadata, where, message_class) -> dict:
+def check(source: inputs.InputFile, result: scan.Scan, metadata, where, message_class) -> dict:
     """Compares the metadata with the records found; returns the report (without the merge check)."""
     regions = [
         {
@@ -109,7 +110,7 @@ def check(path: str, result: scan.Scan, metadata, where, message_class) -> dict:
     lost: set[int] = set()
     chunk_paths: dict[int, str] = {}
     report = {
-        "file": path,
+        "file": source.name,
         "format": "cpb",
         "size": result.size,
         "type": message_class.DESCRIPTOR.full_name if message_class else None,
@@ -184,12 +185,29 @@ def check(path: str, result: scan.Scan, metadata, where, message_class) -> dict:
             }
             for index, info in enumerate(metadata.chunks)
         ]
-        unaccounted = set(result.records) - {info.offset for info in metadata.chunks} - {where}
+        index_records = _check_index(source, metadata, problems, notes)
+        report["index_records"] = len(index_records)
+        unaccounted = set(result.records) - {info.offset for info in metadata.chunks} - {where} - index_records
         if unaccounted:
             notes.append(f"{len(unaccounted)} records are not chunks of the message (no ChunkInfo points at them)")
     report["lost_chunks"] = sorted(lost)
     report["ok"] = not regions and not problems
     return report
+
+
+def _check_index(source: inputs.InputFile, metadata: chunk_pb2.ChunkMetadata, problems: list, notes: list) -> set[int]:
+    """Checks that the file's index describes its metadata; returns the positions of the index's records."""
+    if not metadata.HasField("index"):
+        notes.append("the file has no index: ps.open scans it once when it opens it")
+        return set()
+    try:
+        with scan.open_reader(source) as reader:
+            index = Index.load(reader, metadata, reader.read_last_record())
+    except ProtoSplitterError as error:
+        problems.append({"kind": "index", "message": f"the index cannot be used: {' '.join(str(error).split())}"})
+        return {metadata.index.offset}
+    tables = [table.record_offset for table in index.key_tables.values() if table.record_size]
+    return {metadata.index.offset, *tables}
 
 
 def _check_tree(metadata: chunk_pb2.ChunkMetadata, problems: list, notes: list) -> None:
@@ -275,6 +293,8 @@ def print_report(report: dict) -> None:
             f"  metadata: {report['chunk_count']} chunks, each at a record of its stated size; the tree "
             "refers to each chunk at most once"
         )
+        if report.get("index_records"):
+            print(f"  index: {report['index_records']} records, made for this metadata")
     else:
         parts = []
         if report["damaged_regions"]:

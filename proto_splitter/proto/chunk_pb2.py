@@ -22,28 +22,29 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from proto_splitter.proto import index_pb2 as proto__splitter_dot_proto_dot_index__pb2
 from proto_splitter.proto import versions_pb2 as proto__splitter_dot_proto_dot_versions__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n proto_splitter/proto/chunk.proto\x12\x11proto_splitter.v1\x1a#proto_splitter/proto/versions.proto\"\xa1\x01\n\rChunkMetadata\x12.\n\x07version\x18\x01 \x01(\x0b\x32\x1d.proto_splitter.v1.VersionDef\x12,\n\x06\x63hunks\x18\x02 \x03(\x0b\x32\x1c.proto_splitter.v1.ChunkInfo\x12\x32\n\x07message\x18\x03 \x01(\x0b\x32!.proto_splitter.v1.ChunkedMessage\"\x85\x01\n\tChunkInfo\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.proto_splitter.v1.ChunkInfo.Type\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\")\n\x04Type\x12\t\n\x05UNSET\x10\x00\x12\x0b\n\x07MESSAGE\x10\x01\x12\t\n\x05\x42YTES\x10\x02\"s\n\x0e\x43hunkedMessage\x12\x18\n\x0b\x63hunk_index\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x37\n\x0e\x63hunked_fields\x18\x02 \x03(\x0b\x32\x1f.proto_splitter.v1.ChunkedFieldB\x0e\n\x0c_chunk_index\"t\n\x0c\x43hunkedField\x12\x30\n\tfield_tag\x18\x01 \x03(\x0b\x32\x1d.proto_splitter.v1.FieldIndex\x12\x32\n\x07message\x18\x03 \x01(\x0b\x32!.proto_splitter.v1.ChunkedMessage\"\xdf\x01\n\nFieldIndex\x12\x0f\n\x05\x66ield\x18\x01 \x01(\rH\x00\x12\x37\n\x07map_key\x18\x02 \x01(\x0b\x32$.proto_splitter.v1.FieldIndex.MapKeyH\x00\x12\x0f\n\x05index\x18\x03 \x01(\x04H\x00\x1an\n\x06MapKey\x12\x0b\n\x01s\x18\x01 \x01(\tH\x00\x12\x11\n\x07\x62oolean\x18\x02 \x01(\x08H\x00\x12\x0e\n\x04ui32\x18\x03 \x01(\rH\x00\x12\x0e\n\x04ui64\x18\x04 \x01(\x04H\x00\x12\r\n\x03i32\x18\x05 \x01(\x05H\x00\x12\r\n\x03i64\x18\x06 \x01(\x03H\x00\x42\x06\n\x04typeB\x06\n\x04kindb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n proto_splitter/proto/chunk.proto\x12\x11proto_splitter.v1\x1a proto_splitter/proto/index.proto\x1a#proto_splitter/proto/versions.proto\"\xd3\x01\n\rChunkMetadata\x12.\n\x07version\x18\x01 \x01(\x0b\x32\x1d.proto_splitter.v1.VersionDef\x12,\n\x06\x63hunks\x18\x02 \x03(\x0b\x32\x1c.proto_splitter.v1.ChunkInfo\x12\x32\n\x07message\x18\x03 \x01(\x0b\x32!.proto_splitter.v1.ChunkedMessage\x12\x30\n\x05index\x18\xe8\x07 \x01(\x0b\x32 .proto_splitter.v1.IndexLocation\"\x85\x01\n\tChunkInfo\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.proto_splitter.v1.ChunkInfo.Type\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\")\n\x04Type\x12\t\n\x05UNSET\x10\x00\x12\x0b\n\x07MESSAGE\x10\x01\x12\t\n\x05\x42YTES\x10\x02\"s\n\x0e\x43hunkedMessage\x12\x18\n\x0b\x63hunk_index\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x37\n\x0e\x63hunked_fields\x18\x02 \x03(\x0b\x32\x1f.proto_splitter.v1.ChunkedFieldB\x0e\n\x0c_chunk_index\"t\n\x0c\x43hunkedField\x12\x30\n\tfield_tag\x18\x01 \x03(\x0b\x32\x1d.proto_splitter.v1.FieldIndex\x12\x32\n\x07message\x18\x03 \x01(\x0b\x32!.proto_splitter.v1.ChunkedMessage\"\xdf\x01\n\nFieldIndex\x12\x0f\n\x05\x66ield\x18\x01 \x01(\rH\x00\x12\x37\n\x07map_key\x18\x02 \x01(\x0b\x32$.proto_splitter.v1.FieldIndex.MapKeyH\x00\x12\x0f\n\x05index\x18\x03 \x01(\x04H\x00\x1an\n\x06MapKey\x12\x0b\n\x01s\x18\x01 \x01(\tH\x00\x12\x11\n\x07\x62oolean\x18\x02 \x01(\x08H\x00\x12\x0e\n\x04ui32\x18\x03 \x01(\rH\x00\x12\x0e\n\x04ui64\x18\x04 \x01(\x04H\x00\x12\r\n\x03i32\x18\x05 \x01(\x05H\x00\x12\r\n\x03i64\x18\x06 \x01(\x03H\x00\x42\x06\n\x04typeB\x06\n\x04kindb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto_splitter.proto.chunk_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHUNKMETADATA']._serialized_start=93
-  _globals['_CHUNKMETADATA']._serialized_end=254
-  _globals['_CHUNKINFO']._serialized_start=257
-  _globals['_CHUNKINFO']._serialized_end=390
-  _globals['_CHUNKINFO_TYPE']._serialized_start=349
-  _globals['_CHUNKINFO_TYPE']._serialized_end=390
-  _globals['_CHUNKEDMESSAGE']._serialized_start=392
-  _globals['_CHUNKEDMESSAGE']._serialized_end=507
-  _globals['_CHUNKEDFIELD']._serialized_start=509
-  _globals['_CHUNKEDFIELD']._serialized_end=625
-  _globals['_FIELDINDEX']._serialized_start=628
-  _globals['_FIELDINDEX']._serialized_end=851
-  _globals['_FIELDINDEX_MAPKEY']._serialized_start=733
-  _globals['_FIELDINDEX_MAPKEY']._serialized_end=843
+  _globals['_CHUNKMETADATA']._serialized_start=127
+  _globals['_CHUNKMETADATA']._serialized_end=338
+  _globals['_CHUNKINFO']._serialized_start=341
+  _globals['_CHUNKINFO']._serialized_end=474
+  _globals['_CHUNKINFO_TYPE']._serialized_start=433
+  _globals['_CHUNKINFO_TYPE']._serialized_end=474
+  _globals['_CHUNKEDMESSAGE']._serialized_start=476
+  _globals['_CHUNKEDMESSAGE']._serialized_end=591
+  _globals['_CHUNKEDFIELD']._serialized_start=593
+  _globals['_CHUNKEDFIELD']._serialized_end=709
+  _globals['_FIELDINDEX']._serialized_start=712
+  _globals['_FIELDINDEX']._serialized_end=935
+  _globals['_FIELDINDEX_MAPKEY']._serialized_start=817
+  _globals['_FIELDINDEX_MAPKEY']._serialized_end=927
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from proto_splitter.proto import index_pb2 as _index_pb2
 from proto_splitter.proto import versions_pb2 as _versions_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -9,14 +10,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ChunkMetadata(_message.Message):
-    __slots__ = ("version", "chunks", "message")
+    __slots__ = ("version", "chunks", "message", "index")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
     version: _versions_pb2.VersionDef
     chunks: _containers.RepeatedCompositeFieldContainer[ChunkInfo]
     message: ChunkedMessage
-    def __init__(self, version: _Optional[_Union[_versions_pb2.VersionDef, _Mapping]] = ..., chunks: _Optional[_Iterable[_Union[ChunkInfo, _Mapping]]] = ..., message: _Optional[_Union[ChunkedMessage, _Mapping]] = ...) -> None: ...
+    index: _index_pb2.IndexLocation
+    def __init__(self, version: _Optional[_Union[_versions_pb2.VersionDef, _Mapping]] = ..., chunks: _Optional[_Iterable[_Union[ChunkInfo, _Mapping]]] = ..., message: _Optional[_Union[ChunkedMessage, _Mapping]] = ..., index: _Optional[_Union[_index_pb2.IndexLocation, _Mapping]] = ...) -> None: ...
 
 class ChunkInfo(_message.Message):
     __slots__ = ("type", "size", "offset")

@@ -23,8 +23,13 @@ NAMES = {NONE: "none", BROTLI: "brotli", ZSTD: "zstd", SNAPPY: "snappy"}
 
 def compress(kind: int, data: Bytes, level: int | None, window_log: int | None) -> bytes:
     """Compresses data, prefixed with its size as a varint (for any kind but NONE)."""
+    return b"".join(compress_parts(kind, data, level, window_log))
+
+
+def compress_parts(kind: int, data: Bytes, level: int | None, window_log: int | None) -> list[bytes]:
+    """compress's result as the parts to concatenate, for a caller joining them once with the rest of a chunk."""
     if kind == NONE:
-        return bytes(data)
+        return [bytes(data)]
     body: bytes
     if kind == BROTLI:
         body = brotli.compress(
@@ -39,7 +44,7 @@ def compress(kind: int, data: Bytes, level: int | None, window_log: int | None) 
         body = zstandard.ZstdCompressor(compression_params=params).compress(data)
     else:
         body = bytes(cramjam.snappy.compress_raw(data))
-    return varint(len(data)) + body
+    return [varint(len(data)), body]
 
 
 def declared_size(kind: int, data: Bytes, pos: int) -> int:
@@ -55,7 +60,7 @@ def decompress(kind: int, data: Bytes, pos: int, limit: int | None = None) -> me
     size, start = read_varint(data, 0, pos)
     if limit is not None and size > limit:
         raise RiegeliError(f"chunk at byte {pos}: a buffer declares {size} bytes, more than the chunk can hold")
-    body = bytes(data[start:])
+    body = memoryview(data)[start:]  # no copy: a temporary as large as the chunk fragments a thread's heap
     try:
         if kind == BROTLI:
             decoder = brotli.Decompressor()
@@ -77,7 +82,7 @@ def decompress(kind: int, data: Bytes, pos: int, limit: int | None = None) -> me
     return memoryview(out)
 
 
-def _zstd(body: bytes, size: int, pos: int) -> bytes:
+def _zstd(body: Bytes, size: int, pos: int) -> bytes:
     """A zstd frame that must decompress to `size` bytes; a size beyond what its data plausibly holds is
     decompressed piece by piece (and stops one byte past the size), so memory follows the real output."""
     if zstandard.frame_content_size(body) not in (-1, size):  # zstd takes the memory its frame header says

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import RiegeliError
-from .compression import NONE, compress, decompress
+from .compression import NONE, compress_parts, decompress
 from .sources import Bytes, Records
 from .varint import read_varint, varint
 
@@ -16,9 +16,10 @@ def encode(records: list[Bytes], kind: int, level: int | None, window_log: int |
     if kind == NONE:
         return [b"\x00" + varint(len(sizes)) + sizes, *records], decoded_size
     values = records[0] if len(records) == 1 else b"".join(records)
-    compressed_sizes = compress(kind, sizes, level, window_log)
-    head = bytes([kind]) + varint(len(compressed_sizes)) + compressed_sizes
-    return [head, compress(kind, values, level, window_log)], decoded_size
+    compressed_sizes = compress_parts(kind, sizes, level, window_log)
+    sizes_length = sum(len(part) for part in compressed_sizes)
+    head = [bytes([kind]), varint(sizes_length), *compressed_sizes]
+    return [*head, *compress_parts(kind, values, level, window_log)], decoded_size
 
 
 def decode(data: Bytes, num_records: int, decoded_size: int, pos: int) -> Records:

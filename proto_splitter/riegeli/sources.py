@@ -190,14 +190,20 @@ class StreamSource:
         except (OSError, ValueError) as error:
             raise RiegeliError(f"reading the stream after byte {self._position} failed: {error}") from None
 
-    def read(self, pos: int, count: int) -> bytes:
+    def _skip_to(self, pos: int) -> bool:
+        """Reads and drops the bytes up to `pos`; False if the stream ends before."""
         if pos < self._position:
             raise RiegeliError(f"cannot go back to byte {pos} in a non-seekable stream (at byte {self._position})")
         while self._position < pos:
             skipped = self._take(min(pos - self._position, 1 << 20))
             if not skipped:
-                return b""
+                return False
             self._position += len(skipped)
+        return True
+
+    def read(self, pos: int, count: int) -> bytes:
+        if not self._skip_to(pos):
+            return b""
         parts, remaining = [], count
         while remaining > 0:
             part = self._take(remaining)
@@ -210,9 +216,23 @@ class StreamSource:
         return data
 
     def read_into(self, pos: int, out: memoryview) -> int:
-        data = self.read(pos, len(out))
-        out[: len(data)] = data
-        return len(data)
+        """Fills `out` from `pos`: straight from the stream when it has readinto (no intermediate copy)."""
+        readinto = getattr(self._handle, "readinto", None)
+        if readinto is None:
+            data = self.read(pos, len(out))
+            out[: len(data)] = data
+            return len(data)
+        if not self._skip_to(pos):
+            return 0
+        filled = min(len(out), len(self._peeked))
+        out[:filled] = self._peeked[:filled]
+        self._peeked = self._peeked[filled:]
+        try:
+            filled += _fill(readinto, out[filled:])
+        except (OSError, ValueError) as error:
+            raise RiegeliError(f"reading the stream after byte {self._position + filled} failed: {error}") from None
+        self._position += filled
+        return filled
 
     def close(self) -> None:
         pass

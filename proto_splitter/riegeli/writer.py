@@ -131,9 +131,13 @@ class RecordWriter:
         """Position the next record will get."""
         return RecordPosition(self._pos, len(self._pending))
 
+    def end_chunk(self) -> None:
+        """Ends the current chunk: the records written next go into a chunk of their own."""
+        self._write_pending()
+
     def flush(self) -> None:
         """Ends the current chunk and flushes the destination."""
-        self._write_pending()
+        self.end_chunk()
         self._out.flush()
 
     def close(self) -> None:

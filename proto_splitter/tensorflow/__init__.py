@@ -6,9 +6,10 @@
     loaded = pstf.load("export")             # like tf.saved_model.load; reads .cpb or .pb
     pstf.convert("export", "export_pb", to="pb")
     graph_def = pstf.read_graph_def("frozen.cpb")
-    weights = pstf.read_tensor("frozen.cpb", "dense/kernel")   # reads only that constant's chunks
+    weights = pstf.read_tensor("frozen.cpb", "dense/kernel")   # reads only that constant's node and chunk
+    with pstf.open_graph("frozen.cpb") as g: ...               # tensor_names, tensor, tensors, node
 
-`read_graph_def` and `read_tensor` work without TensorFlow (on the shipped copies of its protos in
+`read_graph_def`, `read_tensor` and `open_graph` work without TensorFlow (on the shipped copies of its protos in
 `proto_splitter.tf`); `save`, `load` need it (`pip install 'proto-splitter[tf]'`). A GraphDef past 2 GiB
 reads into a GraphDef object, but TensorFlow cannot import it into a tf.Graph (it serializes it whole).
 
@@ -23,15 +24,19 @@ and `float_val`-style values stay in their own field, sliced into chunks, instea
 `tensor_content`, so that the merged message equals the original byte for byte.
 """
 
-from .graphs import NodeNotFoundError, read_graph_def, read_tensor
+from .graph_file import FUNCTION_SEPARATOR, GraphFile, open_graph, read_tensor
+from .graphs import NodeNotFoundError, read_graph_def
 from .saved_model import convert, load, save
 from .tensors import TensorDecodeError, to_numpy
 
 __all__ = [
+    "FUNCTION_SEPARATOR",
+    "GraphFile",
     "NodeNotFoundError",
     "TensorDecodeError",
     "convert",
     "load",
+    "open_graph",
     "read_graph_def",
     "read_tensor",
     "save",

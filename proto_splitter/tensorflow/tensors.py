@@ -50,7 +50,8 @@ _STRING = 7
 _BIT_PATTERNS = ("half_val",)  # half and bfloat16 values travel as their 16-bit patterns in int32s
 
 
-def _numpy_dtype(dtype_number: int) -> tuple[np.dtype, str]:
+def numpy_dtype(dtype_number: int) -> tuple[np.dtype, str]:
+    """(numpy dtype, little-endian, of a TensorFlow DataType number; the TensorProto field holding its values)."""
     entry = _NUMERIC.get(dtype_number % 100)  # *_REF types (101...) hold the same values
     if entry is None:
         raise TensorDecodeError(f"cannot convert a tensor of DataType {dtype_number} to numpy")
@@ -75,7 +76,7 @@ def to_numpy(tensor) -> np.ndarray:
     if tensor.dtype == _STRING:
         values = np.array(list(tensor.string_val), dtype=object)
         return _fill(values, count, np.dtype(object)).reshape(shape)
-    dtype, field = _numpy_dtype(tensor.dtype)
+    dtype, field = numpy_dtype(tensor.dtype)
     if tensor.tensor_content:
         content = tensor.tensor_content
         if len(content) != count * dtype.itemsize:

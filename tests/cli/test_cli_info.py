@@ -131,3 +131,101 @@ def test_google_riegeli_file_that_is_not_a_cpb(cli, riegeli_vectors):
     assert result.code == 2
     line = one_line_error(result, "info")
     assert "not a chunked proto" in line or "ChunkMetadata" in line or "transposed" in line
+
+
+def _graph_with_constants():
+    from proto_splitter.tf import graph_pb2
+
+    graph = graph_pb2.GraphDef()
+    graph.versions.producer = 7
+    for index in range(2000):
+        node = graph.node.add(name=f"n{index}", op="AddV2", input=[f"n{index - 1}"])
+        node.attr["T"].type = 1
+        if index % 400 == 0:
+            node.op = "Const"
+            tensor = node.attr["value"].tensor
+            tensor.dtype = 1
+            tensor.tensor_shape.dim.add(size=4)
+            tensor.tensor_shape.dim.add(size=250 * (1 + index // 400))
+            tensor.tensor_content = bytes(4 * 4 * 250 * (1 + index // 400))
+    graph.library.function.add().signature.name = "f"
+    return graph
+
+
+def _sizes_of(message, depth: int, path: str = "") -> dict[str, int]:
+    """Bytes per field path of a message, from the serialized size of each field alone (tags and lengths included),
+    summed over list elements and map entries."""
+    from google.protobuf import message_factory
+
+    from proto_splitter import descriptors
+
+    found: dict[str, int] = {}
+    fields = [field for field, _ in message.ListFields()]
+    for field in fields:
+        key = f"{path}.{field.name}" if path else field.name
+        alone = type(message)()
+        alone.CopyFrom(message)
+        for other in fields:
+            if other is not field:
+                alone.ClearField(other.name)
+        found[key] = found.get(key, 0) + alone.ByteSize()
+        if field.message_type is None or key.count(".") + 1 >= depth:
+            continue
+        value = getattr(message, field.name)
+        if descriptors.is_map(field):
+            entry = message_factory.GetMessageClass(field.message_type)
+            elements = [entry(key=k, value=v) for k, v in value.items()]
+        else:
+            elements = list(value) if descriptors.is_repeated(field) else [value]
+        for element in elements:
+            for child, size in _sizes_of(element, depth, key).items():
+                found[child] = found.get(child, 0) + size
+    return found
+
+
+@pytest.mark.parametrize("max_chunk_size", [None, 3000])
+def test_fields_shows_where_the_bytes_are(cli, tmp_path, max_chunk_size):
+    """Per field path, summed over elements and entries: a plain .pb gives exactly the serialized sizes; a .cpb the
+    same give or take the tags and lengths of what was cut out; the constants, largest first."""
+    from proto_splitter.tf import graph_pb2
+
+    graph = _graph_with_constants()
+    path = ps.write(graph, tmp_path / "graph", max_chunk_size=max_chunk_size)
+    result = cli("info", path, "--fields", "--json", "--type", "tensorflow.GraphDef", "--depth", "3")
+    assert result.code == 0, result.err
+    report = result.json()
+    sizes = {field["path"]: field["bytes"] for field in report["fields"]}
+    expected = _sizes_of(graph_pb2.GraphDef.FromString(graph.SerializeToString()), 3)
+    assert set(sizes) == set(expected)
+    for key, size in expected.items():
+        if max_chunk_size is None:
+            assert sizes[key] == size, key
+        else:
+            assert size - 4 * 2000 <= sizes[key] <= size, key
+    constants = report["constants"]
+    tensors = [node.attr["value"].tensor for node in graph.node if node.op == "Const"]
+    cut = 0 if max_chunk_size is None else 4  # at most the tag and length of a value cut into a chunk of its own
+    assert constants["count"] == 5
+    assert (
+        sum(tensor.ByteSize() - cut for tensor in tensors) <= constants["bytes"] <= sum(t.ByteSize() for t in tensors)
+    )
+    largest = constants["largest"][0]
+    assert largest["name"] == "n1600" and largest["dtype"] == "DT_FLOAT" and largest["shape"] == [4, 1250]
+    assert tensors[-1].ByteSize() - cut <= largest["bytes"] <= tensors[-1].ByteSize()
+    assert [tensor["name"] for tensor in constants["largest"]] == ["n1600", "n1200", "n800", "n400", "n0"]
+
+
+def test_fields_as_text_and_the_type_from_the_index(cli, tmp_path):
+    path = ps.write(_graph_with_constants(), tmp_path / "graph", max_chunk_size=3000)
+    result = cli("info", path, "--fields")  # the index names the type (the library's copy of GraphDef)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert any(line.split()[-1:] == ["tensor"] for line in lines)
+    assert any(line.split()[-1:] == ["n1600"] and "DT_FLOAT" in line and "4x1250" in line for line in lines)
+
+
+def test_fields_needs_a_type(cli, tmp_path):
+    plain = tmp_path / "plain.pb"
+    plain.write_bytes(_graph_with_constants().SerializeToString())
+    result = cli("info", plain, "--fields")
+    assert result.code != 0 and "--type" in result.err

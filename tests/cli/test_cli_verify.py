@@ -11,9 +11,9 @@ from proto_splitter.testing import test_message3_pb2 as t3
 from .cli_helpers import EVERYTHING, GRAPH, data_byte, flip_byte, one_line_error, truncate
 
 
-def rewrite_metadata(source, destination, edit) -> None:
+def rewrite_metadata(source, destination, edit, keep_index: bool = False) -> None:
     """Copies the isolated .cpb record by record (same options, so same positions), with its ChunkMetadata
-    changed by `edit`."""
+    changed by `edit` (and without its index, which would no longer match it, unless `keep_index`)."""
     with (
         ps.riegeli.RecordReader(str(source)) as reader,
         ps.riegeli.RecordWriter(str(destination), options="chunk_size:1") as writer,
@@ -23,6 +23,8 @@ def rewrite_metadata(source, destination, edit) -> None:
             writer.write_record(record)
         metadata = chunk_pb2.ChunkMetadata.FromString(records[-1])
         edit(metadata)
+        if not keep_index:
+            metadata.ClearField("index")
         writer.write_message(metadata)
 
 
@@ -33,7 +35,8 @@ def test_sound_files_pass(cli, files):
         assert result.out.startswith(f"{path}: OK\n") and "every hash verified" in result.out
     report = cli("verify", files.graph_cpb, "--json", "--type", GRAPH).json()
     chunks = len(ps.read_metadata(str(files.graph_cpb)).chunks)
-    assert report["ok"] is True and report["records"] == chunks + 1 and report["chunk_count"] == chunks
+    assert report["ok"] is True and report["chunk_count"] == chunks
+    assert report["records"] == chunks + 1 + report["index_records"] and report["index_records"] >= 1
     assert report["damaged_regions"] == [] and report["problems"] == [] and report["lost_chunks"] == []
     assert report["merge"] == {"type": GRAPH, "ok": True, "top_level_fields": 4}
 
@@ -71,13 +74,11 @@ def test_damage_in_a_shared_riegeli_chunk_loses_all_its_records(cli, work):
 def test_truncated_file(cli, work):
     path = work / "isolated.cpb"
     size = path.stat().st_size
-    truncate(path, size - 1000)
+    truncate(path, size - 300)  # inside the last Riegeli chunk, the metadata's
     result = cli("verify", path, "--json")
     assert result.code == 1
     report = result.json()
-    assert any(
-        "truncated" in region["message"] and region["end"] == size - 1000 for region in report["damaged_regions"]
-    )
+    assert any("truncated" in region["message"] and region["end"] == size - 300 for region in report["damaged_regions"])
     assert report["problems"][0]["kind"] == "metadata"
     text = cli("verify", path, "--recover", work / "saved.cpb")
     assert text.code == 1
@@ -92,7 +93,7 @@ def test_damaged_signature(cli, work):
     assert result.code == 1
     report = result.json()
     assert [(r["begin"], r["end"]) for r in report["damaged_regions"]] == [(0, 64)]
-    assert report["lost_chunks"] == [] and report["records"] == report["chunk_count"] + 1
+    assert report["lost_chunks"] == [] and report["records"] == report["chunk_count"] + 1 + report["index_records"]
     assert cli("verify", path, "--recover", work / "fixed.cpb").code == 1
     assert cli("verify", work / "fixed.cpb", "--type", GRAPH).code == 0
 
@@ -110,6 +111,20 @@ def test_metadata_inconsistent_with_the_chunks(cli, work, edit, expected):
     result = cli("verify", work / "forged.cpb")
     assert result.code == 1
     assert "DAMAGED (1 problem)" in result.out and expected in result.out
+    assert "the file has no index" in result.out
+
+
+def test_an_index_left_beside_other_metadata_is_a_problem(cli, work):
+    def edit(metadata):
+        metadata.version.splitter_version += 1  # harmless by itself: only the index no longer matches
+
+    rewrite_metadata(work / "isolated.cpb", work / "stale.cpb", edit, keep_index=True)
+    result = cli("verify", work / "stale.cpb")
+    assert result.code == 1
+    assert "DAMAGED (1 problem)" in result.out and "the index cannot be used" in result.out
+    assert "not made for this file's metadata" in result.out
+    assert cli("verify", work / "stale.cpb", "--recover", work / "fixed.cpb").code == 1
+    assert cli("verify", work / "fixed.cpb", "--type", GRAPH).code == 0  # recovered with a new index
 
 
 def test_wrong_type_fails_the_merge_check(cli, files):

@@ -56,6 +56,8 @@ def test_files_read_back_into_the_message_the_calls_describe(tmp_path_factory, m
     assert metadata.version.join_version == 0
     written, _ = ps.write_to_bytes(message, limit, options)  # ps.write of the same content reads back equal
     assert ps.read_from_bytes(written, type(message)) == ps.read(writer.path, type(message))
+    with ps.open(writer.path, type(message)) as handle:  # the file's index describes it (checked as it is used)
+        assert handle.indexed and handle.read() == message
 
 
 def splitter_limit() -> int:
@@ -124,6 +126,13 @@ def test_graph_def_with_numpy_constants(tmp_path, limit):
     assert ps.read(tmp_path / "model", graph_pb2.GraphDef) == expected
     assert_file_chunks_within_limit(writer.path, limit)
     assert list(iter_elements(writer.path, graph_pb2.GraphDef, "node")) == list(expected.node)
+    with ps.open(writer.path, graph_pb2.GraphDef) as handle:  # through the index the Writer wrote
+        assert handle.indexed and handle.count("node") == 1000
+        for index in [0, 3, 499, 500, 900, 999]:
+            assert handle.find("node", f"n{index}") == index
+            assert handle.get(f"node[{index}]") == expected.node[index]
+        assert handle.find("node", "absent") is None
+        assert handle.get("library") == expected.library and handle.get("versions.producer") == 1987
 
 
 def test_an_element_larger_than_the_limit_is_cut_as_ps_write_cuts_it(tmp_path):

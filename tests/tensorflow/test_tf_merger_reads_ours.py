@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import proto_splitter as ps
+from proto_splitter import riegeli
 from proto_splitter.testing import test_message3_pb2 as t3
 from proto_splitter.testing import test_message_pb2 as tm
 
@@ -134,3 +135,32 @@ def test_tensorflow_reads_our_split_of_real_tensorflow_protos(tmp_path, tf_merge
         assert path.endswith(".cpb")
         assert tf_merger.read(str(tmp_path / name), type(message)) == message
         assert ps.read(path, type(message)) == message
+
+
+@pytest.mark.parametrize("options", [None, "chunk_size:1000", "zstd:1"])
+def test_tensorflow_reads_indexed_files_equal(tmp_path, tf_merger, options):
+    """Every part of the index TensorFlow does not know of (ChunkMetadata.index, the padded index record, key tables
+    in records of their own, a Riegeli chunk of their own at the end) leaves its Merger's message unchanged."""
+    from proto_splitter.index import Index
+    from proto_splitter.tf import graph_pb2
+
+    graph = graph_pb2.GraphDef()
+    graph.versions.producer = 3
+    for index in range(20_000):
+        node = graph.node.add(name=f"node_{index}", op="AddV2", input=[f"node_{index - 1}"])
+        node.attr["T"].type = 1
+        if index in (5, 10_000):
+            node.op = "Const"
+            node.attr["value"].tensor.tensor_content = bytes([index % 251]) * 600_000
+    graph.library.function.add().signature.name = "f"
+    path = ps.write(graph, tmp_path / "graph", max_chunk_size=400_000, options=options)
+    metadata = ps.read_metadata(path)
+    assert metadata.HasField("index")
+    with riegeli.RecordReader(path) as reader:
+        index = Index.load(reader, metadata, reader.read_last_record())
+    assert any(table.record_size for table in index.key_tables.values())  # a key table in a record of its own
+    assert tf_merger.read(str(tmp_path / "graph"), graph_pb2.GraphDef) == graph
+    message = everything_tf_compatible()
+    ps.write(message, tmp_path / "everything", max_chunk_size=300, options=options)
+    assert ps.read_metadata(str(tmp_path / "everything.cpb")).HasField("index")
+    assert tf_merger.read(str(tmp_path / "everything"), tm.Everything) == message

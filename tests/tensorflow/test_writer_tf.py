@@ -60,4 +60,8 @@ def test_tensorflow_reads_a_graph_def_with_numpy_constants(tmp_path, tf_merger):
         function = expected.library.function.add()
         function.signature.name = "f"
         writer.extend("library.function", [function])
+    assert ps.read_metadata(writer.path).HasField("index")  # TensorFlow's Merger reads past the index record
     assert tf_merger.read(tmp_path / "g", graph_pb2.GraphDef) == expected
+    with ps.open(writer.path, graph_pb2.GraphDef) as handle:
+        assert handle.indexed and handle.find("node", "n2100") == 2100
+        assert handle.get("node[2100]") == expected.node[2100]

@@ -1,0 +1,400 @@
+"""Reading the records of an opened `.cpb` whole or in part, checked against the file's index.
+
+A record is the contents of a chunk (ChunkInfo.size bytes at its numeric position), or a record of the index
+that no ChunkInfo names (a key table). The index holds a hash of every record, or of every `span_size` bytes of a
+big one. A big record is read in part straight from the file where the library writes it, alone in an
+uncompressed Riegeli chunk (its bytes follow the 40-byte chunk header and the record's size, with a block header
+every 64 KiB), and each span read is checked against its hash: reading 60 bytes of a 2 GiB chunk costs one span.
+When a span's bytes do not match, the record is read through the Riegeli reader instead (which checks its
+chunk's own hash: a compressed chunk, or damage), and then checked against the index's hashes: so an index never
+describes bytes it was not made for, and a damaged byte never goes unnoticed. The bytes of a plain `.pb` are one
+record, read in part directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from . import files, riegeli
+from .errors import ChunkedProtoError, RiegeliError
+from .index import Index, IndexMismatchError
+from .proto import chunk_pb2
+from .riegeli.compression import NONE
+from .riegeli.format import BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, SIMPLE, ChunkHeader
+from .riegeli.highwayhash import highway_hash
+from .riegeli.sources import open_source
+from .riegeli.varint import varint
+
+CACHE_BYTES = 64 << 20  # whole records kept for later reads (each at most a quarter of it)
+DIRECT_SCAN = 1 << 20  # records scanned straight from the file from this size on
+Prefetch = Callable[[list[tuple[int, int]]], contextlib.AbstractContextManager[object]]
+_USABLE = BLOCK_SIZE - BLOCK_HEADER_SIZE
+
+
+def _buffer(size: int) -> memoryview:
+    """Memory for `size` bytes about to be overwritten (not zeroed first: touching fresh pages costs as much as
+    reading into them)."""
+    return np.empty(size, dtype=np.uint8).data
+
+
+def content_position(begin: int, offset: int) -> int:
+    """The file position of byte `offset` of the contents of the Riegeli chunk beginning at `begin` (its header
+    first), past the block headers written at every multiple of BLOCK_SIZE from `begin` on."""
+    into_block = begin % BLOCK_SIZE
+    first = BLOCK_SIZE - (into_block or BLOCK_HEADER_SIZE)  # contents in the chunk's first block
+    if offset < first:
+        return begin + (BLOCK_HEADER_SIZE if not into_block else 0) + offset
+    blocks, rest = divmod(offset - first, _USABLE)
+    return begin - into_block + BLOCK_SIZE * (1 + blocks) + BLOCK_HEADER_SIZE + rest
+
+
+class RawFile:
+    """Positioned reads of a file's bytes: a local path (vectored preadv, from several threads at once), bytes, or
+    a seekable binary file object or positioned reader (a remote file) at the file's first byte (through
+    riegeli.sources, one read at a time, one read per range: for a remote file, one request)."""
+
+    IOV_MAX = 1000
+
+    def __init__(self, source: files.Source):
+        self._fd = -1
+        self._view: memoryview | None = None
+        self.lock: threading.Lock | None = None  # for a file object: held around each read (share it with its reader)
+        if isinstance(source, (str, os.PathLike)):
+            self._fd = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            self._size = os.fstat(self._fd).st_size
+        elif isinstance(source, (bytes, bytearray, memoryview)):
+            self._view = memoryview(source).cast("B")
+            self._size = len(self._view)
+        else:
+            self._source = open_source(source)
+            size = self._source.size()
+            if size is None:
+                raise RiegeliError("parts of a stream cannot be read: its size is unknown")
+            self._size = size
+            self.lock = threading.Lock()
+
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return self._size
+
+    def readv(self, position: int, buffers: list[memoryview]) -> None:
+        """Fills `buffers` with the file's bytes from `position` on, in order (RiegeliError when it ends first)."""
+        wanted = sum(len(buffer) for buffer in buffers)
+        if position + wanted > self._size:
+            raise RiegeliError(f"truncated file: expected {wanted} bytes at byte {position} ({self._size} bytes)")
+        if self._fd >= 0:
+            for first in range(0, len(buffers), self.IOV_MAX):
+                group = buffers[first : first + self.IOV_MAX]
+                size = sum(len(buffer) for buffer in group)
+                done = os.preadv(self._fd, group, position)
+                if done != size:  # a short read (rare): the rest one buffer at a time
+                    self._read_rest(group, position, done)
+                position += size
+            return
+        if self._view is None:  # one read of the whole range (for a remote file, one request), then spread
+            whole = _buffer(wanted) if len(buffers) > 1 else buffers[0]
+            assert self.lock is not None
+            with self.lock:
+                got = self._source.read_into(position, whole)
+            if got != wanted:
+                raise RiegeliError(f"truncated file: expected {wanted} bytes at byte {position}")
+            if len(buffers) == 1:
+                return
+            view, position = whole, 0
+        else:
+            view = self._view
+        for buffer in buffers:
+            buffer[:] = view[position : position + len(buffer)]
+            position += len(buffer)
+
+    def _read_rest(self, group: list[memoryview], position: int, done: int) -> None:
+        for buffer in group:
+            if done >= len(buffer):
+                done -= len(buffer)
+            else:
+                filled = done
+                while filled < len(buffer):
+                    count = os.preadv(self._fd, [buffer[filled:]], position + filled)
+                    if count <= 0:
+                        raise RiegeliError(f"truncated file: no bytes at byte {position + filled}")
+                    filled += count
+                done = 0
+            position += len(buffer)
+
+    def close(self) -> None:
+        """Closes what it opened (a path's descriptor, or the byte source over a file object)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        elif self._view is None:
+            self._source.close()
+
+
+@dataclass
+class _Record:
+    """A record the index describes: where, how big, and the hashes it is checked with, one per `span` bytes (a
+    span of its size: one hash of the whole), or None (no hash: only the reader's checks)."""
+
+    offset: int
+    size: int
+    span: int
+    hashes: npt.NDArray[np.uint64] | None
+    direct: bool = True  # whether its bytes are where an uncompressed chunk of its own puts them (until refuted)
+
+    @functools.cached_property
+    def start(self) -> int:
+        """Where its bytes begin in an uncompressed chunk of its own: past the chunk header, the compression type
+        and the record's size (and its size's size)."""
+        return CHUNK_HEADER_SIZE + 1 + len(varint(len(varint(self.size)))) + len(varint(self.size))
+
+
+class _Mismatch(Exception):
+    """A span read straight from the file does not match its hash."""
+
+
+class RecordAccess:
+    """The records of one opened file, read whole or in part and checked against `index` (None: only Riegeli's
+    own checks). `raw` reads the file's bytes, `reader` is a Riegeli reader over it and `infos` its chunks; for a
+    plain `.pb`, `reader` is None and `infos` one ChunkInfo of the file's size. `prefetch` announces byte ranges
+    about to be read (a remote file fetches them in one request). Safe to use from several threads."""
+
+    def __init__(
+        self,
+        raw: RawFile,
+        reader: riegeli.RecordReader | None,
+        infos: Sequence[chunk_pb2.ChunkInfo],
+        index: Index | None,
+        prefetch: Prefetch | None = None,
+    ):
+        self._raw, self._reader, self.infos, self.index, self._prefetch = raw, reader, infos, index, prefetch
+        self._reader_lock = threading.Lock()
+        if raw.lock is not None:  # a file object shared with the reader (one position): one lock for both
+            raw.lock = self._reader_lock
+        self._cache: OrderedDict[int, bytes | memoryview] = OrderedDict()
+        self._cached_bytes = 0
+        self._cache_lock = threading.Lock()
+        self._records: dict[int, _Record] = {}
+
+    def __len__(self) -> int:
+        return len(self.infos)
+
+    def size(self, chunk: int) -> int:
+        """The size of record `chunk` (as its ChunkInfo says; checked when it is read)."""
+        return int(self.infos[chunk].size)
+
+    def close(self) -> None:
+        """Closes the file's bytes (the reader is its owner's to close)."""
+        self._raw.close()
+
+    def _chunk_record(self, chunk: int) -> _Record:
+        found = self._records.get(chunk)
+        if found is None:
+            info = self.infos[chunk]
+            hashes = self.index.hashes_of(chunk, int(info.size)) if self.index is not None else None
+            span, values = hashes if hashes is not None else (max(1, int(info.size)), None)
+            found = self._records[chunk] = _Record(int(info.offset), int(info.size), span, values)
+        return found
+
+    # ---- chunks ------------------------------------------------------------------------------------------
+
+    def record(self, chunk: int) -> bytes | memoryview:
+        """The bytes of record `chunk`, checked."""
+        with self._cache_lock:
+            if chunk in self._cache:
+                self._cache.move_to_end(chunk)
+                return self._cache[chunk]
+        data = self._whole(self._chunk_record(chunk), chunk)
+        if len(data) <= CACHE_BYTES // 4:
+            with self._cache_lock:
+                self._cache[chunk] = data
+                self._cached_bytes += len(data)
+                while self._cached_bytes > CACHE_BYTES:
+                    _, dropped = self._cache.popitem(last=False)
+                    self._cached_bytes -= len(dropped)
+        return data
+
+    def read(self, chunk: int, start: int, end: int, into: memoryview | None = None) -> memoryview:
+        """Bytes [start, end) of record `chunk`, checked (into `into`, which must hold end - start bytes, when
+        given: read straight into it when possible). Reads only the spans they touch when the record has span
+        hashes, else the whole record."""
+        record = self._chunk_record(chunk)
+        if not 0 <= start <= end <= record.size:
+            raise ChunkedProtoError(f"bytes {start}-{end} are outside chunk {chunk} ({record.size} bytes)")
+        if record.hashes is not None and record.direct:
+            with self._cache_lock:
+                cached = self._cache.get(chunk)
+            if cached is None:
+                try:
+                    return self._read_spans(record, start, end, into)
+                except _Mismatch:
+                    record.direct = False  # a compressed or shared chunk, or damage: the reader will tell
+        part = memoryview(self.record(chunk))[start:end]
+        if into is None:
+            return part
+        into[: end - start] = part
+        return into[: end - start]
+
+    def scan(self, chunk: int, consumer: Callable[[memoryview], None]) -> None:
+        """Calls `consumer` with the bytes of record `chunk`, valid only during the call (no cache: for reading
+        every record once, as scanning a file without an index does). A big record alone in its chunk is read
+        straight from the file in one vectored read (the reader's block by block reads cost as much as hashing)."""
+        if self._reader is None:
+            consumer(memoryview(self._whole(self._chunk_record(chunk), chunk)))
+            return
+        info = self.infos[chunk]
+        if info.size >= DIRECT_SCAN and self._prefetch is None:
+            alone = self._chunk_alone(chunk)
+            if alone is not None:
+                data, expected = alone
+                with ThreadPoolExecutor(1) as pool:  # checked while the consumer reads it: both release the GIL
+                    checked = pool.submit(highway_hash, data)
+                    consumer(data[len(data) - int(info.size) :])
+                    if checked.result() != expected:
+                        raise RiegeliError(f"corrupted chunk at byte {info.offset}: data hash mismatch")
+                return
+        announced = self._announce([(int(info.offset), riegeli.chunk_end_estimate(int(info.offset), int(info.size)))])
+        with announced, self._reader_lock:
+            self._reader.seek_numeric(info.offset)
+            record = self._reader.read_record(copy=False)
+            if record is None or len(record) != info.size:
+                raise ChunkedProtoError(f"chunk {chunk} at position {info.offset} is missing or of the wrong size")
+            consumer(memoryview(record))
+
+    # ---- records no ChunkInfo names ----------------------------------------------------------------------
+
+    def read_record(self, offset: int, size: int, spans: npt.NDArray[np.uint64], start: int, end: int) -> memoryview:
+        """Bytes [start, end) of a record of the index (a key table) at numeric position `offset`, of `size`
+        bytes, with span hashes `spans` (one hash of the whole record when it is shorter than a span)."""
+        assert self.index is not None
+        if not 0 <= start <= end <= size:
+            raise ChunkedProtoError(f"bytes {start}-{end} are outside the record at {offset} ({size} bytes)")
+        key = -1 - offset  # never a chunk index
+        if key not in self._records:
+            self._records[key] = _Record(offset, size, self.index.span_size if len(spans) > 1 else max(1, size), spans)
+        record = self._records[key]
+        if record.direct:
+            try:
+                return self._read_spans(record, start, end, None)
+            except _Mismatch:
+                record.direct = False
+        return memoryview(self._whole(record, None))[start:end]
+
+    # ---- reading and checking ----------------------------------------------------------------------------
+
+    def _whole(self, record: _Record, chunk: int | None) -> bytes | memoryview:
+        """A record read whole: through the reader (or, with hashes, straight from the file), checked."""
+        if record.hashes is not None and record.direct:
+            try:
+                return self._read_spans(record, 0, record.size, None)
+            except _Mismatch:
+                record.direct = False
+        if self._reader is None:  # a plain .pb: the file
+            data: bytes | memoryview = _buffer(record.size)
+            self._raw.readv(0, [data])  # type: ignore[list-item]
+        else:
+            announced = self._announce([(record.offset, riegeli.chunk_end_estimate(record.offset, record.size))])
+            with announced, self._reader_lock:
+                if chunk is not None:
+                    data = files.RiegeliChunks(self._reader, self.infos).get(chunk)
+                else:
+                    self._reader.seek_numeric(record.offset)
+                    data = self._reader.read_record() or b""
+        name = f"chunk {chunk}" if chunk is not None else f"the record at {record.offset}"
+        if len(data) != record.size:
+            raise IndexMismatchError(f"{name} has {len(data)} bytes, the index expects {record.size}")
+        if record.hashes is not None:
+            view, span = memoryview(data), record.span
+            for position, hash_value in enumerate(record.hashes.tolist()):
+                if highway_hash(view[position * span : (position + 1) * span]) != hash_value:
+                    raise IndexMismatchError(f"{name} does not match the index's hash of it (span {position})")
+        return data
+
+    def _read_spans(self, record: _Record, start: int, end: int, into: memoryview | None) -> memoryview:
+        """Bytes [start, end) read straight from the file, span by span, each checked (_Mismatch otherwise)."""
+        assert record.hashes is not None
+        span = record.span
+        low, high = start - start % span, min(record.size, -(-end // span) * span)
+        out = _buffer(end - start) if into is None else into[: end - start]
+        for position in range(low // span, max(low // span + 1, -(-high // span))):
+            begin, finish = position * span, min(record.size, (position + 1) * span)
+            whole = start <= begin and finish <= end  # the whole span is wanted: straight into the output
+            target = out[begin - start : finish - start] if whole else _buffer(finish - begin)
+            self._read_record_bytes(record, begin, target)
+            if highway_hash(target) != int(record.hashes[position]):
+                raise _Mismatch
+            if not whole:
+                a, b = max(start, begin), min(end, finish)
+                out[a - start : b - start] = target[a - begin : b - begin]
+        return out
+
+    def _position(self, record: _Record, offset: int) -> int:
+        """The file position of a record's byte `offset` (where an uncompressed chunk of its own puts it)."""
+        return offset if self._reader is None else content_position(record.offset, record.start + offset)
+
+    def _read_record_bytes(self, record: _Record, offset: int, out: memoryview) -> None:
+        """Reads a record's bytes from `offset` into `out`, straight from the file (_Mismatch when it is too short:
+        the record is not where it was assumed)."""
+        if self._reader is None:
+            self._read_contents(None, offset, out)
+        else:
+            self._read_contents(record.offset, record.start + offset, out)
+
+    def _read_contents(self, begin: int | None, offset: int, out: memoryview) -> None:
+        """Reads the contents of the Riegeli chunk at `begin` from `offset` into `out` in one vectored read, the
+        block headers on the way into scratch buffers (begin None: the file's bytes from `offset`)."""
+        position = offset if begin is None else content_position(begin, offset)
+        if position + len(out) > self._raw.size():
+            raise _Mismatch
+        buffers, filled, cursor = [], 0, position
+        while filled < len(out):
+            if begin is not None and cursor % BLOCK_SIZE == 0:
+                buffers.append(memoryview(bytearray(BLOCK_HEADER_SIZE)))
+                cursor += BLOCK_HEADER_SIZE
+            take = len(out) - filled if begin is None else min(len(out) - filled, BLOCK_SIZE - cursor % BLOCK_SIZE)
+            buffers.append(out[filled : filled + take])
+            filled += take
+            cursor += take
+        try:
+            self._raw.readv(position, buffers)
+        except RiegeliError:
+            raise _Mismatch from None
+
+    def _chunk_alone(self, chunk: int) -> tuple[memoryview, int] | None:
+        """The data of the Riegeli chunk holding record `chunk` (a prefix, then the record) read straight from the
+        file, and the hash its header gives it, when the record is alone in an uncompressed chunk; None otherwise.
+        The header's own hash is checked, the data's is the caller's to check."""
+        info = self.infos[chunk]
+        begin, size = int(info.offset), int(info.size)
+        record = _Record(begin, size, max(1, size), None)
+        header_bytes = memoryview(bytearray(CHUNK_HEADER_SIZE))
+        try:
+            self._read_contents(begin, 0, header_bytes)
+            header = ChunkHeader.decode(bytes(header_bytes), begin)
+        except (_Mismatch, RiegeliError):
+            return None  # not a chunk's beginning (a record sharing its chunk), or damage: the reader will say
+        prefix = record.start - CHUNK_HEADER_SIZE
+        if header.chunk_type != SIMPLE or header.num_records != 1 or header.data_size != prefix + size:
+            return None
+        data = _buffer(header.data_size)
+        try:
+            self._read_contents(begin, CHUNK_HEADER_SIZE, data)
+        except _Mismatch:
+            return None
+        if bytes(data[:prefix]) != bytes([NONE]) + varint(len(varint(size))) + varint(size):
+            return None  # compressed: the reader decompresses it
+        return data, header.data_hash
+
+    def _announce(self, ranges: list[tuple[int, int]]) -> contextlib.AbstractContextManager[object]:
+        """Byte ranges about to be read, within the returned context (a remote file fetches them ahead, in as few
+        requests as it can, and drops them when the context ends)."""
+        return self._prefetch(ranges) if self._prefetch is not None else contextlib.nullcontext()
