@@ -10,6 +10,7 @@ from pathlib import Path
 GIB = 1 << 30
 LABELS = {
     "write": "ps.write",
+    "writer": "ps.Writer",
     "read": "ps.read",
     "read_partial": "ps.read_partial 1 node",
     "open_get": "ps.open handle .get 1 node",
@@ -35,6 +36,7 @@ STREAMS = {"socket_stream", "grpc_upload", "grpc_upload_to_path", "grpc_download
 # Each of our operations against its baselines, pair by pair within a repeat: (column, baseline op, same options)
 BASELINES = {
     "write": [("x_base", "serialize_write", False)],
+    "writer": [("x_base", "serialize_write", False)],
     "read": [("x_base", "parse_read", False), ("x_tf", "tf_merger", True)],
     **{op: [("x_base", "socket_stream", True)] for op in STREAMS - {"socket_stream"}},
     "write_s3": [("x_base", "write", True)],
@@ -42,8 +44,17 @@ BASELINES = {
     "read_s3": [("x_base", "read", True)],
 }
 REMOTE = {"write_s3", "read_http", "read_s3", "read_partial_http", "read_partial_s3"}
-LIBRARY = {"write", "read", "read_partial", "open_get", *STREAMS, *REMOTE}
-WITH_OPTIONS = {"write", "read", "tf_merger", *STREAMS, "write_s3", "read_http", "read_s3"}  # rows per options string
+LIBRARY = {"write", "writer", "read", "read_partial", "open_get", *STREAMS, *REMOTE}
+WITH_OPTIONS = {
+    "write",
+    "writer",
+    "read",
+    "tf_merger",
+    *STREAMS,
+    "write_s3",
+    "read_http",
+    "read_s3",
+}  # rows per options string
 
 
 def label(op: str, options: str | None) -> str:

@@ -7,7 +7,8 @@ For each size and message shape ("graph": 2 MiB constants plus small nodes; "sma
 operation runs in a fresh process (benchmarks/workloads.py), which builds its input unmeasured and measures only
 the operation: wall time and the process's peak RSS. Operations, in this order within each repeat:
   ps.write / ps.read for each --options (max_chunk_size --chunk forces .cpb at any size), each followed by
-  TensorFlow's C++ Merger on the same file (tests/tf_oracle, when TensorFlow and g++ are there); ps.read_partial of
+  TensorFlow's C++ Merger on the same file (tests/tf_oracle, when TensorFlow and g++ are there); ps.Writer of the same
+  content (constants from numpy arrays, small nodes with extend(), uncompressed); ps.read_partial of
   one node of the uncompressed file, and the same node through a ps.open handle (its get measured, its open
   noted); shutil.copyfile of that file; SerializeToString+write and
   read+ParseFromString (messages < 2 GiB); onnx.save/load with external data and safetensors save/load of the
@@ -155,7 +156,12 @@ def sequence(case: dict, args) -> list[tuple[str, str | None]]:
             ("read_partial_s3", None),
             ("read_partial_http", None),
         ]
-    steps += [("read_partial", "uncompressed"), ("open_get", "uncompressed"), ("copy", None)]
+    steps += [
+        ("writer", "uncompressed"),
+        ("read_partial", "uncompressed"),
+        ("open_get", "uncompressed"),
+        ("copy", None),
+    ]
     if case.get("message_bytes", case["size"]) <= PROTOBUF_LIMIT:
         steps += [("serialize_write", None), ("parse_read", None)]
     if case["shape"] == "graph":

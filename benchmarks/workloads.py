@@ -170,6 +170,30 @@ def op_read_partial(args, work: Path) -> dict:
     return {"measure": taken, "bytes": node.ByteSize(), "file_bytes": os.path.getsize(path)}
 
 
+def op_writer(args, work: Path, tensors: dict) -> dict:
+    """ps.Writer of the same content as ps.write: the constants from their float32 arrays (buffers, never in a
+    protobuf message), the small nodes parsed beforehand and written with extend()."""
+    import proto_splitter as ps
+    from proto_splitter.testing.test_message3_pb2 import Graph, Op
+
+    small = Graph.FromString((work / "small.pb").read_bytes())
+    prefix = work / "writer" / "model"
+    fresh(prefix.parent)
+    prefix.parent.mkdir()
+    with measure() as taken:
+        with ps.Writer(prefix, Graph, max_chunk_size=args.chunk, options=args.options) as writer:
+            writer.set("version", 1)
+            for name, array in tensors.items():
+                node = Op(name=name, op="Const")
+                node.attr["value"].tensor.dtype = "DT_FLOAT"
+                node.attr["value"].tensor.shape.append(array.size)
+                node.attr["dtype"].s = "DT_FLOAT"
+                writer.append("node", node, buffers={"attr['value'].tensor.content": array})
+            writer.extend("node", small.node)
+    assert writer.path is not None
+    return {"measure": taken, "file_bytes": os.path.getsize(writer.path)}
+
+
 def op_open_get(args, work: Path) -> dict:
     """The node op_read_partial reads, through a handle: ps.open, then get (the get measured; the open too)."""
     import proto_splitter as ps
@@ -388,7 +412,7 @@ def _read_partial_remote(args, work: Path, store: str) -> dict:
 
 
 BUILDS_MESSAGE = {"write": op_write, "serialize_write": op_serialize_write, "write_s3": op_write_s3}
-BUILDS_TENSORS = {"onnx_save": op_onnx_save, "safetensors_save": op_safetensors_save}
+BUILDS_TENSORS = {"writer": op_writer, "onnx_save": op_onnx_save, "safetensors_save": op_safetensors_save}
 READS = {
     "read": op_read,
     "read_partial": op_read_partial,

@@ -3,6 +3,8 @@ interchangeable with TensorFlow's proto splitter.
 
     import proto_splitter as ps
     path = ps.write(message, "out/model")            # out/model.pb, or out/model.cpb when > 2 GiB
+    with ps.Writer("out/model", MessageClass) as w:  # piece by piece: w.set / append / extend / put
+        w.append("node", node)
     message = ps.read("out/model", MessageClass)
     part = ps.read_partial("out/model", MessageClass, fields=["node[3]"])
 """
@@ -16,6 +18,7 @@ from .errors import (
     SplitError,
     TransferError,
     WriteError,
+    WriterError,
 )
 from .files import (
     ChunkedFileNotFoundError,
@@ -34,6 +37,7 @@ from .registry import split
 from .resolver import ElementNotFoundError
 from .tensorflow import node_keys as _node_keys  # noqa: F401 (indexes find nodes by name)
 from .tensorflow import saved_model_splitter as _saved_model_splitter  # noqa: F401 (registers its layout)
+from .writer import Writer
 
 __all__ = [
     "ChunkedFile",
@@ -49,6 +53,8 @@ __all__ = [
     "SplitError",
     "TransferError",
     "WriteError",
+    "Writer",
+    "WriterError",
     "iter_chunks",
     "merge",
     "open",

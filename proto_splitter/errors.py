@@ -29,3 +29,8 @@ class SplitError(ProtoSplitterError):
 class TransferError(ProtoSplitterError):
     """A message sent as pieces (proto_splitter.grpc) did not arrive whole: the stream was cancelled or cut short,
     a piece is damaged or out of place, or the pieces carry another message type."""
+
+
+class WriterError(ProtoSplitterError):
+    """A call to a ps.Writer does not fit the message type or the writer's state: a value of the wrong type, a
+    second value for a singular field or map key, a write after close."""

@@ -26,7 +26,7 @@ from .index_builder import IndexBuilder
 from .merger import ChunkSource, Merger, MessageT, check_version, needed_chunks
 from .proto import chunk_pb2, index_pb2, versions_pb2
 from .readahead import ReadAhead
-from .registry import chunk_limit, needs_split, splitter_for
+from .registry import WritePlan, plan_write, split_into
 from .splitter import has_required_fields, object_size
 
 if TYPE_CHECKING:
@@ -143,12 +143,13 @@ def write_chunked(
     max_chunk_size: int | None = None,
     options: str | None = None,
     cut_values: bool = False,
+    serialized: bytes | None = None,
 ) -> None:
-    """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`."""
-    splitter = splitter_for(message, max_chunk_size, cut_values)
+    """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`; `serialized`: its
+    serialization when plan_write made it."""
     with riegeli.RecordWriter(dest, options=options) as writer:
         sink = RecordSink(writer, IndexBuilder(descriptors.descriptor_of(message)))
-        sink.finish(splitter.split(message, sink))
+        sink.finish(split_into(message, sink, max_chunk_size, cut_values, serialized))
 
 
 def write(
@@ -188,14 +189,16 @@ def write(
     if not isinstance(prefix, (str, os.PathLike)):
         return _write_stream(message, prefix, max_chunk_size, options, cut_values)
     prefix = output_prefix(prefix)
-    size = object_size(message)
-    chunked = size > chunk_limit(max_chunk_size)
-    path = prefix + (".cpb" if chunked else ".pb")
-    with remote.open_destination(path, storage_options, size_hint=size) as destination:
-        if chunked:
-            write_chunked(message, cast(BinaryIO, destination.file), max_chunk_size, options, cut_values)
+    plan = plan_write(message, max_chunk_size)
+    path = prefix + (".cpb" if plan.chunked else ".pb")
+    size_hint = _size_hint(message, plan) if remote.is_remote(path) else None
+    with remote.open_destination(path, storage_options, size_hint=size_hint) as destination:
+        if plan.chunked:
+            write_chunked(
+                message, cast(BinaryIO, destination.file), max_chunk_size, options, cut_values, plan.serialized
+            )
         else:
-            destination.file.write(message.SerializeToString(deterministic=True))
+            destination.file.write(plan.whole(message))
     remove_stale_sibling(path, storage_options)
     return path
 
@@ -216,13 +219,19 @@ def remove_stale_sibling(path: str, storage_options: Mapping[str, Any] | None = 
     remote.remove(prefix + (".pb" if path.endswith(".cpb") else ".cpb"), storage_options)
 
 
+def _size_hint(message: Message, plan: WritePlan) -> int:
+    """About the size of the file `plan` writes, to size the parts of a remote multipart upload."""
+    return len(plan.serialized) if plan.serialized is not None else object_size(message)
+
+
 def _write_stream(
     message: Message, out: BinaryIO, max_chunk_size: int | None, options: str | None, cut_values: bool
 ) -> str:
-    if needs_split(message, max_chunk_size):
-        write_chunked(message, out, max_chunk_size, options, cut_values)
+    plan = plan_write(message, max_chunk_size)
+    if plan.chunked:
+        write_chunked(message, out, max_chunk_size, options, cut_values, plan.serialized)
         return ".cpb"
-    out.write(message.SerializeToString(deterministic=True))
+    out.write(plan.whole(message))
     out.flush()
     return ".pb"
 
@@ -345,10 +354,11 @@ def write_to_bytes(
         RiegeliError: `options` is not a valid options string.
     """
     check_message(message)
-    if not needs_split(message, max_chunk_size):
-        return message.SerializeToString(deterministic=True), False
+    plan = plan_write(message, max_chunk_size)
+    if not plan.chunked:
+        return plan.whole(message), False
     out = io.BytesIO()
-    write_chunked(message, out, max_chunk_size, options, cut_values)
+    write_chunked(message, out, max_chunk_size, options, cut_values, plan.serialized)
     return out.getvalue(), True
 
 

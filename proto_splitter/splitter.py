@@ -31,16 +31,18 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable, Iterable
+import operator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
 import numpy as np
+import numpy.typing as npt
 from google.protobuf import message_factory, unknown_fields
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import EncodeError, Message
 
-from . import descriptors, extensions, field_paths, wire
+from . import descriptors, element_runs, extensions, field_paths, wire
 from .chunks import BYTES, MESSAGE, ChunkSink
 from .errors import SplitError
 from .field_paths import Field, FieldPath, Index, Key
@@ -54,6 +56,7 @@ MAX_NESTING = 24
 _OBJECT_DEPTH = 6
 _FEW_ELEMENTS = 8
 _RUN_BYTES = 1 << 20  # small elements of a long repeated field are serialized together, this much at a time
+_SIZE_BATCH = 1 << 14  # elements sized in one C-speed pass
 _INT32_KEYS = range(-(1 << 31), 1 << 31)  # map keys TensorFlow's Merger keeps exact (it converts keys to int)
 
 _T = FieldDescriptor
@@ -134,7 +137,8 @@ class _At:
 
 @dataclass
 class _Skeleton:
-    """What remains of a message once its big parts are cut out: pieces, one per kept field occurrence."""
+    """What remains of a message once its big parts are cut out: pieces, one per kept field occurrence (or a run of
+    occurrences of one field)."""
 
     pieces: list = dataclass_field(default_factory=list)
     size: int = 0
@@ -143,6 +147,67 @@ class _Skeleton:
     def add(self, piece) -> None:
         self.pieces.append(piece)
         self.size += len(piece)
+
+
+class _Stream(_Skeleton):
+    """The skeleton of an owner's message written out as it grows, so that memory holds about one chunk of it: the
+    first pieces fill the owner's own chunk (reserved as `chunk_index`, merged first), the rest go in order into
+    fragment chunks merged at `at`, each filled up to max_chunk_size before it is written. Without `chunk_index`
+    every piece goes to fragments (the pieces of a message that has no chunk of its own: a Writer's scope).
+
+    The chunks are those the owner's whole skeleton would give at once: the owner's chunk keeps the longest head
+    that leaves room for the required fields' placeholders, and holds everything when it all fits."""
+
+    def __init__(self, walk: _Walk, at: _At, chunk_index: int | None) -> None:
+        super().__init__()
+        self.walk, self.at, self.chunk_index = walk, at, chunk_index
+        self.head_open = chunk_index is not None
+        self.group: list = []
+        self.group_size = 0
+
+    def add(self, piece) -> None:
+        if self.head_open:
+            super().add(piece)
+            if self.size > self.walk.limit:
+                self.close_head()
+            return
+        if self.group and self.group_size + len(piece) > self.walk.limit:
+            self.walk.emit_fragments(self.group, self.at)
+            self.group, self.group_size = [], 0
+        self.group.append(piece)
+        self.group_size += len(piece)
+
+    def close_head(self) -> None:
+        """Fills the owner's chunk with the head of the pieces and its required fields' placeholders; the rest
+        starts the fragments."""
+        descriptor = self.at.owner.descriptor
+        reserve = len(_minimal_message(descriptor))
+        if reserve > self.walk.limit:
+            raise SplitError(
+                f"the required fields of {descriptor.full_name} need {reserve} bytes even at their defaults, "
+                f"more than max_chunk_size {self.walk.limit}"
+            )
+        kept, size = [], 0
+        for piece in self.pieces:
+            if size + len(piece) > self.walk.limit - reserve:
+                break
+            kept.append(piece)
+            size += len(piece)
+        rest = self.pieces[len(kept) :]
+        kept.extend(_missing_required(descriptor, kept))
+        self.walk.sink.fill(self.chunk_index, b"".join(kept), MESSAGE)
+        self.head_open, self.pieces, self.size = False, [], 0
+        for piece in rest:
+            self.add(piece)
+
+    def finish(self) -> None:
+        """Writes what is pending: the owner's chunk when everything fit in it, else the last fragment."""
+        if self.head_open:
+            self.walk.sink.fill(self.chunk_index, b"".join(self.pieces), MESSAGE)
+            self.head_open, self.pieces, self.size = False, [], 0
+        if self.group:
+            self.walk.emit_fragments(self.group, self.at)
+            self.group, self.group_size = [], 0
 
 
 class GenericSplitter:
@@ -158,17 +223,21 @@ class GenericSplitter:
         self.value_threshold = min(max_chunk_size - 32, value_threshold or VALUE_THRESHOLD)
         self.cut_values = cut_values
 
-    def split(self, message: Message, sink: ChunkSink) -> chunk_pb2.ChunkedMessage:
-        """Cuts `message` into chunks added to `sink`; returns the root ChunkedMessage (root chunk index 0)."""
+    def split(self, message: Message, sink: ChunkSink, serialized=None) -> chunk_pb2.ChunkedMessage:
+        """Cuts `message` into chunks added to `sink`; returns the root ChunkedMessage (root chunk index 0).
+
+        `serialized`, the message's deterministic serialization when the caller made it (see serialize_at_once),
+        is where the elements of its long repeated fields are cut from, instead of serializing them again."""
         walk = _Walk(self, sink)
-        return walk.root(message.DESCRIPTOR, lambda at: walk.walk_object(message, at, object_depth=0))
+        whole = memoryview(serialized).cast("B") if serialized is not None else None
+        return walk.root(message.DESCRIPTOR, lambda at, into: walk.walk_object(message, at, 0, into, whole=whole))
 
     def split_serialized(self, descriptor: Descriptor, data, sink: ChunkSink) -> chunk_pb2.ChunkedMessage:
         """Like split(), for a message given by its serialization: works on messages nested too deep for
         protobuf's parser, since every chunk is cut at most MAX_CHUNK_DEPTH deep."""
         view = memoryview(data).cast("B")
         walk = _Walk(self, sink)
-        return walk.root(descriptor, lambda at: walk.walk_wire(descriptor, view, 0, len(view), at))
+        return walk.root(descriptor, lambda at, into: walk.walk_wire(descriptor, view, 0, len(view), at, into))
 
 
 class _Walk:
@@ -181,23 +250,48 @@ class _Walk:
         self.sink = sink
         self.pieces_used = False
 
-    def root(self, descriptor: Descriptor, walk: Callable[[_At], _Skeleton]) -> chunk_pb2.ChunkedMessage:
-        """Walks the root message; returns its ChunkedMessage, guarded when values were cut into pieces."""
-        root_index = self.sink.reserve()
-        owner = _Owner(descriptor, nesting=0)
-        self.emit_owner_chunk(owner, walk(_At(FieldPath(), owner, 0)), root_index)
-        chunked_message = owner.chunked_message(root_index)
-        if self.pieces_used:
+    def root(self, descriptor: Descriptor, walk: Callable[[_At, _Skeleton], object]) -> chunk_pb2.ChunkedMessage:
+        """Walks the root message into a stream of its own chunk and fragments; returns its ChunkedMessage,
+        guarded when values were cut into pieces."""
+        owner, stream = self.open_owner(_Owner(descriptor, nesting=0))
+        walk(stream.at, stream)
+        return self.close_owner(owner, stream)
+
+    def open_owner(self, owner: _Owner) -> tuple[_Owner, _Stream]:
+        """Reserves the chunk of an owner's message and opens the stream its skeleton goes into."""
+        return owner, _Stream(self, _At(FieldPath(), owner, 0), self.sink.reserve())
+
+    def close_owner(self, owner: _Owner, stream: _Stream) -> chunk_pb2.ChunkedMessage:
+        """Writes what the owner's stream holds; returns the owner's ChunkedMessage (guarded at the root)."""
+        stream.finish()
+        chunked_message = owner.chunked_message(stream.chunk_index)
+        if self.pieces_used and owner.nesting == 0:
             extensions.add_guard(chunked_message)
         return chunked_message
 
     # ---- walking -------------------------------------------------------------------------------------
 
-    def walk_object(self, message: Message, at: _At, object_depth: int) -> _Skeleton:
-        """Walks a message held as a Python object: big message fields object by object, the rest as wire."""
-        if object_depth >= _OBJECT_DEPTH or len(unknown_fields.UnknownFieldSet(message)):
+    def walk_object(
+        self,
+        message: Message,
+        at: _At,
+        object_depth: int,
+        into: _Skeleton | None = None,
+        *,
+        whole=None,
+        extra: dict | None = None,
+    ) -> _Skeleton:
+        """Walks a message held as a Python object: big message fields object by object, the rest as wire.
+
+        `whole`: the message's serialization, where long repeated fields are cut from. `extra`: bytes values
+        supplied beside the object, by path below it (a Writer's buffers): placed as if the object held them."""
+        has_unknown = len(unknown_fields.UnknownFieldSet(message)) > 0
+        if has_unknown and extra:
+            raise SplitError(f"{at.describe()} has unknown fields: bytes values cannot be supplied beside it")
+        if (object_depth >= _OBJECT_DEPTH and not extra) or has_unknown:
             data = message.SerializePartialToString(deterministic=True)
-            return self.walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), at)
+            return self.walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), at, into)
+        here, below = _split_extra(extra)
         rest = type(message)()
         object_fields, values, maps = [], [], []
         for field, value in message.ListFields():
@@ -206,63 +300,137 @@ class _Walk:
                 descriptors.copy_field(rest, field, value)
             else:
                 {"message": object_fields, "value": values, "map": maps}[kind].append((field, value))
+        listed = {field.number for field, _ in object_fields + maps}
+        for number in below.keys() - listed:  # messages that only the supplied values create
+            field = message.DESCRIPTOR.fields_by_number[number]
+            found = (field, descriptors.container(message, field))
+            (maps if descriptors.is_map(field) else object_fields).append(found)
         data = rest.SerializePartialToString(deterministic=True)
-        skeleton = self.walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), at)
+        skeleton = self.walk_wire(message.DESCRIPTOR, memoryview(data), 0, len(data), at, into)
+        values += [(message.DESCRIPTOR.fields_by_number[number], value) for number, value in here.items()]
         for field, value in values:  # a big value straight from the object: never serialized with its message
-            self.emit_bytes(value.encode("utf-8") if isinstance(value, str) else value, at.to((Field(field.number),)))
-            if field.is_required:
-                skeleton.add(wire.length_delimited(field.number, 0))
-            skeleton.changed = True
+            self.place_bytes(field, value.encode("utf-8") if isinstance(value, str) else value, at, skeleton)
         for field, entries in maps:
-            self.place_map_objects(type(message), field, entries, at, skeleton, object_depth + 1)
+            self.place_map_objects(
+                type(message), field, entries, at, skeleton, object_depth + 1, extra=below.get(field.number)
+            )
         for field, value in object_fields:
             place = at.to((Field(field.number),))
             if not descriptors.is_repeated(field):
-                self.place_object(field, value, place, skeleton, object_depth + 1)
+                self.place_object(field, value, place, skeleton, object_depth + 1, extra=below.get(field.number))
             elif len(value) <= _FEW_ELEMENTS:
                 for index, element in enumerate(value):
                     self.place_object(field, element, place.to((Index(index),)), skeleton, object_depth + 1)
             else:
-                self.place_many(type(message), field, value, place, skeleton)
+                self.place_many(field, value, place, skeleton, object_depth, whole=whole)
         return skeleton
 
-    def place_many(self, holder_class: type, field: FieldDescriptor, elements, at: _At, parent: _Skeleton) -> None:
-        """A long repeated message field: each run of elements small enough to stay inline is serialized in one
-        call (through a `holder_class` message holding just that run), the others are placed one by one."""
+    def place_bytes(self, field: FieldDescriptor, data, at: _At, parent: _Skeleton) -> None:
+        """A singular bytes/string value of the message at `at`: inline when small, else a chunk of its own."""
+        if len(data) < self.threshold:
+            parent.add(wire.length_delimited(field.number, len(data)) + bytes(data))
+            return
+        self.emit_bytes(data, at.to((Field(field.number),)))
+        if field.is_required:
+            parent.add(wire.length_delimited(field.number, 0))
+        parent.changed = True
+
+    def place_many(
+        self, field: FieldDescriptor, elements, at: _At, parent: _Skeleton, object_depth: int, *, whole=None
+    ) -> None:
+        """A long repeated message field: its small, shallow elements go into the parent in runs (a run is the
+        serialized occurrences of consecutive elements), the others are walked one by one.
+
+        With `whole` (the serialization of the message holding the field) the runs are cut out of it; else each
+        element is serialized once, and runs are framed from those serializations at C speed."""
         budget = max(1, min(_RUN_BYTES, self.limit // 4))
-        run_start, run_bytes = 0, 0
-        for index, element in enumerate(elements):
-            size = _size_of(element)
-            inline = self.stays_inline(size, at.depth)
-            if inline and run_bytes + size + 16 <= budget:
-                run_bytes += size + 16  # 16: more than the tag and length (or group tags) of an element
+        room = self.element_room(field, at.depth)
+        if whole is not None:
+            key = wire.encode_tag(field.number, wire.START_GROUP if field.type == _T.TYPE_GROUP else wire.LEN)
+            for start, end, index in element_runs.cut(
+                whole, 0, len(whole), wire.decode_varint(key, 0, len(key))[0], budget, self.threshold, room
+            ):
+                if index < 0:
+                    parent.add(whole[start:end])
+                    continue
+                occ = next(wire.scan(whole, start, end))
+                self.place_message(
+                    field, whole, occ.payload_start, occ.payload_end, at.to((Index(index),)), parent, occ=occ
+                )
+            return
+        self.place_elements(field, elements, 0, at, parent, object_depth, budget)
+
+    def place_elements(
+        self, field: FieldDescriptor, elements, first: int, at: _At, parent: _Skeleton, object_depth: int, budget: int
+    ) -> None:
+        """Places a sequence of message elements, the first being element `first` of the list at `at`: small,
+        shallow ones in runs of about `budget` bytes, the others walked."""
+        start_tag, end_tag = _element_tags(field)
+        room = self.element_room(field, at.depth)
+        serialized = element_runs.FrameSource(_serialize_each(field, iter(elements)))
+        index = 0
+        while True:
+            run, count, stop = element_runs.frame(serialized, start_tag, end_tag, budget, self.threshold, room)
+            if run:
+                parent.add(run)
+            index += count
+            if stop is None:
+                if count == 0:
+                    return
                 continue
-            parent.add(_serialize_run(holder_class, field, elements[run_start:index]))
-            if inline:
-                run_start, run_bytes = index, size + 16
+            place = at.to((Index(first + index),))
+            if isinstance(stop, EncodeError):  # past what upb serializes at once: walked as an object
+                self.place_object(field, elements[index], place, parent, object_depth + 1)
+            elif isinstance(stop, BaseException):
+                raise stop
             else:
-                self.place_object(field, element, at.to((Index(index),)), parent, _OBJECT_DEPTH)
-                run_start, run_bytes = index + 1, 0
-        parent.add(_serialize_run(holder_class, field, elements[run_start:]))
+                self.place_message(field, memoryview(stop), 0, len(stop), place, parent)
+            index += 1
 
-    def stays_inline(self, size: int, depth: int) -> bool:
+    def element_room(self, field: FieldDescriptor, depth: int) -> int:
+        """How many message levels an element of `field` held inline at `depth` may have below it (see
+        stays_inline); unlimited when its type cannot nest that deep."""
+        room = MAX_CHUNK_DEPTH - depth - 1
+        bound = static_depth(field.message_type)
+        return element_runs.UNLIMITED if bound is not None and bound - 1 < room else room
+
+    def stays_inline(self, size: int, depth: int, buf=None, start: int = 0) -> bool:
         """Whether a sub-message of `size` bytes below a message at `depth` is copied inline: small, and too
-        small to nest past MAX_CHUNK_DEPTH (each nesting level costs at least two bytes)."""
-        return size < self.threshold and depth + 1 + size // 2 < MAX_CHUNK_DEPTH
+        shallow to nest past MAX_CHUNK_DEPTH. Each nesting level costs at least two bytes, so small sizes are
+        shallow; a larger one (given as buf[start:start + size]) is measured."""
+        room = MAX_CHUNK_DEPTH - depth - 1
+        if size >= self.threshold:
+            return False
+        if size // 2 < room:
+            return True
+        return buf is not None and element_runs.sublevels(buf, start, start + size, room) < room
 
-    def place_object(self, field: FieldDescriptor, value: Message, at: _At, parent: _Skeleton, object_depth: int):
-        """Places a sub-message held as a Python object at `at` (the depth there is its parent's)."""
-        if object_depth >= _OBJECT_DEPTH:
+    def place_object(
+        self,
+        field: FieldDescriptor,
+        value: Message,
+        at: _At,
+        parent: _Skeleton,
+        object_depth: int,
+        *,
+        extra: dict | None = None,
+    ) -> None:
+        """Places a sub-message held as a Python object at `at` (the depth there is its parent's); `extra`: bytes
+        values supplied beside it (see walk_object)."""
+        if object_depth >= _OBJECT_DEPTH and not extra:
             data = value.SerializePartialToString(deterministic=True)
             self.place_message(field, memoryview(data), 0, len(data), at, parent)
             return
-        inner = self.walk_object(value, at.to((), levels=1), object_depth)
+        inner = self.walk_object(value, at.to((), levels=1), object_depth, extra=extra)
         self.settle_message(field, inner, at, parent)
 
-    def walk_wire(self, descriptor: Descriptor, buf, start: int, end: int, at: _At) -> _Skeleton:
-        """Walks the serialized message buf[start:end] of type `descriptor` found at `at`."""
+    def walk_wire(
+        self, descriptor: Descriptor, buf, start: int, end: int, at: _At, into: _Skeleton | None = None
+    ) -> _Skeleton:
+        """Walks the serialized message buf[start:end] of type `descriptor` found at `at`, into a new skeleton or
+        `into`."""
         occurrences = list(wire.scan(buf, start, end))
-        skeleton = _Skeleton()
+        skeleton = _Skeleton() if into is None else into
         unaddressable = self.fragment_bound_fields(descriptor, occurrences, at.depth)
         fragments: list = []
         counts: dict[int, int] = {}
@@ -377,7 +545,7 @@ class _Walk:
         """Walks a serialized sub-message and keeps it inline or moves it out, as its size and depth demand.
 
         A sub-message that would sit at MAX_CHUNK_DEPTH starts a chunk of its own (walked from depth 0)."""
-        if self.stays_inline(end - start, at.depth):
+        if self.stays_inline(end - start, at.depth, buf, start):
             parent.add(bytes(buf[occ.start : occ.end]) if occ else _wrap(field, [buf[start:end]], end - start))
             return
         own_chunk = at.depth + 1 >= MAX_CHUNK_DEPTH
@@ -424,16 +592,37 @@ class _Walk:
         )
 
     def place_map_objects(
-        self, holder_class: type, field: FieldDescriptor, entries, at: _At, parent: _Skeleton, object_depth: int
+        self,
+        holder_class: type,
+        field: FieldDescriptor,
+        entries,
+        at: _At,
+        parent: _Skeleton,
+        object_depth: int,
+        *,
+        extra: dict | None = None,
     ) -> None:
         """A map with message values held as objects (`at`: the message holding it): small entries serialized
-        together, big ones placed by key like place_map_entry (whole when TensorFlow could not find the key)."""
+        together, big ones placed by key like place_map_entry (whole when TensorFlow could not find the key).
+        `extra`: bytes values supplied beside the values, by path from the map key (see walk_object)."""
         holder = holder_class()
         small = holder.Extensions[field] if field.is_extension else getattr(holder, field.name)
         place = at.to((Field(field.number),))
         key_field = field.message_type.fields_by_number[1]
-        for key in sorted(entries):
-            value = entries[key]
+        by_key = _split_keys(extra)
+        value_class = message_factory.GetMessageClass(field.message_type.fields_by_number[2].message_type)
+        for key in sorted(set(entries) | by_key.keys()):
+            value = entries[key] if key in entries else value_class()
+            if key in by_key:  # the supplied values make it big: placed by key, as the Writer checked it can be
+                self.place_map_value(
+                    field,
+                    key,
+                    [_encode_key(key_field, key)],
+                    place,
+                    parent,
+                    lambda key_at, v=value, e=by_key[key]: self.walk_object(v, key_at, object_depth, extra=e),
+                )
+                continue
             size = _size_of(value, object_depth)
             if self.stays_inline(size + 16, at.depth + 1):
                 small[key].CopyFrom(value)
@@ -497,10 +686,11 @@ class _Walk:
         self.nest(nested, inner, at)
 
     def nest(self, nested: _Owner, inner: _Skeleton, at: _At) -> None:
-        """Emits a nested owner's chunk and attaches its ChunkedMessage at `at`."""
-        chunk_index = self.sink.reserve()
-        self.emit_owner_chunk(nested, inner, chunk_index)
-        at.owner.attach(at.path, nested.chunked_message(chunk_index))
+        """Emits a nested owner's chunks and attaches its ChunkedMessage at `at`."""
+        owner, stream = self.open_owner(nested)
+        for piece in inner.pieces:
+            stream.add(piece)
+        at.owner.attach(at.path, self.close_owner(owner, stream))
 
     # ---- emitting chunks -----------------------------------------------------------------------------------
 
@@ -527,28 +717,6 @@ class _Walk:
             index = self.sink.add(b"".join(group), MESSAGE)
             at.owner.attach(at.path, chunk_pb2.ChunkedMessage(chunk_index=index))
             at.owner.fragment_chunks += 1
-
-    def emit_owner_chunk(self, owner: _Owner, skeleton: _Skeleton, chunk_index: int) -> None:
-        """Fills an owner's own chunk with its skeleton, slicing the tail into fragments when too big. The
-        chunk creates its message, so it keeps a placeholder for each required field sliced off."""
-        if skeleton.size <= self.limit:
-            self.sink.fill(chunk_index, b"".join(skeleton.pieces), MESSAGE)
-            return
-        reserve = len(_minimal_message(owner.descriptor))
-        if reserve > self.limit:
-            raise SplitError(
-                f"the required fields of {owner.descriptor.full_name} need {reserve} bytes even at their defaults, "
-                f"more than max_chunk_size {self.limit}"
-            )
-        kept, size = [], 0
-        for position, piece in enumerate(skeleton.pieces):
-            if size + len(piece) > self.limit - reserve:
-                self.emit_fragments(skeleton.pieces[position:], _At(FieldPath(), owner, 0))
-                break
-            kept.append(piece)
-            size += len(piece)
-        kept.extend(_missing_required(owner.descriptor, kept))
-        self.sink.fill(chunk_index, b"".join(kept), MESSAGE)
 
 
 # ---- what TensorFlow's Merger can address ---------------------------------------------------------------
@@ -690,13 +858,54 @@ def _wrap(field: FieldDescriptor, pieces: Iterable, size: int) -> bytes:
     return b"".join([wire.length_delimited(field.number, size), *pieces])
 
 
-def _serialize_run(holder_class: type, field: FieldDescriptor, elements) -> bytes:
-    """The serialized occurrences of `elements` as elements of the repeated message field `field`."""
-    if not elements:
-        return b""
-    holder = holder_class()
-    (holder.Extensions[field] if field.is_extension else getattr(holder, field.name)).extend(elements)
-    return holder.SerializePartialToString(deterministic=True)
+def _element_tags(field: FieldDescriptor) -> tuple[bytes, bytes]:
+    """What goes before and after the payload of an element of a repeated message field (a length goes between
+    the start tag and a length-delimited payload; a group ends with its end tag)."""
+    if field.type == _T.TYPE_GROUP:
+        return wire.encode_tag(field.number, wire.START_GROUP), wire.encode_tag(field.number, wire.END_GROUP)
+    return wire.encode_tag(field.number, wire.LEN), b""
+
+
+def _positional_deterministic() -> bool:
+    """Whether SerializePartialToString takes `deterministic` positionally (upb does): a keyword argument costs
+    more than the serialization of a small message."""
+    try:
+        chunk_pb2.ChunkInfo().SerializePartialToString(True)  # type: ignore[call-arg]
+    except TypeError:
+        return False
+    return True
+
+
+_POSITIONAL_DETERMINISTIC = _positional_deterministic()
+
+
+def _serialize_each(field: FieldDescriptor, elements: Iterator[Message]) -> Iterator[bytes]:
+    """The deterministic serializations of message elements of `field`, lazily, each in one C call."""
+    serialize = message_factory.GetMessageClass(field.message_type).SerializePartialToString
+    if _POSITIONAL_DETERMINISTIC:
+        return map(serialize, elements, itertools.repeat(True))
+    return map(operator.methodcaller("SerializePartialToString", deterministic=True), elements)
+
+
+def _split_extra(extra: dict | None) -> tuple[dict[int, object], dict[int, dict]]:
+    """Bytes values supplied beside a message, by path: those of its own fields (by number) and those below its
+    fields (by number, then path below the field)."""
+    here: dict[int, object] = {}
+    below: dict[int, dict] = {}
+    for path, data in (extra or {}).items():
+        if len(path) == 1:
+            here[path[0].number] = data
+        else:
+            below.setdefault(path[0].number, {})[path[1:]] = data
+    return here, below
+
+
+def _split_keys(extra: dict | None) -> dict:
+    """Bytes values supplied below a map's values, by map key, then path below the value."""
+    by_key: dict = {}
+    for path, data in (extra or {}).items():
+        by_key.setdefault(path[0].value, {})[path[1:]] = data
+    return by_key
 
 
 def _is_scalar_map(field: FieldDescriptor | None) -> bool:
@@ -781,9 +990,10 @@ def _decode_key(key_field: FieldDescriptor, buf, occ: wire.Occurrence):
     return value
 
 
-def object_size(message: Message, object_depth: int = 0) -> int:
+def object_size(message: Message, object_depth: int = 0, stop: int | None = None) -> int:
     """The serialized size of `message`, computed field by field so that no multi-GiB buffer is built (upb's
-    ByteSize() refuses a message past 2 GiB)."""
+    ByteSize() serializes, and refuses a message past 2 GiB). With `stop`, it may stop counting once the size is
+    past `stop` (and return a size past it)."""
     if object_depth >= _OBJECT_DEPTH or len(unknown_fields.UnknownFieldSet(message)):
         return message.ByteSize()
     rest = type(message)()
@@ -793,27 +1003,48 @@ def object_size(message: Message, object_depth: int = 0) -> int:
         if field.type in _MESSAGE_TYPES and not descriptors.is_map(field):
             elements = value if descriptors.is_repeated(field) else [value]
             if len(elements) <= _FEW_ELEMENTS:
-                sizes = [object_size(element, object_depth + 1) for element in elements]
+                sizes = np.array([object_size(element, object_depth + 1) for element in elements], dtype=np.int64)
             else:
-                sizes = [_size_of(element) for element in elements]
-            total += sum(sizes) + len(sizes) * (2 * tag if field.type == _T.TYPE_GROUP else tag)
+                sizes = _list_sizes(field, elements, None if stop is None else stop - total)
+            total += int(sizes.sum()) + len(sizes) * (2 * tag if field.type == _T.TYPE_GROUP else tag)
             if field.type != _T.TYPE_GROUP:
                 total += _varint_lengths(sizes)
         elif _object_kind(field, value, 0) == "map":
             key_field = field.message_type.fields_by_number[1]
-            sizes = []
+            map_sizes = []
             for key, entry_value in value.items():
                 value_size = object_size(entry_value, object_depth + 1)
-                sizes.append(len(_encode_key(key_field, key)) + 1 + len(wire.encode_varint(value_size)) + value_size)
-            total += sum(sizes) + len(sizes) * tag + _varint_lengths(sizes)
+                map_sizes.append(
+                    len(_encode_key(key_field, key)) + 1 + len(wire.encode_varint(value_size)) + value_size
+                )
+            total += sum(map_sizes) + len(map_sizes) * tag + _varint_lengths(map_sizes)
         elif _object_kind(field, value, 0) == "value":
             size = len(value.encode("utf-8") if isinstance(value, str) else value)
             total += tag + len(wire.encode_varint(size)) + size
         else:
             descriptors.copy_field(rest, field, value)
+        if stop is not None and total > stop:
+            return total
     # upb's ByteSize() refuses a message missing required fields, as `rest` is when one was a message field
     rest_size = len(rest.SerializePartialToString()) if _minimal_message(message.DESCRIPTOR) else rest.ByteSize()
     return total + rest_size
+
+
+def _list_sizes(field: FieldDescriptor, elements, stop: int | None) -> npt.NDArray[np.int64]:
+    """The sizes of the elements of a long repeated message field, a batch at a time at C speed (an element upb
+    cannot size is sized field by field); with `stop`, only up to the batch whose sizes pass it."""
+    size_of = message_factory.GetMessageClass(field.message_type).ByteSize
+    batches, total, begin = [], 0, 0
+    while begin < len(elements) and (stop is None or total <= stop):
+        end = min(begin + _SIZE_BATCH, len(elements))
+        try:
+            batch = np.fromiter(map(size_of, map(elements.__getitem__, range(begin, end))), np.int64, end - begin)
+        except EncodeError:
+            batch = np.array([_size_of(elements[index]) for index in range(begin, end)], dtype=np.int64)
+        batches.append(batch)
+        total += int(batch.sum())
+        begin = end
+    return np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
 
 
 def _size_of(message: Message, object_depth: int = _OBJECT_DEPTH - 1) -> int:
@@ -864,7 +1095,7 @@ def _occurrence(field: FieldDescriptor, data: bytes) -> wire.Occurrence:
     return next(wire.scan(memoryview(data), 0, len(data)))
 
 
-def _varint_lengths(values: list[int]) -> int:
+def _varint_lengths(values) -> int:
     """The total length of the varint encodings of non-negative `values` (one byte, plus one per 7 bits)."""
     array = np.asarray(values, dtype=np.uint64)
     return len(values) + sum(int(np.count_nonzero(array >= np.uint64(1 << shift))) for shift in range(7, 64, 7))

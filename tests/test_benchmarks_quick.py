@@ -23,6 +23,7 @@ def expected_operations(shape: str, tensorflow: bool, remote: bool) -> set[tuple
         ("serialize_write", None),
         ("parse_read", None),
     }
+    operations.add(("writer", "uncompressed"))
     if tensorflow:
         operations.add(("tf_merger", "uncompressed"))
     if shape == "graph":
@@ -58,7 +59,7 @@ def test_quick_run(tmp_path):
     for row in rows:
         assert row["seconds"] > 0 and row["peak_rss"] > 0 and row["repeats"] == 1, row["label"]
     for row in rows:
-        if row["op"] == "write":
+        if row["op"] in ("write", "writer"):
             assert row["file_bytes"] > 0 and row["ratios"]["x_base"]["median"] > 0
     assert {fit["shape"] for fit in document["fits"]} == {"graph", "small"}
     assert (out / "results.png").stat().st_size > 10_000

@@ -4,14 +4,12 @@ Marked `large` (a minute or two, ~10 GiB of memory): deselect locally with `-m "
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import threading
 import time
 
-import psutil
 import pytest
+from rss import rss_growth
 from tf_oracle import TensorFlowMergerError
 
 import proto_splitter as ps
@@ -22,27 +20,6 @@ from proto_splitter.testing.graphs import assert_graphs_equal, graph_def_like
 pytestmark = pytest.mark.large
 
 CONSTANTS = 1250
-
-
-@contextlib.contextmanager
-def rss_growth(figures: dict, name: str):
-    """Records in figures[name] how far this process's RSS rose above its start during the block (sampled)."""
-    process, done = psutil.Process(), threading.Event()
-    start = peak = process.memory_info().rss
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.wait(0.01):
-            peak = max(peak, process.memory_info().rss)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        yield
-    finally:
-        done.set()
-        sampler.join()
-        figures[name] = max(peak, process.memory_info().rss) - start
 
 
 def test_round_trip_past_two_gib(tmp_path, capsys, tf_merger):

@@ -1,6 +1,7 @@
 /* HighwayHash-64 with AVX2, written from the algorithm's description (Alakuijala, Cox, Wassenberg: "Fast keyed
  * hash/pseudo-random function using SIMD multiply and permute", 2016). The four 64-bit lanes of each state vector
- * live in one 256-bit register. The module exposes `hash64(data, key)` and `available()`: the code is compiled for
+ * live in one 256-bit register. The module exposes `hash64(data, key)` (data: a bytes-like object, or a list or tuple
+ * of them hashed as their concatenation, which need not be built) and `available()`: the code is compiled for
  * AVX2 whatever the build flags, and `available()` says whether this CPU can run it, so the caller can fall back
  * to a portable implementation. On other architectures the module builds with `available()` always False. */
 #define PY_SSIZE_T_CLEAN
@@ -74,23 +75,50 @@ HH_TARGET static void hh_update_remainder(HHState *s, const uint8_t *bytes, size
     hh_update(s, _mm256_loadu_si256((const __m256i *)packet));
 }
 
-HH_TARGET static uint64_t hh_hash64(const uint8_t *data, size_t size, const uint64_t key[4]) {
-    HHState s;
-    const size_t whole = size & ~(size_t)31;
-    hh_reset(&s, key);
-    for (size_t i = 0; i < whole; i += 32) {
-        hh_update(&s, _mm256_loadu_si256((const __m256i *)(data + i)));
+/* Feeds bytes to the state in whole packets; the last size % 32 bytes wait in `carry` (`*carried` of them) for the
+ * next bytes or the end, so that parts of a message hash as their concatenation. */
+HH_TARGET static void hh_feed(HHState *s, uint8_t carry[32], size_t *carried, const uint8_t *data, size_t size) {
+    if (*carried) {
+        size_t take = 32 - *carried < size ? 32 - *carried : size;
+        memcpy(carry + *carried, data, take);
+        *carried += take;
+        data += take;
+        size -= take;
+        if (*carried < 32) return;
+        hh_update(s, _mm256_loadu_si256((const __m256i *)carry));
+        *carried = 0;
     }
-    if (size & 31) {
-        hh_update_remainder(&s, data + whole, size & 31);
+    const size_t whole = size & ~(size_t)31;
+    for (size_t i = 0; i < whole; i += 32) {
+        hh_update(s, _mm256_loadu_si256((const __m256i *)(data + i)));
+    }
+    memcpy(carry, data + whole, size - whole);
+    *carried = size - whole;
+}
+
+HH_TARGET static uint64_t hh_finish64(HHState *s, const uint8_t carry[32], size_t carried) {
+    if (carried) {
+        hh_update_remainder(s, carry, carried);
     }
     /* Four rounds on v0 with its lanes permuted (2, 3, 0, 1) and each lane's 32-bit halves swapped. */
     const __m256i permutation = _mm256_setr_epi32(5, 4, 7, 6, 1, 0, 3, 2);
     for (int round = 0; round < 4; ++round) {
-        hh_update(&s, _mm256_permutevar8x32_epi32(s.v0, permutation));
+        hh_update(s, _mm256_permutevar8x32_epi32(s->v0, permutation));
     }
-    const __m256i sum = _mm256_add_epi64(_mm256_add_epi64(s.v0, s.v1), _mm256_add_epi64(s.mul0, s.mul1));
+    const __m256i sum = _mm256_add_epi64(_mm256_add_epi64(s->v0, s->v1), _mm256_add_epi64(s->mul0, s->mul1));
     return (uint64_t)_mm_cvtsi128_si64(_mm256_castsi256_si128(sum));
+}
+
+/* HighwayHash-64 of the concatenation of `count` buffers. */
+HH_TARGET static uint64_t hh_hash64(const Py_buffer *parts, Py_ssize_t count, const uint64_t key[4]) {
+    HHState s;
+    uint8_t carry[32];
+    size_t carried = 0;
+    hh_reset(&s, key);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        hh_feed(&s, carry, &carried, (const uint8_t *)parts[i].buf, (size_t)parts[i].len);
+    }
+    return hh_finish64(&s, carry, carried);
 }
 
 static int cpu_has_avx2(void) {
@@ -111,6 +139,7 @@ static PyObject *available(PyObject *self, PyObject *unused) {
     return PyBool_FromLong(have_avx2);
 }
 
+/* hash64(data, key), or hash64(parts, key) with a list or tuple of bytes-like parts: their concatenation's hash. */
 static PyObject *hash64(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "hash64(data, key) takes exactly 2 arguments");
@@ -121,33 +150,48 @@ static PyObject *hash64(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "this CPU has no AVX2");
         return NULL;
     }
-    Py_buffer data, key;
-    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
+    Py_buffer key;
     if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&data);
         return NULL;
     }
     if (key.len != 32) {
-        PyBuffer_Release(&data);
         PyBuffer_Release(&key);
         PyErr_SetString(PyExc_ValueError, "the key must be 32 bytes");
         return NULL;
     }
     uint64_t key_lanes[4];
     memcpy(key_lanes, key.buf, sizeof key_lanes);
-    uint64_t hash;
-    if (data.len >= RELEASE_GIL_FROM) {
-        Py_BEGIN_ALLOW_THREADS
-        hash = hh_hash64((const uint8_t *)data.buf, (size_t)data.len, key_lanes);
-        Py_END_ALLOW_THREADS
-    } else {
-        hash = hh_hash64((const uint8_t *)data.buf, (size_t)data.len, key_lanes);
-    }
-    PyBuffer_Release(&data);
     PyBuffer_Release(&key);
-    return PyLong_FromUnsignedLongLong(hash);
+    int listed = PyList_Check(args[0]) || PyTuple_Check(args[0]);
+    PyObject *sequence = listed ? PySequence_Fast(args[0], "parts") : NULL;
+    Py_ssize_t count = listed ? PySequence_Fast_GET_SIZE(sequence) : 1, got = 0, total = 0;
+    Py_buffer *parts = PyMem_Calloc(count ? (size_t)count : 1, sizeof(Py_buffer));
+    if (parts == NULL || (listed && sequence == NULL)) {
+        PyMem_Free(parts);
+        Py_XDECREF(sequence);
+        return PyErr_NoMemory();
+    }
+    for (; got < count; got++) {
+        PyObject *part = listed ? PySequence_Fast_GET_ITEM(sequence, got) : args[0];
+        if (PyObject_GetBuffer(part, &parts[got], PyBUF_SIMPLE) < 0) break;
+        total += parts[got].len;
+    }
+    PyObject *result = NULL;
+    if (got == count) {
+        uint64_t hash;
+        if (total >= RELEASE_GIL_FROM) {
+            Py_BEGIN_ALLOW_THREADS
+            hash = hh_hash64(parts, count, key_lanes);
+            Py_END_ALLOW_THREADS
+        } else {
+            hash = hh_hash64(parts, count, key_lanes);
+        }
+        result = PyLong_FromUnsignedLongLong(hash);
+    }
+    for (Py_ssize_t i = 0; i < got; i++) PyBuffer_Release(&parts[i]);
+    PyMem_Free(parts);
+    Py_XDECREF(sequence);
+    return result;
 #else
     PyErr_SetString(PyExc_RuntimeError, "built without AVX2 support");
     return NULL;
@@ -156,7 +200,8 @@ static PyObject *hash64(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"hash64", (PyCFunction)(void (*)(void))hash64, METH_FASTCALL,
-     "hash64(data, key) -> int: HighwayHash-64 of a contiguous bytes-like object under a 32-byte key."},
+     "hash64(data, key) -> int: HighwayHash-64 under a 32-byte key of a contiguous bytes-like object, or of the "
+     "concatenation of a list or tuple of them."},
     {"available", available, METH_NOARGS, "available() -> bool: whether this CPU runs hash64 (AVX2)."},
     {NULL, NULL, 0, NULL},
 };

@@ -33,6 +33,9 @@ AVX2_AVAILABLE = _highwayhash_avx2 is not None and _highwayhash_avx2.available()
 IMPLEMENTATION = "avx2" if AVX2_AVAILABLE else "portable"
 
 
-def highway_hash(data: Bytes) -> int:
-    """HighwayHash-64 of a bytes-like object with riegeli's key."""
-    return _highwayhash_avx2.hash64(data, RIEGELI_KEY) if AVX2_AVAILABLE else portable_hash64(data)
+def highway_hash(data: Bytes | list[Bytes]) -> int:
+    """HighwayHash-64 with riegeli's key of a bytes-like object, or of the concatenation of a list of them (with AVX2
+    never built: a chunk written from its parts is hashed without a copy)."""
+    if AVX2_AVAILABLE:
+        return _highwayhash_avx2.hash64(data, RIEGELI_KEY)
+    return portable_hash64(b"".join(data) if isinstance(data, list) else data)

@@ -8,18 +8,18 @@ from .sources import Bytes, Records
 from .varint import read_varint, varint
 
 
-def encode(records: list[Bytes], kind: int, level: int | None, window_log: int | None) -> tuple[bytes, int]:
-    """Chunk data for `records` (bytes-like); returns (data, decoded size). One copy of the values, into one buffer
-    of the chunk's size (no growing buffer: its reallocations would copy the values again)."""
+def encode(records: list[Bytes], kind: int, level: int | None, window_log: int | None) -> tuple[list[Bytes], int]:
+    """Chunk data for `records` (bytes-like) as a list of parts whose concatenation it is; returns (parts, decoded
+    size). Uncompressed, the records are parts themselves: no copy of the values."""
     sizes = b"".join(varint(len(record)) for record in records)
     decoded_size = sum(len(record) for record in records)
     if kind == NONE:
-        return b"".join([b"\x00", varint(len(sizes)), sizes, *records]), decoded_size
+        return [b"\x00" + varint(len(sizes)) + sizes, *records], decoded_size
     values = records[0] if len(records) == 1 else b"".join(records)
     compressed_sizes = compress_parts(kind, sizes, level, window_log)
     sizes_length = sum(len(part) for part in compressed_sizes)
-    parts = [bytes([kind]), varint(sizes_length), *compressed_sizes, *compress_parts(kind, values, level, window_log)]
-    return b"".join(parts), decoded_size
+    head = [bytes([kind]), varint(sizes_length), *compressed_sizes]
+    return [*head, *compress_parts(kind, values, level, window_log)], decoded_size
 
 
 def decode(data: Bytes, num_records: int, decoded_size: int, pos: int) -> Records:

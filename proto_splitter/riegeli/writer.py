@@ -93,10 +93,12 @@ class RecordWriter:
                 view = memoryview(record).cast("B")
             except TypeError:
                 raise RiegeliError(f"a record must be bytes-like, got {type(record).__name__}") from None
-            kept = view if isinstance(record, bytes) else bytes(view)  # a copy unless immutable
+            kept = view
         size = len(kept)
         if self._pending and self._pending_size + size > self._chunk_size:
             self._write_pending()
+        if not isinstance(record, bytes) and self._pending_size + size < self._chunk_size:
+            kept = bytes(kept)  # a mutable record waits in the chunk beyond this call: a copy (else written now)
         self._pending.append(kept)
         self._pending_size += size
         self._last_begin, self._last_index = self._pos, len(self._pending) - 1
@@ -170,25 +172,28 @@ class RecordWriter:
             return
         options = self._options
         kind, level, window_log = options.compression, options.level, options.window_log
-        data: Bytes
+        parts: list[Bytes]
         if options.transpose:
             data, decoded_size = transposed_chunk.encode(self._pending, kind, level, window_log, options.bucket_size)
-            chunk_type = TRANSPOSED
+            parts, chunk_type = [data], TRANSPOSED
         else:
-            data, decoded_size = simple_chunk.encode(self._pending, kind, level, window_log)
+            parts, decoded_size = simple_chunk.encode(self._pending, kind, level, window_log)
             chunk_type = SIMPLE
         count = len(self._pending)
         self._pending, self._pending_size = [], 0
-        self._write_chunk(ChunkHeader(len(data), highway_hash(data), chunk_type, count, decoded_size), data)
+        size = sum(len(part) for part in parts)
+        self._write_chunk(ChunkHeader(size, highway_hash(parts), chunk_type, count, decoded_size), *parts)
 
-    def _write_chunk(self, header: ChunkHeader, data: Bytes) -> None:
-        """Writes header + data + padding from the current position, with block headers at boundaries."""
+    def _write_chunk(self, header: ChunkHeader, *parts: Bytes) -> None:
+        """Writes header + data (the concatenation of `parts`) + padding from the current position, with block
+        headers at boundaries."""
         begin = self._pos
         end = chunk_end(begin, header.data_size, header.num_records)
-        padding = end - begin - BLOCK_HEADER_SIZE * block_headers_between(begin, end) - CHUNK_HEADER_SIZE - len(data)
+        padding = end - begin - BLOCK_HEADER_SIZE * block_headers_between(begin, end) - CHUNK_HEADER_SIZE
+        padding -= header.data_size
         pieces: list[Bytes] = []
         position = begin
-        for segment in (header.encode(), memoryview(data), bytes(padding)):
+        for segment in (header.encode(), *parts, bytes(padding)):
             view = memoryview(segment)
             while view:
                 if position % BLOCK_SIZE == 0:

@@ -134,3 +134,40 @@ def test_a_url_that_cannot_be_written_is_a_clear_error(big):
         ps.write(big, "http://127.0.0.1:9/model", max_chunk_size=256 << 10)
     with pytest.raises(remote.WriteError, match="nosuchprotocol"):
         ps.write(big, "nosuchprotocol://bucket/model", max_chunk_size=256 << 10)
+
+
+# ---- ps.Writer: the same destinations --------------------------------------------------------------------------
+
+
+def write_graph_piece_by_piece(prefix: str, graph: Graph, **kwargs) -> str | None:
+    with ps.Writer(prefix, Graph, max_chunk_size=256 << 10, **kwargs) as writer:
+        writer.extend("node", graph.node)
+        writer.set("version", graph.version)
+    return writer.path
+
+
+def test_writer_to_a_memory_url_round_trips_and_removes_the_stale_sibling(memory_prefix, big, small):
+    ps.write(small, f"{memory_prefix}/model")
+    assert listing(memory_prefix) == ["model.pb"]
+    path = write_graph_piece_by_piece(f"{memory_prefix}/model.pb", big, size_hint=big.ByteSize())
+    assert path == f"{memory_prefix}/model.cpb"
+    assert listing(memory_prefix) == ["model.cpb"]
+    assert ps.read(path, Graph) == big
+
+
+def test_writer_interrupted_on_a_memory_url_keeps_the_previous_version(memory_prefix, big, small):
+    write_graph_piece_by_piece(f"{memory_prefix}/model", small)
+    with pytest.raises(Interrupted), ps.Writer(f"{memory_prefix}/model", Graph, max_chunk_size=256 << 10) as writer:
+        writer.extend("node", big.node)
+        raise Interrupted("the producer failed")
+    assert listing(memory_prefix) == ["model.cpb"]
+    assert ps.read(f"{memory_prefix}/model", Graph) == small
+
+
+def test_writer_takes_file_urls_and_refuses_urls_it_cannot_write(tmp_path, big):
+    assert write_graph_piece_by_piece(f"file://{tmp_path}/model", big) == f"{tmp_path}/model.cpb"
+    assert ps.read(tmp_path / "model", Graph) == big
+    with pytest.raises(ps.WriteError, match=r"http://127\.0\.0\.1:9/model\.cpb"):
+        ps.Writer("http://127.0.0.1:9/model", Graph)
+    with pytest.raises(ps.WriteError, match="nosuchprotocol"):
+        ps.Writer("nosuchprotocol://bucket/model", Graph)

@@ -45,6 +45,22 @@ def test_avx2_equals_the_portable_hash_on_long_unaligned_views(data, offset):
     assert highwayhash.highway_hash(view) == highwayhash.portable_hash64(view)
 
 
+@settings(max_examples=examples(300), deadline=None)
+@given(parts=st.lists(st.binary(max_size=90), max_size=8), key=st.binary(min_size=32, max_size=32))
+def test_a_list_of_parts_hashes_as_their_concatenation(parts, key):
+    expected = highwayhash.portable_hash64(b"".join(parts), key)
+    assert highwayhash.highway_hash(list(parts)) == highwayhash.highway_hash(b"".join(parts))
+    if highwayhash.AVX2_AVAILABLE:
+        assert highwayhash._highwayhash_avx2.hash64(parts, key) == expected
+        assert highwayhash._highwayhash_avx2.hash64(tuple(map(memoryview, parts)), key) == expected
+
+
+@avx2
+def test_a_bad_part_is_refused():
+    with pytest.raises(TypeError):
+        highwayhash.highway_hash([b"ok", "text"])
+
+
 @avx2
 @pytest.mark.parametrize("data", [bytearray(b"abc" * 2000), memoryview(b"xyz" * 10)])
 def test_avx2_accepts_any_contiguous_buffer(data):
