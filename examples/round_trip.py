@@ -25,6 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("output_dir")
     parser.add_argument("--constants", type=int, default=1150, help="number of 2 MiB constants (default 1150)")
+    parser.add_argument("--max-chunk-size-mib", type=int, default=None, help="largest chunk (default: ~2 GiB)")
     args = parser.parse_args()
     os.makedirs(args.output_dir, exist_ok=True)
     prefix = os.path.join(args.output_dir, "model")
@@ -32,8 +33,10 @@ def main() -> None:
     graph = timed(
         f"build {args.constants} constants + 10,000 nodes", lambda: graph_def_like(args.constants, small_nodes=10000)
     )
-    path = timed("ps.write", lambda: ps.write(graph, prefix))
-    print(f"wrote {path}: {os.path.getsize(path) / 2**30:.2f} GiB, {len(ps.read_metadata(path).chunks)} chunks")
+    limit = None if args.max_chunk_size_mib is None else args.max_chunk_size_mib << 20
+    path = timed("ps.write", lambda: ps.write(graph, prefix, max_chunk_size=limit))
+    chunks = f"{len(ps.read_metadata(path).chunks)} chunks" if path.endswith(".cpb") else "fits a plain .pb"
+    print(f"wrote {path}: {os.path.getsize(path) / 2**30:.2f} GiB, {chunks}")
     part = timed(
         "ps.read_partial(node[42]) (reads its chunks only)", lambda: ps.read_partial(path, Graph, ["node[42]"])
     )
