@@ -26,6 +26,31 @@ tf = pytest.importorskip("tensorflow", reason="tensorflow-cpu is not installed (
 
 pytestmark = [pytest.mark.large, pytest.mark.tensorflow]
 CONSTANT_BYTES = 240 << 20
+X = np.array([1.0, -2.0, 0.5], dtype=np.float32)  # the input every function is called with
+
+LOAD_AND_RUN_IN_A_CHILD = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+from proto_splitter import tensorflow as pstf
+loaded = pstf.load(sys.argv[1])
+x = tf.constant(np.array(json.loads(sys.argv[3]), dtype=np.float32))
+print(json.dumps({name: getattr(loaded, name)(x).numpy().tolist() for name in json.loads(sys.argv[2])}))
+"""
+
+
+def load_and_run_in_a_child(export_dir, names: list[str]) -> dict[str, list[float]]:
+    """pstf.load of the export, then each named function called with X, in a child process: TensorFlow keeps what
+    it loaded (gigabytes here) for the life of its process, which must end with the test."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_RUN_IN_A_CHILD, str(export_dir), json.dumps(names), json.dumps(X.tolist())],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    outputs: dict[str, list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return outputs
 
 
 @pytest.mark.timeout(1800)
@@ -51,10 +76,8 @@ def test_saved_model_past_two_gib_loads_and_runs_in_tensorflow(tmp_path, tf_merg
     assert path.endswith(".cpb") and size > (2 << 30) and not (export_dir / "saved_model.pb").exists()
     assert tf_merger.read_size(str(export_dir / "saved_model"), saved_model_pb2.SavedModel) == size
     assert fingerprinting.CreateFingerprintDef(str(export_dir))
-    loaded = pstf.load(export_dir)
-    x = np.array([1.0, -2.0, 0.5], dtype=np.float32)
-    outputs = sorted(tuple(getattr(loaded, name)(tf.constant(x)).numpy().tolist()) for name in names)
-    assert outputs == sorted(tuple((x * first + last).tolist()) for first, last in ends)  # one per constant
+    outputs = sorted(tuple(values) for values in load_and_run_in_a_child(export_dir, names).values())
+    assert outputs == sorted(tuple((X * first + last).tolist()) for first, last in ends)  # one per constant
     assert os.path.getsize(path) > size
 
 
@@ -70,11 +93,9 @@ print(json.dumps({"path": pstf.save(module, sys.argv[2]), "names": module.functi
 @pytest.mark.timeout(1800)
 def test_real_save_past_two_gib_loads_and_runs(tmp_path, tf_merger):
     """pstf.save of a module built in memory, not grown afterwards: the save runs in a child process, whose
-    memory (TensorFlow keeps every traced function) is gone before the load. The first and the last function
-    run (TensorFlow's first call of a function holds about three more copies of its constant)."""
+    memory (TensorFlow keeps every traced function) is gone before the load, in another. The first and the last
+    function run (TensorFlow's first call of a function holds about three more copies of its constant)."""
     from tensorflow.core.protobuf import saved_model_pb2
-
-    from proto_splitter import tensorflow as pstf
 
     export_dir = tmp_path / "model"
     saved = subprocess.run(
@@ -88,7 +109,7 @@ def test_real_save_past_two_gib_loads_and_runs(tmp_path, tf_merger):
     assert result["path"] == str(export_dir / "saved_model.cpb")
     size = tf_merger.read_size(str(export_dir / "saved_model"), saved_model_pb2.SavedModel)
     assert size > CONSTANT_BYTES * 9 > (2 << 30)
-    loaded = pstf.load(export_dir)
-    x = np.array([1.0, -2.0, 0.5], dtype=np.float32)
-    for name, (first, last) in [*zip(result["names"], result["ends"], strict=True)][:: len(result["names"]) - 1]:
-        assert getattr(loaded, name)(tf.constant(x)).numpy().tolist() == (x * first + last).tolist(), name
+    checked = [*zip(result["names"], result["ends"], strict=True)][:: len(result["names"]) - 1]
+    outputs = load_and_run_in_a_child(export_dir, [name for name, _ in checked])
+    for name, (first, last) in checked:
+        assert outputs[name] == (X * first + last).tolist(), name
