@@ -55,7 +55,7 @@ def locate(path: str) -> tuple[str, bool]:
     return files.resolve(path)
 
 
-def read_metadata(path: str) -> chunk_pb2.ChunkMetadata:
+def read_metadata_unchecked(path: str) -> chunk_pb2.ChunkMetadata:
     """The ChunkMetadata in the last record, without refusing versions this library cannot merge (info shows
     them); raises ChunkedProtoError/RiegeliError with a clear message otherwise."""
     with riegeli.RecordReader(path) as reader:

@@ -66,7 +66,7 @@ def run(args) -> int:
 def recompress(args, source: str, destination: str, options: str | None) -> tuple[int, int]:
     """Copies every chunk record of `source` into `destination` written with `options`, in file order, and
     writes a ChunkMetadata whose offsets point at the new positions. Returns (chunks, records dropped)."""
-    metadata = common.read_metadata(source)
+    metadata = common.read_metadata_unchecked(source)
     wanted: dict[int, list[int]] = {}
     for index, info in enumerate(metadata.chunks):
         wanted.setdefault(info.offset, []).append(index)

@@ -55,7 +55,7 @@ def run(args) -> int:
         if source.chunked:
             report = describe(source, message_class)
             if args.fields and message_class is None:
-                message_class = message_types.named_by_index(source, common.read_metadata(source))
+                message_class = message_types.named_by_index(source, common.read_metadata_unchecked(source))
         else:
             report = {"file": source.name, "format": "pb", "size": source.size(), "type": type_name}
     if args.fields:
@@ -123,7 +123,7 @@ def print_fields(report: dict) -> None:
 
 def describe(source: inputs.InputFile, message_class=None) -> dict:
     """Everything info shows, as a JSON-ready dict."""
-    metadata = common.read_metadata(source)
+    metadata = common.read_metadata_unchecked(source)
     descriptor = message_class.DESCRIPTOR if message_class else None
     root = tree.build(metadata.message, descriptor)
     chunk_paths = tree.chunk_paths(root)

@@ -56,7 +56,7 @@ class _CountingChunks(files.RiegeliChunks):
 def merge_file(args, source, message_class, refuse_over_limit: bool = False):
     """Merges a `.cpb` (a path, or an InputFile) with a progress bar; with refuse_over_limit, refuses before
     reading any chunk when the chunk sizes already add up to more than 2 GiB."""
-    metadata = common.read_metadata(source)
+    metadata = common.read_metadata_unchecked(source)
     check_version(metadata)
     total = sum(info.size for info in metadata.chunks)
     if refuse_over_limit and total > PROTOBUF_LIMIT:

@@ -101,7 +101,7 @@ def scan(source: InputFile, bar=None) -> Scan:
     return result
 
 
-def read_metadata(source: InputFile):
+def try_read_metadata(source: InputFile):
     """(ChunkMetadata, its position) read from the end of the file, or (None, error text)."""
     try:
         with open_reader(source) as reader:

@@ -62,7 +62,7 @@ def _verify(args, source: inputs.InputFile, message_class) -> int:
     if args.recover:
         common.check_output_folder(args.recover)
     start = time.monotonic()
-    metadata, where = scan.read_metadata(source)
+    metadata, where = scan.try_read_metadata(source)
     with progress(args, "verifying", source.size()) as bar:
         result = scan.scan(source, bar)
     seconds = time.monotonic() - start
