@@ -90,3 +90,20 @@ def test_verify_reports_a_damaged_saved_model(cli, keras, tmp_path):
     result = cli("verify", tmp_path / "damaged.cpb", "--type", "tensorflow.SavedModel")
     assert result.code == 1
     assert "hash" in (result.out + result.err).lower()
+
+
+def test_tensorflow_reads_every_file_the_command_writes(cli, keras, tmp_path, tf_merger):
+    """split, convert (re-chunked) and verify --recover each write a .cpb that TensorFlow's Merger reads back into
+    exactly the frozen graph."""
+    folder, frozen = keras
+    graph = "tensorflow.GraphDef"
+    written = cli("split", folder / "frozen.pb", tmp_path / "split", "--type", graph, "--max-chunk-size", "20K")
+    assert written.code == 0, written.err
+    converted = cli(
+        "convert", tmp_path / "split.cpb", tmp_path / "converted.cpb", "--type", graph, "--max-chunk-size", "64K"
+    )
+    assert converted.code == 0, converted.err
+    recovered = cli("verify", tmp_path / "split.cpb", "--type", graph, "--recover", tmp_path / "recovered.cpb")
+    assert (tmp_path / "recovered.cpb").is_file(), recovered.out + recovered.err
+    for name in ("split", "converted", "recovered"):
+        assert tf_merger.read(str(tmp_path / name), graph_pb2.GraphDef) == frozen, name
