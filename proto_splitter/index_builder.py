@@ -5,7 +5,8 @@ writer that emits chunks can feed it.
 Per chunk it keeps what it needs of the bytes while they are at hand: the record's hash (or span hashes), for a
 MESSAGE chunk the summary of its top-level fields (wire.summarize, at memory speed) and the keys of the elements of
 its fields that may be keyed lists or maps (wire.element_keys). The tree, known at the end, says which chunks
-form the streams of each ChunkedMessage, and so which key tables to make.
+form the streams of each ChunkedMessage, and so which key tables to make. A writer may hand a big chunk over with
+`start` instead of `add`: it is noted on a worker thread while the writer writes it.
 """
 
 from __future__ import annotations
