@@ -76,7 +76,8 @@ class GraphFile:
         self._graph = f"{inner}." if inner else ""
         self._lock = threading.Lock()
         self._functions: dict[str, int] | None = None
-        node = field_paths.resolve(opened.message_class.DESCRIPTOR, self._steps("node"))[-1].target
+        node = field_paths.resolve(opened.descriptor, self._steps("node"))[-1].target
+        assert node is not None  # a graph's node field is a list of NodeDef messages
         self._content_steps = field_paths.parse(_CONTENT, node)  # below a NodeDef, where its constant's bytes are
 
     def close(self) -> None:
