@@ -91,3 +91,99 @@ def test_a_million_elements():
     table = wire.occurrence_table(data)
     assert len(table.keys) == 1_000_000 and set(np.unique(table.keys).tolist()) == {(1 << 3) | wire.LEN}
     assert table.starts[-1] == len(data) - 5 and table.ends[-1] == len(data)
+
+
+# ---- SummaryStream: summarize over a message given in pieces ---------------------------------------------------
+
+
+def summary_lists(summary):
+    return None if summary is None else [array.tolist() for array in summary]
+
+
+def streamed(data: bytes, cuts: list[int], gap: int, reuse: bool):
+    """SummaryStream fed data cut at `cuts`, each piece in one reused buffer when `reuse` (as a scan reads)."""
+    stream = wire.SummaryStream(len(data), gap)
+    bounds = [0, *sorted({cut % (len(data) + 1) for cut in cuts}), len(data)]
+    scratch = bytearray(len(data))
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        if reuse:
+            scratch[: end - start] = data[start:end]
+            stream.feed(memoryview(scratch)[: end - start])
+            scratch[: end - start] = b"\xff" * (end - start)  # the buffer is overwritten before the next piece
+        else:
+            stream.feed(data[start:end])
+    return summary_lists(stream.finish())
+
+
+def whole(data: bytes, gap: int):
+    return summary_lists(wire.summarize(data, 0, len(data), gap))
+
+
+@SETTINGS
+@given(
+    message=any_messages(),
+    cuts=st.lists(st.integers(0, 1 << 16), max_size=12),
+    gap=st.sampled_from([1, 7, 64, 1 << 16]),
+    reuse=st.booleans(),
+)
+def test_a_summary_of_pieces_is_the_summary_of_the_whole(message, cuts, gap, reuse):
+    data = message.SerializeToString()
+    assert streamed(data, cuts, gap, reuse) == whole(data, gap)
+
+
+@SETTINGS
+@given(
+    message=any_messages(),
+    cut=st.integers(0, 400),
+    flip=st.integers(0, 400),
+    value=st.integers(0, 255),
+    cuts=st.lists(st.integers(0, 1 << 12), max_size=8),
+)
+def test_damaged_pieces_fail_as_the_whole(message, cut, flip, value, cuts):
+    data = bytearray(message.SerializeToString())
+    if data:
+        data[flip % len(data)] = value
+        del data[len(data) - cut % (len(data) + 1) :]
+    data = bytes(data)
+    try:
+        expected = whole(data, 64)
+    except wire.WireFormatError as error:
+        with pytest.raises(wire.WireFormatError) as raised:
+            streamed(data, cuts, 64, True)
+        assert str(raised.value) == str(error)
+        return
+    assert streamed(data, cuts, 64, True) == expected
+
+
+@pytest.mark.parametrize(
+    "data, cuts",
+    [
+        (b"\x0b" + b"\x08\x01" * 100 + b"\x0c" + b"\x10\x02", [5, 9, 70]),  # a group across pieces
+        (b"\x0a\x80\x02" + b"x" * 256 + b"\x10\x01", [1, 2, 3, 100, 259]),  # a key, a length, a payload cut
+        (b"\x08\x96\x01" * 3, [1, 2, 4, 8]),  # varints cut
+    ],
+)
+def test_occurrences_cut_anywhere(data, cuts):
+    for reuse in (False, True):
+        assert streamed(data, cuts, 1, reuse) == whole(data, 1)
+
+
+def test_a_stream_must_be_given_its_size():
+    stream = wire.SummaryStream(4, 64)
+    stream.feed(b"\x08\x01")
+    with pytest.raises(wire.WireFormatError, match="2 of the message's 4 bytes"):
+        stream.finish()
+    with pytest.raises(wire.WireFormatError, match="more than the message's 4 bytes"):
+        stream.feed(b"\x08\x01\x08")
+
+
+def test_a_payload_longer_than_the_message_is_refused_in_any_piece():
+    stream = wire.SummaryStream(1000, 64)
+    with pytest.raises(wire.WireFormatError, match="length runs past the end at byte 0"):
+        stream.feed(b"\x0a\xe8\x07")  # 1000 bytes of payload announced in a 1000-byte message
+
+
+def test_windows_outside_the_message_are_refused():
+    summarizer = wire._wire_scan.Summarizer(64)
+    with pytest.raises(ValueError, match="within the message"):
+        summarizer.feed(b"\x08\x01", 0, 2, 5, 6)
