@@ -3,6 +3,7 @@ checks both against real files, byte for byte)."""
 
 from __future__ import annotations
 
+import itertools
 import platform
 
 import pytest
@@ -87,7 +88,7 @@ def test_a_streaming_hasher_hashes_its_parts_as_their_concatenation(data, cuts):
     assert hasher is not None
     bounds = [0, *sorted(cut % (len(data) + 1) for cut in cuts), len(data)]
     scratch = bytearray(len(data))
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         scratch[: end - start] = data[start:end]  # one buffer reused for every part
         hasher.update(memoryview(scratch)[: end - start])
     assert hasher.digest() == highwayhash.portable_hash64(data)
