@@ -35,6 +35,11 @@ from .riegeli.highwayhash import highway_hash, streaming_hasher
 from .riegeli.sources import open_source
 from .riegeli.varint import varint
 
+try:
+    from . import _pread_bytes  # type: ignore[attr-defined]
+except ImportError:  # the optional extension was not built (no compiler, or no preadv)
+    _pread_bytes = None
+
 CACHE_BYTES = 64 << 20  # whole records kept for later reads (each at most a quarter of it)
 DIRECT_SCAN = 1 << 20  # records scanned straight from the file from this size on
 SCAN_WINDOW = 1 << 20  # bytes of a record read at a time when it is scanned in pieces (the CPU's cache holds them)
@@ -117,6 +122,18 @@ class RawFile:
         for buffer in buffers:
             buffer[:] = view[position : position + len(buffer)]
             position += len(buffer)
+
+    def read_bytes(self, position: int, pieces: list[int]) -> bytes | None:
+        """The file's bytes from `position` on, piece by piece (a positive length kept, a negative one left out),
+        as one new bytes object filled by the read itself: no copy after it (a protobuf setter copies it once
+        more). None when this is no local file or the C helper was not built. RiegeliError when the file ends
+        first."""
+        if self._fd < 0 or _pread_bytes is None or not hasattr(_pread_bytes, "pread_bytes"):
+            return None
+        data: bytes | None = _pread_bytes.pread_bytes(self._fd, position, pieces)
+        if data is None:
+            raise RiegeliError(f"truncated file: it ends before the bytes wanted from byte {position}")
+        return data
 
     def _read_rest(self, group: list[memoryview], position: int, done: int) -> None:
         for buffer in group:
@@ -320,7 +337,8 @@ class RecordAccess:
         """A record read whole: through the reader (or, with hashes, straight from the file), checked."""
         if record.hashes is not None and record.direct:
             try:
-                return self._read_spans(record, 0, record.size, None)
+                direct = self._record_as_bytes(record)
+                return direct if direct is not None else self._read_spans(record, 0, record.size, None)
             except _Mismatch:
                 record.direct = False
         if self._reader is None:  # a plain .pb: the file
@@ -377,22 +395,56 @@ class RecordAccess:
     def _read_contents(self, begin: int | None, offset: int, out: memoryview) -> None:
         """Reads the contents of the Riegeli chunk at `begin` from `offset` into `out` in one vectored read, the
         block headers on the way into scratch buffers (begin None: the file's bytes from `offset`)."""
-        position = offset if begin is None else content_position(begin, offset)
-        if position + len(out) > self._raw.size():
-            raise _Mismatch
-        buffers, filled, cursor = [], 0, position
-        while filled < len(out):
-            if begin is not None and cursor % BLOCK_SIZE == 0:
-                buffers.append(memoryview(bytearray(BLOCK_HEADER_SIZE)))
-                cursor += BLOCK_HEADER_SIZE
-            take = len(out) - filled if begin is None else min(len(out) - filled, BLOCK_SIZE - cursor % BLOCK_SIZE)
-            buffers.append(out[filled : filled + take])
-            filled += take
-            cursor += take
+        position, pieces = self._content_pieces(begin, offset, len(out))
+        buffers, filled = [], 0
+        for piece in pieces:
+            if piece < 0:
+                buffers.append(memoryview(bytearray(-piece)))
+            else:
+                buffers.append(out[filled : filled + piece])
+                filled += piece
         try:
             self._raw.readv(position, buffers)
         except RiegeliError:
             raise _Mismatch from None
+
+    def _content_pieces(self, begin: int | None, offset: int, size: int) -> tuple[int, list[int]]:
+        """Where `size` bytes of contents of the Riegeli chunk at `begin` from `offset` on lie: the file position
+        and the lengths of the pieces from there (negative: a block header on the way). _Mismatch when the file
+        ends first (begin None: the file's bytes from `offset`)."""
+        position = offset if begin is None else content_position(begin, offset)
+        if position + size > self._raw.size():
+            raise _Mismatch
+        pieces, filled, cursor = [], 0, position
+        while filled < size:
+            if begin is not None and cursor % BLOCK_SIZE == 0:
+                pieces.append(-BLOCK_HEADER_SIZE)
+                cursor += BLOCK_HEADER_SIZE
+            take = size - filled if begin is None else min(size - filled, BLOCK_SIZE - cursor % BLOCK_SIZE)
+            pieces.append(take)
+            filled += take
+            cursor += take
+        return position, pieces
+
+    def _record_as_bytes(self, record: _Record) -> bytes | None:
+        """A record with hashes read whole straight from the file into a bytes object (RawFile.read_bytes) and
+        checked span by span (_Mismatch otherwise); None when the file cannot be read so."""
+        assert record.hashes is not None
+        if self._reader is None:  # a plain .pb: the file's bytes
+            position, pieces = self._content_pieces(None, 0, record.size)
+        else:
+            position, pieces = self._content_pieces(record.offset, record.start, record.size)
+        try:
+            data = self._raw.read_bytes(position, pieces)
+        except RiegeliError:
+            raise _Mismatch from None
+        if data is None:
+            return None
+        view, span = memoryview(data), record.span
+        for index, expected in enumerate(record.hashes.tolist()):
+            if highway_hash(view[index * span : (index + 1) * span]) != expected:
+                raise _Mismatch
+        return data
 
     def _chunk_alone(self, chunk: int) -> ChunkHeader | None:
         """The header of the Riegeli chunk holding record `chunk` when the record is alone in an uncompressed chunk
