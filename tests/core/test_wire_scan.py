@@ -27,6 +27,15 @@ def c_table(data, start: int, end: int) -> list[tuple[int, int, int]]:
     return list(zip(table.keys.tolist(), table.starts.tolist(), table.ends.tolist(), strict=True))
 
 
+def damaged(message, cut: int, flip: int, value: int) -> bytes:
+    """The message's serialization with byte `flip` set to `value` and `cut` bytes cut off its end."""
+    data = bytearray(message.SerializeToString())
+    if data:
+        data[flip % len(data)] = value
+        del data[len(data) - cut % (len(data) + 1) :]
+    return bytes(data)
+
+
 def test_the_c_scanner_is_built():
     """CI builds the extension (a compiler is there); without it occurrence_table falls back to wire.scan."""
     assert wire._wire_scan is not None
@@ -51,11 +60,7 @@ def test_same_occurrences_as_the_python_scanner(message):
 @SETTINGS
 @given(message=any_messages(), cut=st.integers(0, 400), flip=st.integers(0, 400), value=st.integers(0, 255))
 def test_damaged_bytes_fail_alike(message, cut, flip, value):
-    data = bytearray(message.SerializeToString())
-    if data:
-        data[flip % len(data)] = value
-        del data[len(data) - cut % (len(data) + 1) :]
-    data = bytes(data)
+    data = damaged(message, cut, flip, value)
     try:
         expected = python_table(data, 0, len(data))
     except wire.WireFormatError:
@@ -142,11 +147,7 @@ def test_a_summary_of_pieces_is_the_summary_of_the_whole(message, cuts, gap, reu
     cuts=st.lists(st.integers(0, 1 << 12), max_size=8),
 )
 def test_damaged_pieces_fail_as_the_whole(message, cut, flip, value, cuts):
-    data = bytearray(message.SerializeToString())
-    if data:
-        data[flip % len(data)] = value
-        del data[len(data) - cut % (len(data) + 1) :]
-    data = bytes(data)
+    data = damaged(message, cut, flip, value)
     try:
         expected = whole(data, 64)
     except wire.WireFormatError as error:
