@@ -129,3 +129,18 @@ def test_without_the_extension_values_are_read_as_before(tmp_path, monkeypatch):
     with ps.open(path, graph_pb2.GraphDef) as handle:
         assert handle.read() == message
         assert handle.get("node[3]") == message.node[3]
+
+
+def test_a_large_read_is_the_same_bytes(tmp_path):
+    """Reads of 4 MiB and more ask for huge pages for their buffer (where the kernel offers them): same bytes."""
+    data = os.urandom(5 << 20)
+    path = tmp_path / "large"
+    path.write_bytes(data)
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        assert (
+            _pread_bytes.pread_bytes(descriptor, 1, [(4 << 20) + 3, -24, 1000])
+            == data[1 : (4 << 20) + 4] + data[(4 << 20) + 28 : (4 << 20) + 1028]
+        )
+    finally:
+        os.close(descriptor)
