@@ -1,7 +1,8 @@
 """The one thing pyproject.toml cannot say: the optional C extensions. When they cannot be built (no compiler), the
 install goes on and the package falls back to pure Python or portable code: highwayhash-cffi instead of the AVX2
 HighwayHash, wire.scan instead of the _wire_scan scanner, the state machine of transposed Riegeli chunks in Python
-instead of _transposed, and list elements framed in Python instead of _element_runs."""
+instead of _transposed, list elements framed in Python instead of _element_runs, and records read into numpy
+buffers instead of straight into bytes objects by _pread_bytes."""
 
 from setuptools import Extension, setup
 
@@ -22,6 +23,12 @@ setup(
         Extension(
             "proto_splitter.riegeli._transposed",
             sources=["proto_splitter/riegeli/_transposed.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
+        Extension(
+            "proto_splitter._pread_bytes",
+            sources=["proto_splitter/_pread_bytes.c"],
             extra_compile_args=["-O3"],
             optional=True,
         ),

@@ -8,6 +8,8 @@
  * pairs) five uint64s: the range's position, the key, the start, the payload's start and the payload's end.
  * summarize(buffer, start, end, gap) -> (fields, checkpoints) or None: per field number, its occurrence count and
  * checkpoints (ordinal, start) at least `gap` bytes apart (see proto_splitter.wire.summarize).
+ * Summarizer(gap).feed(buffer, start, end, offset, total) -> resume, .finish(): the same over a message given
+ * window by window (see proto_splitter.wire.SummaryStream).
  * element_keys(buffer, start, end, field_number, key_field) -> bytes: a uint32 key hash per occurrence of
  * `field_number`, of the last length-delimited `key_field` inside it (see proto_splitter.wire.element_keys).
  * nth(buffer, start, end, field_number, n) -> (found, a, b): the n-th occurrence of a field in a window that may end
@@ -385,44 +387,171 @@ static PyObject *summary_objects(FieldTable *t) {
     return result;
 }
 
+/* Summarizes the occurrences of s->data[start:s->end], which holds bytes [offset, offset + s->end - start) of a
+ * message of `total` bytes, into `t`. Returns the message position at which to go on: the window's end, past it
+ * (a length-delimited occurrence whose payload runs on), or the start of an occurrence the window does not hold
+ * whole (then s->error is set and s->truncated says the window is just too short). *too_many when the message has
+ * more than MAX_FIELDS field numbers, *memory_error when out of memory (both stop the scan). */
+static uint64_t summarize_window(FieldTable *t, Scanner *s, Py_ssize_t start, uint64_t offset, uint64_t total,
+                                 uint64_t gap, int *too_many, int *memory_error) {
+    Py_ssize_t pos = start;
+    uint64_t window_end = offset + (uint64_t)(s->end - start);
+    while (pos < s->end) {
+        Py_ssize_t occurrence = pos;
+        uint64_t key, size = 0, at = offset + (uint64_t)(occurrence - start), after = 0;
+        if (read_key(s, &pos, &key) < 0) return at;
+        if ((key & 7) == LEN) { /* the payload may run past the window: its length is checked against the message */
+            if (read_varint(s, &pos, &size) < 0) return at;
+            uint64_t payload = offset + (uint64_t)(pos - start);
+            if (size > total - payload) {
+                fail(s, occurrence, "length runs past the end");
+                return at;
+            }
+            after = payload + size;
+        } else if (skip_value(s, &pos, (int)(key & 7), key >> 3, occurrence) < 0) {
+            return at;
+        }
+        FieldState *state = table_find(t, key >> 3, too_many);
+        if (state == NULL || count_occurrence(state, (int)(key & 7), at, gap) < 0) {
+            *memory_error = !*too_many;
+            return at;
+        }
+        if ((key & 7) == LEN) {
+            if (after > window_end) return after;
+            pos += (Py_ssize_t)size;
+        }
+    }
+    return window_end;
+}
+
+static int table_init(FieldTable *t) {
+    t->states = PyMem_RawMalloc(16 * sizeof(FieldState));
+    t->count = 0;
+    t->capacity = 16;
+    t->slots = NULL;
+    t->slot_count = 0;
+    if (t->states == NULL || table_rehash(t, 64) < 0) {
+        PyMem_RawFree(t->states);
+        t->states = NULL;
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* Scans a window into `t` with the GIL released; the resume position, or (uint64_t)-1 and an exception. */
+static uint64_t scan_window(FieldTable *t, Py_buffer *view, Py_ssize_t start, Py_ssize_t end, uint64_t offset,
+                            uint64_t total, uint64_t gap, int *too_many) {
+    Scanner s = {(const uint8_t *)view->buf, end, -1, NULL, 0};
+    int memory_error = 0;
+    uint64_t resume;
+    int final = offset + (uint64_t)(end - start) == total;
+    Py_BEGIN_ALLOW_THREADS
+    resume = summarize_window(t, &s, start, offset, total, gap, too_many, &memory_error);
+    Py_END_ALLOW_THREADS
+    if (memory_error) {
+        PyErr_NoMemory();
+        return (uint64_t)-1;
+    }
+    if (s.error != NULL && (final || !s.truncated)) {
+        PyErr_Format(PyExc_ValueError, "%s at byte %llu", s.error,
+                     (unsigned long long)(offset + (uint64_t)(s.error_at - start)));
+        return (uint64_t)-1;
+    }
+    return resume;
+}
+
 static PyObject *summarize(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t start, end;
     unsigned long long gap;
     if (!PyArg_ParseTuple(args, "y*nnK", &view, &start, &end, &gap) || check_range(&view, start, end) < 0) return NULL;
-    FieldTable t = {PyMem_RawMalloc(16 * sizeof(FieldState)), 0, 16, NULL, 0};
-    if (t.states == NULL || table_rehash(&t, 64) < 0) {
-        PyMem_RawFree(t.states);
+    FieldTable t;
+    if (table_init(&t) < 0) {
         PyBuffer_Release(&view);
-        return PyErr_NoMemory();
+        return NULL;
     }
-    Scanner s = {(const uint8_t *)view.buf, end, -1, NULL, 0};
-    int memory_error = 0, too_many = 0;
-    Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t pos = start;
-    while (pos < end) {
-        Py_ssize_t occurrence = pos;
-        uint64_t key;
-        if (next_occurrence(&s, &pos, &key) < 0) break;
-        FieldState *state = table_find(&t, key >> 3, &too_many);
-        if (state == NULL || count_occurrence(state, (int)(key & 7), (uint64_t)occurrence, gap) < 0) {
-            memory_error = !too_many;
-            break;
-        }
-    }
-    Py_END_ALLOW_THREADS
+    int too_many = 0;
+    uint64_t resume = scan_window(&t, &view, start, end, (uint64_t)start, (uint64_t)end, gap, &too_many);
     PyBuffer_Release(&view);
     PyObject *result = NULL;
-    if (memory_error) {
-        PyErr_NoMemory();
-    } else if (s.error != NULL) {
-        PyErr_Format(PyExc_ValueError, "%s at byte %zd", s.error, s.error_at);
-    } else {
-        result = too_many ? Py_NewRef(Py_None) : summary_objects(&t);
-    }
+    if (resume != (uint64_t)-1) result = too_many ? Py_NewRef(Py_None) : summary_objects(&t);
     table_free(&t);
     return result;
 }
+
+/* ---- Summarizer: summarize over a message given window by window ------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    FieldTable table;
+    uint64_t gap;
+    int too_many;
+} SummarizerObject;
+
+static int summarizer_init(SummarizerObject *self, PyObject *args, PyObject *kwargs) {
+    unsigned long long gap;
+    if (!PyArg_ParseTuple(args, "K:Summarizer", &gap)) return -1;
+    if (self->table.states != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Summarizer initialized twice");
+        return -1;
+    }
+    self->gap = gap;
+    self->too_many = 0;
+    return table_init(&self->table);
+}
+
+static void summarizer_dealloc(SummarizerObject *self) {
+    if (self->table.states != NULL) table_free(&self->table);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *summarizer_feed(SummarizerObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end;
+    unsigned long long offset, total;
+    if (!PyArg_ParseTuple(args, "y*nnKK", &view, &start, &end, &offset, &total) || check_range(&view, start, end) < 0)
+        return NULL;
+    if (self->table.states == NULL || offset > total || (uint64_t)(end - start) > total - offset) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "the window must lie within the message (and the Summarizer be made)");
+        return NULL;
+    }
+    uint64_t resume = total;
+    if (!self->too_many)
+        resume = scan_window(&self->table, &view, start, end, offset, total, self->gap, &self->too_many);
+    PyBuffer_Release(&view);
+    if (resume == (uint64_t)-1) return NULL;
+    return PyLong_FromUnsignedLongLong(self->too_many ? total : resume);
+}
+
+static PyObject *summarizer_finish(SummarizerObject *self, PyObject *unused) {
+    if (self->table.states == NULL) {
+        PyErr_SetString(PyExc_ValueError, "the Summarizer was not made");
+        return NULL;
+    }
+    return self->too_many ? Py_NewRef(Py_None) : summary_objects(&self->table);
+}
+
+static PyMethodDef summarizer_methods[] = {
+    {"feed", (PyCFunction)summarizer_feed, METH_VARARGS,
+     "feed(buffer, start, end, offset, total) -> resume: summarizes the occurrences of buffer[start:end], bytes "
+     "[offset, offset + end - start) of a message of `total` bytes; returns where to go on (the window's end, past it "
+     "for a payload running on, or the start of an occurrence it does not hold whole: feed it again from there)."},
+    {"finish", (PyCFunction)summarizer_finish, METH_NOARGS, "finish() -> (fields, checkpoints) or None, as summarize."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject SummarizerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "proto_splitter._wire_scan.Summarizer",
+    .tp_basicsize = sizeof(SummarizerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Summarizer(gap): summarize() over a message fed window by window.",
+    .tp_methods = summarizer_methods,
+    .tp_init = (initproc)summarizer_init,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)summarizer_dealloc,
+};
 
 /* ---- element_keys: the key of each element of a repeated message field ------------------------------------ */
 
@@ -630,4 +759,12 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_wire_scan", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__wire_scan(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__wire_scan(void) {
+    if (PyType_Ready(&SummarizerType) < 0) return NULL;
+    PyObject *created = PyModule_Create(&module);
+    if (created != NULL && PyModule_AddObjectRef(created, "Summarizer", (PyObject *)&SummarizerType) < 0) {
+        Py_DECREF(created);
+        return NULL;
+    }
+    return created;
+}

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from . import riegeli, wire
 from .errors import ChunkedProtoError
 from .proto import chunk_pb2, index_pb2
-from .riegeli.highwayhash import highway_hash
+from .riegeli.highwayhash import highway_hash, streaming_hasher
 
 INDEX_FIELD = 1000  # ChunkMetadata.index: a field number TensorFlow's chunk.proto does not define
 INDEX_VERSION = 1
@@ -55,6 +55,48 @@ def span_hashes(data: bytes | bytearray | memoryview, span_size: int) -> list[in
     """The hash of each span of a record."""
     view = memoryview(data).cast("B")
     return [highway_hash(view[start : start + span_size]) for start in range(0, len(view), span_size)]
+
+
+class SpanHasher:
+    """span_hashes() of a record given in pieces (read window by window into one buffer): with the streaming
+    hasher nothing of it is kept, without it one span at a time."""
+
+    def __init__(self, span_size: int):
+        self._span_size, self._filled = span_size, 0
+        self._hashes: list[int] = []
+        self._hasher = streaming_hasher()
+        self._kept = bytearray() if self._hasher is None else None
+
+    def feed(self, piece: bytes | bytearray | memoryview) -> None:
+        """The record's next bytes (not kept)."""
+        view = memoryview(piece).cast("B")
+        while view:
+            take = min(len(view), self._span_size - self._filled)
+            if self._hasher is not None:
+                self._hasher.update(view[:take])
+            else:
+                assert self._kept is not None
+                self._kept += view[:take]
+            self._filled += take
+            view = view[take:]
+            if self._filled == self._span_size:
+                self._end_span()
+
+    def finish(self) -> list[int]:
+        """The hash of each span (the last one shorter)."""
+        if self._filled:
+            self._end_span()
+        return self._hashes
+
+    def _end_span(self) -> None:
+        if self._hasher is not None:
+            self._hashes.append(self._hasher.digest())
+            self._hasher = streaming_hasher()
+        else:
+            assert self._kept is not None
+            self._hashes.append(highway_hash(self._kept))
+            self._kept = bytearray()
+        self._filled = 0
 
 
 def metadata_hash(record: bytes | bytearray | memoryview) -> int:

@@ -31,6 +31,7 @@ from .index import (
     WHOLE,
     Index,
     KeyTable,
+    SpanHasher,
     StreamSummary,
     metadata_hash,
     span_hashes,
@@ -119,15 +120,29 @@ class IndexBuilder:
     def add(self, chunk: int, data: bytes | bytearray | memoryview, chunk_type: int) -> None:
         """Takes note of chunk `chunk` (its record's bytes and ChunkInfo type)."""
         view = memoryview(data).cast("B")
-        if chunk_type == MESSAGE and len(view) >= self.span_size:  # read in part: a hash per span
-            self._spans[chunk] = span_hashes(view, self.span_size)
-        else:  # read whole (values: a constant's bytes)
+        if chunk_type != MESSAGE:  # read whole (values: a constant's bytes)
             self._hashes[chunk] = highway_hash(view)
-        if chunk_type == MESSAGE:
-            self._streams[chunk] = summary = _summarize(chunk, view, self.checkpoint_gap)
-            for number, mask in zip(summary.numbers.tolist(), summary.masks.tolist(), strict=True) if summary else ():
-                if number in self._keyed and mask & (1 << wire.LEN):
-                    self._keys[(chunk, number)] = wire.element_keys(view, 0, len(view), number, KEY_FIELD)
+            return
+        stream = self.message_stream(chunk, len(view))
+        stream.feed(view)
+        stream.close()
+        summary = self._streams[chunk]
+        for number, mask in zip(summary.numbers.tolist(), summary.masks.tolist(), strict=True) if summary else ():
+            if number in self._keyed and mask & (1 << wire.LEN):
+                self._keys[(chunk, number)] = wire.element_keys(view, 0, len(view), number, KEY_FIELD)
+
+    def message_stream(self, chunk: int, size: int) -> MessageStream:
+        """Takes note of MESSAGE chunk `chunk` of `size` bytes from its bytes given in pieces (a record scanned
+        window by window): hashes and summary, as `add` (no keys: they need whole elements)."""
+        return MessageStream(chunk, size, self.span_size, self.checkpoint_gap, self._noted)
+
+    def _noted(self, chunk: int, hashes: list[int] | int, summary: StreamSummary | None) -> None:
+        """What a MessageStream noted of MESSAGE chunk `chunk`: span hashes (a list) or one hash, the summary."""
+        if isinstance(hashes, list):
+            self._spans[chunk] = hashes
+        else:
+            self._hashes[chunk] = hashes
+        self._streams[chunk] = summary
 
     def finish(self, metadata: chunk_pb2.ChunkMetadata, write_record: Callable[[memoryview], int] | None) -> Index:
         """The index of a file with this ChunkMetadata (without its index field); key tables too large to be
@@ -186,6 +201,38 @@ class IndexBuilder:
         return key_table(owner, cm, number, parts, self.span_size, write_record)
 
 
+class MessageStream:
+    """The hashes and summary of MESSAGE record `chunk` from its bytes given in pieces (feed), handed at close to
+    `noted(chunk, hashes, summary)`: a hash per span of a record read in part (a list), else one of the whole."""
+
+    def __init__(
+        self,
+        chunk: int,
+        size: int,
+        span_size: int,
+        gap: int,
+        noted: Callable[[int, list[int] | int, StreamSummary | None], None],
+    ):
+        self._chunk, self._spanned, self._noted = chunk, size >= span_size, noted
+        self._hashes = SpanHasher(span_size if self._spanned else max(1, size))
+        self._summary: wire.SummaryStream | None = wire.SummaryStream(size, gap)
+
+    def feed(self, piece: bytes | bytearray | memoryview) -> None:
+        """The record's next bytes (not kept)."""
+        self._hashes.feed(piece)
+        if self._summary is not None:
+            try:
+                self._summary.feed(piece)
+            except wire.WireFormatError:
+                self._summary = None  # not wire format: read whole, it fails there as a merge would
+
+    def close(self) -> None:
+        """Hands what was noted on."""
+        hashes = self._hashes.finish()
+        whole = hashes[0] if hashes else highway_hash(b"")
+        self._noted(self._chunk, hashes if self._spanned else whole, _summarize(self._chunk, self._summary))
+
+
 def key_table(
     owner: tuple[int, ...],
     cm: chunk_pb2.ChunkedMessage,
@@ -224,11 +271,13 @@ def key_table(
     )
 
 
-def _summarize(chunk: int, view: memoryview, gap: int) -> StreamSummary | None:
+def _summarize(chunk: int, stream: wire.SummaryStream | None) -> StreamSummary | None:
     """The summary of a MESSAGE record, or None when it cannot be summarized (then it is read whole, and a
     record that is not wire format fails there, as a merge would)."""
+    if stream is None:
+        return None
     try:
-        summary = wire.summarize(view, 0, len(view), gap)
+        summary = stream.finish()
     except wire.WireFormatError:
         return None
     return StreamSummary.from_summary(chunk, summary) if summary is not None else None

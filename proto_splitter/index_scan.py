@@ -1,10 +1,9 @@
 """An index for a file that has none (written by TensorFlow, or by an older proto-splitter): its MESSAGE records
 are read once, in file order, and summarized at wire level without building messages (index_builder), so that
-after this one pass every lookup is as fast as in an indexed file. BYTES records (values) are not read."""
+after this one pass every lookup is as fast as in an indexed file. A big record is read a window at a time, never
+whole (records.scan_pieces). BYTES records (values) are not read."""
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 import numpy.typing as npt
@@ -12,7 +11,7 @@ from google.protobuf.descriptor import Descriptor
 
 from . import index_builder, wire
 from .chunk_tree import TreeNode
-from .chunks import BYTES, MESSAGE
+from .chunks import BYTES
 from .index import Index, KeyTable
 from .index_builder import KEY_FIELD, IndexBuilder, stream_chunks
 from .proto import chunk_pb2
@@ -27,12 +26,10 @@ def scan_index(records: RecordAccess, metadata: chunk_pb2.ChunkMetadata, descrip
     chunks.sort(key=lambda chunk: metadata.chunks[chunk].offset)
     for chunk in chunks:
         if metadata.chunks[chunk].type != BYTES:
-            records.scan(chunk, functools.partial(_add_message, builder, chunk))
+            stream = builder.message_stream(chunk, records.size(chunk))
+            records.scan_pieces(chunk, stream.feed)
+            stream.close()
     return builder.finish(metadata, None)
-
-
-def _add_message(builder: IndexBuilder, chunk: int, data: memoryview) -> None:
-    builder.add(chunk, data, MESSAGE)
 
 
 def key_table(records: RecordAccess, node: TreeNode, number: int) -> KeyTable | None:

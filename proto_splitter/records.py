@@ -31,12 +31,18 @@ from .index import Index, IndexMismatchError
 from .proto import chunk_pb2
 from .riegeli.compression import NONE
 from .riegeli.format import BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, SIMPLE, ChunkHeader
-from .riegeli.highwayhash import highway_hash
+from .riegeli.highwayhash import highway_hash, streaming_hasher
 from .riegeli.sources import open_source
 from .riegeli.varint import varint
 
+try:
+    from . import _pread_bytes  # type: ignore[attr-defined]
+except ImportError:  # the optional extension was not built (no compiler, or no preadv)
+    _pread_bytes = None
+
 CACHE_BYTES = 64 << 20  # whole records kept for later reads (each at most a quarter of it)
 DIRECT_SCAN = 1 << 20  # records scanned straight from the file from this size on
+SCAN_WINDOW = 1 << 20  # bytes of a record read at a time when it is scanned in pieces (the CPU's cache holds them)
 Prefetch = Callable[[list[tuple[int, int]]], contextlib.AbstractContextManager[object]]
 _USABLE = BLOCK_SIZE - BLOCK_HEADER_SIZE
 
@@ -116,6 +122,18 @@ class RawFile:
         for buffer in buffers:
             buffer[:] = view[position : position + len(buffer)]
             position += len(buffer)
+
+    def read_bytes(self, position: int, pieces: list[int]) -> bytes | None:
+        """The file's bytes from `position` on, piece by piece (a positive length kept, a negative one left out),
+        as one new bytes object filled by the read itself: no copy after it (a protobuf setter copies it once
+        more). None when this is no local file or the C helper was not built. RiegeliError when the file ends
+        first."""
+        if self._fd < 0 or _pread_bytes is None or not hasattr(_pread_bytes, "pread_bytes"):
+            return None
+        data: bytes | None = _pread_bytes.pread_bytes(self._fd, position, pieces)
+        if data is None:
+            raise RiegeliError(f"truncated file: it ends before the bytes wanted from byte {position}")
+        return data
 
     def _read_rest(self, group: list[memoryview], position: int, done: int) -> None:
         for buffer in group:
@@ -252,16 +270,15 @@ class RecordAccess:
             consumer(memoryview(self._whole(self._chunk_record(chunk), chunk)))
             return
         info = self.infos[chunk]
-        if info.size >= DIRECT_SCAN and self._prefetch is None:
-            alone = self._chunk_alone(chunk)
-            if alone is not None:
-                data, expected = alone
-                with ThreadPoolExecutor(1) as pool:  # checked while the consumer reads it: both release the GIL
-                    checked = pool.submit(highway_hash, data)
-                    consumer(data[len(data) - int(info.size) :])
-                    if checked.result() != expected:
-                        raise RiegeliError(f"corrupted chunk at byte {info.offset}: data hash mismatch")
-                return
+        header = self._chunk_alone(chunk) if info.size >= DIRECT_SCAN and self._prefetch is None else None
+        if header is not None:
+            data = _buffer(header.data_size)
+            self._read_chunk_data(int(info.offset), CHUNK_HEADER_SIZE, data)
+            with ThreadPoolExecutor(1) as pool:  # checked while the consumer reads it: both release the GIL
+                checked = pool.submit(highway_hash, data)
+                consumer(data[len(data) - int(info.size) :])
+                self._check_data_hash(int(info.offset), header, checked.result())
+            return
         announced = self._announce([(int(info.offset), riegeli.chunk_end_estimate(int(info.offset), int(info.size)))])
         with announced, self._reader_lock:
             self._reader.seek_numeric(info.offset)
@@ -269,6 +286,31 @@ class RecordAccess:
             if record is None or len(record) != info.size:
                 raise ChunkedProtoError(f"chunk {chunk} at position {info.offset} is missing or of the wrong size")
             consumer(memoryview(record))
+
+    def scan_pieces(self, chunk: int, consumer: Callable[[memoryview], None]) -> None:
+        """Calls `consumer` with the bytes of record `chunk` in order, in pieces each valid only during its call
+        (bounded memory: for reading every record once, as scanning a file without an index does). A big record
+        alone in an uncompressed chunk is read straight from the file SCAN_WINDOW bytes at a time into one buffer
+        (never all of it in memory, no fresh memory per byte), its chunk's hash computed on the way and checked at
+        the end (RiegeliError: the caller drops what the consumer made of it); else `scan` (one piece)."""
+        info = self.infos[chunk]
+        hasher = streaming_hasher()
+        usable = self._reader is not None and info.size >= DIRECT_SCAN and self._prefetch is None
+        header = self._chunk_alone(chunk) if usable and hasher is not None else None
+        if header is None or hasher is None:
+            self.scan(chunk, consumer)
+            return
+        begin, size = int(info.offset), int(info.size)
+        prefix = header.data_size - size
+        window = _buffer(min(SCAN_WINDOW, max(size, prefix)))
+        self._read_chunk_data(begin, CHUNK_HEADER_SIZE, window[:prefix])
+        hasher.update(window[:prefix])
+        for offset in range(0, size, len(window)):
+            piece = window[: min(len(window), size - offset)]
+            self._read_chunk_data(begin, CHUNK_HEADER_SIZE + prefix + offset, piece)
+            hasher.update(piece)
+            consumer(piece)
+        self._check_data_hash(begin, header, hasher.digest())
 
     # ---- records no ChunkInfo names ----------------------------------------------------------------------
 
@@ -295,7 +337,8 @@ class RecordAccess:
         """A record read whole: through the reader (or, with hashes, straight from the file), checked."""
         if record.hashes is not None and record.direct:
             try:
-                return self._read_spans(record, 0, record.size, None)
+                direct = self._record_as_bytes(record)
+                return direct if direct is not None else self._read_spans(record, 0, record.size, None)
             except _Mismatch:
                 record.direct = False
         if self._reader is None:  # a plain .pb: the file
@@ -352,27 +395,61 @@ class RecordAccess:
     def _read_contents(self, begin: int | None, offset: int, out: memoryview) -> None:
         """Reads the contents of the Riegeli chunk at `begin` from `offset` into `out` in one vectored read, the
         block headers on the way into scratch buffers (begin None: the file's bytes from `offset`)."""
-        position = offset if begin is None else content_position(begin, offset)
-        if position + len(out) > self._raw.size():
-            raise _Mismatch
-        buffers, filled, cursor = [], 0, position
-        while filled < len(out):
-            if begin is not None and cursor % BLOCK_SIZE == 0:
-                buffers.append(memoryview(bytearray(BLOCK_HEADER_SIZE)))
-                cursor += BLOCK_HEADER_SIZE
-            take = len(out) - filled if begin is None else min(len(out) - filled, BLOCK_SIZE - cursor % BLOCK_SIZE)
-            buffers.append(out[filled : filled + take])
-            filled += take
-            cursor += take
+        position, pieces = self._content_pieces(begin, offset, len(out))
+        buffers, filled = [], 0
+        for piece in pieces:
+            if piece < 0:
+                buffers.append(memoryview(bytearray(-piece)))
+            else:
+                buffers.append(out[filled : filled + piece])
+                filled += piece
         try:
             self._raw.readv(position, buffers)
         except RiegeliError:
             raise _Mismatch from None
 
-    def _chunk_alone(self, chunk: int) -> tuple[memoryview, int] | None:
-        """The data of the Riegeli chunk holding record `chunk` (a prefix, then the record) read straight from the
-        file, and the hash its header gives it, when the record is alone in an uncompressed chunk; None otherwise.
-        The header's own hash is checked, the data's is the caller's to check."""
+    def _content_pieces(self, begin: int | None, offset: int, size: int) -> tuple[int, list[int]]:
+        """Where `size` bytes of contents of the Riegeli chunk at `begin` from `offset` on lie: the file position
+        and the lengths of the pieces from there (negative: a block header on the way). _Mismatch when the file
+        ends first (begin None: the file's bytes from `offset`)."""
+        position = offset if begin is None else content_position(begin, offset)
+        if position + size > self._raw.size():
+            raise _Mismatch
+        pieces, filled, cursor = [], 0, position
+        while filled < size:
+            if begin is not None and cursor % BLOCK_SIZE == 0:
+                pieces.append(-BLOCK_HEADER_SIZE)
+                cursor += BLOCK_HEADER_SIZE
+            take = size - filled if begin is None else min(size - filled, BLOCK_SIZE - cursor % BLOCK_SIZE)
+            pieces.append(take)
+            filled += take
+            cursor += take
+        return position, pieces
+
+    def _record_as_bytes(self, record: _Record) -> bytes | None:
+        """A record with hashes read whole straight from the file into a bytes object (RawFile.read_bytes) and
+        checked span by span (_Mismatch otherwise); None when the file cannot be read so."""
+        assert record.hashes is not None
+        if self._reader is None:  # a plain .pb: the file's bytes
+            position, pieces = self._content_pieces(None, 0, record.size)
+        else:
+            position, pieces = self._content_pieces(record.offset, record.start, record.size)
+        try:
+            data = self._raw.read_bytes(position, pieces)
+        except RiegeliError:
+            raise _Mismatch from None
+        if data is None:
+            return None
+        view, span = memoryview(data), record.span
+        for index, expected in enumerate(record.hashes.tolist()):
+            if highway_hash(view[index * span : (index + 1) * span]) != expected:
+                raise _Mismatch
+        return data
+
+    def _chunk_alone(self, chunk: int) -> ChunkHeader | None:
+        """The header of the Riegeli chunk holding record `chunk` when the record is alone in an uncompressed chunk
+        the file holds whole (its data: a prefix, then the record; the header's hash and the prefix checked, the
+        data's hash is the caller's to check); None otherwise (the reader will read it, or say what is wrong)."""
         info = self.infos[chunk]
         begin, size = int(info.offset), int(info.size)
         record = _Record(begin, size, max(1, size), None)
@@ -385,14 +462,25 @@ class RecordAccess:
         prefix = record.start - CHUNK_HEADER_SIZE
         if header.chunk_type != SIMPLE or header.num_records != 1 or header.data_size != prefix + size:
             return None
-        data = _buffer(header.data_size)
-        try:
-            self._read_contents(begin, CHUNK_HEADER_SIZE, data)
-        except _Mismatch:
-            return None
-        if bytes(data[:prefix]) != bytes([NONE]) + varint(len(varint(size))) + varint(size):
+        if content_position(begin, CHUNK_HEADER_SIZE + header.data_size) > self._raw.size():
+            return None  # truncated: the reader says so
+        found = memoryview(bytearray(prefix))
+        self._read_chunk_data(begin, CHUNK_HEADER_SIZE, found)
+        if bytes(found) != bytes([NONE]) + varint(len(varint(size))) + varint(size):
             return None  # compressed: the reader decompresses it
-        return data, header.data_hash
+        return header
+
+    def _read_chunk_data(self, begin: int, offset: int, out: memoryview) -> None:
+        """Reads contents of the chunk at `begin`, which the file holds whole (RiegeliError if it no longer does)."""
+        try:
+            self._read_contents(begin, offset, out)
+        except _Mismatch:
+            raise RiegeliError(f"truncated file: the chunk at byte {begin} ends past the end of the file") from None
+
+    @staticmethod
+    def _check_data_hash(begin: int, header: ChunkHeader, actual: int) -> None:
+        if actual != header.data_hash:
+            raise RiegeliError(f"corrupted chunk at byte {begin}: data hash mismatch")
 
     def _announce(self, ranges: list[tuple[int, int]]) -> contextlib.AbstractContextManager[object]:
         """Byte ranges about to be read, within the returned context (a remote file fetches them ahead, in as few

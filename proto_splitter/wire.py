@@ -234,11 +234,7 @@ def summarize(buf: WireBuffer, start: int, end: int, gap: int) -> FieldSummary |
             packed = _wire_scan.summarize(buf, start, end, gap)
         except ValueError as error:
             raise WireFormatError(str(error)) from None
-        if packed is None:
-            return None
-        fields = np.frombuffer(packed[0], dtype="<u8").reshape(-1, 5)
-        checkpoints = np.frombuffer(packed[1], dtype="<u8").reshape(-1, 2)
-        return FieldSummary(fields[:, 0], fields[:, 1], fields[:, 2], fields[:, 3], fields[:, 4], checkpoints)
+        return _summary(packed)
     states: dict[int, list[Any]] = {}  # number -> [mask, count, last checkpoint start, checkpoints]
     for occ in scan(buf, start, end):
         state = states.get(occ.field_number)
@@ -258,6 +254,79 @@ def summarize(buf: WireBuffer, start: int, end: int, gap: int) -> FieldSummary |
     fields = np.array(rows, dtype=np.uint64).reshape(-1, 5)
     points_array = np.array([p for state in states.values() for p in state[3]], dtype=np.uint64).reshape(-1, 2)
     return FieldSummary(fields[:, 0], fields[:, 1], fields[:, 2], fields[:, 3], fields[:, 4], points_array)
+
+
+def _summary(packed: tuple[bytes, bytes] | None) -> FieldSummary | None:
+    """A FieldSummary from the C scanner's (fields, checkpoints) bytes."""
+    if packed is None:
+        return None
+    fields = np.frombuffer(packed[0], dtype="<u8").reshape(-1, 5)
+    checkpoints = np.frombuffer(packed[1], dtype="<u8").reshape(-1, 2)
+    return FieldSummary(fields[:, 0], fields[:, 1], fields[:, 2], fields[:, 3], fields[:, 4], checkpoints)
+
+
+class SummaryStream:
+    """summarize() over a message given in consecutive pieces of any sizes (a record read window by window into
+    one buffer), keeping none of them: the occurrence a piece ends inside is carried over (a few bytes, or a group
+    until its end), a payload running past a piece is skipped. Without the C scanner the pieces are kept and
+    summarized at the end."""
+
+    _FIRST_TRY = 64  # bytes of the next piece joined to a carried occurrence (a key and a length need at most 20)
+
+    def __init__(self, size: int, gap: int):
+        self.size, self._gap = size, gap
+        self._summarizer = _wire_scan.Summarizer(gap) if _wire_scan is not None else None
+        self._kept = bytearray() if _wire_scan is None else None
+        self._received = 0  # message bytes given so far
+        self._resume = 0  # where the next occurrence to summarize starts
+        self._carry = b""  # bytes [resume, received) when resume < received: an occurrence not yet whole
+
+    def feed(self, piece: WireBuffer) -> None:
+        """The message's next bytes (not kept: the buffer may be reused). Raises WireFormatError."""
+        view = memoryview(piece).cast("B")
+        begin = self._received
+        self._received += len(view)
+        if self._received > self.size:
+            raise WireFormatError(f"more than the message's {self.size} bytes were given")
+        if self._kept is not None:
+            self._kept += view
+            return
+        if self._carry and not self._join_carry(view):
+            return
+        if self._resume < self._received:
+            self._resume = self._feed(view, self._resume - begin, begin)
+        if self._resume < self._received:
+            self._carry = bytes(view[self._resume - begin :])
+
+    def finish(self) -> FieldSummary | None:
+        """The summary of the whole message (as summarize). Raises WireFormatError."""
+        if self._received != self.size:
+            raise WireFormatError(f"{self._received} of the message's {self.size} bytes were given")
+        if self._kept is not None:
+            return summarize(self._kept, 0, len(self._kept), self._gap)
+        assert self._summarizer is not None
+        return _summary(self._summarizer.finish())
+
+    def _feed(self, window: memoryview, start: int, begin: int) -> int:
+        assert self._summarizer is not None
+        try:
+            return int(self._summarizer.feed(window, start, len(window), begin + start, self.size))
+        except ValueError as error:
+            raise WireFormatError(str(error)) from None
+
+    def _join_carry(self, view: memoryview) -> bool:
+        """Summarizes the carried occurrence with as much of `view` as it needs; False when even all of it does
+        not complete it (then all of it is carried on)."""
+        carried, take = self._resume, self._FIRST_TRY
+        while True:
+            take = min(len(view), max(take, len(self._carry)))
+            joined = self._carry + bytes(view[:take])
+            self._resume = self._feed(memoryview(joined), 0, carried)
+            if self._resume > carried or take == len(view):
+                break
+            take *= 2
+        self._carry = b"" if self._resume > carried else joined
+        return self._resume > carried
 
 
 def element_keys(buf: WireBuffer, start: int, end: int, field_number: int, key_field: int) -> npt.NDArray[np.uint32]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import struct
-from typing import Any
+from typing import Any, Protocol
 
 from highwayhash._highwayhash import ffi, lib
 
@@ -39,3 +39,19 @@ def highway_hash(data: Bytes | list[Bytes]) -> int:
     if AVX2_AVAILABLE:
         return _highwayhash_avx2.hash64(data, RIEGELI_KEY)
     return portable_hash64(b"".join(data) if isinstance(data, list) else data)
+
+
+class Hasher(Protocol):
+    """HighwayHash-64 of bytes given in consecutive parts."""
+
+    def update(self, data: Bytes, /) -> None:
+        """Hashes the next bytes (not kept: the buffer may be reused at once)."""
+
+    def digest(self) -> int:
+        """The hash of all bytes given (once)."""
+
+
+def streaming_hasher() -> Hasher | None:
+    """A Hasher with riegeli's key, or None when the AVX2 extension is not available (the portable library hashes
+    whole inputs only: the caller keeps the bytes and calls highway_hash)."""
+    return _highwayhash_avx2.Hasher(RIEGELI_KEY) if AVX2_AVAILABLE else None

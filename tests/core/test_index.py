@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import proto_splitter as ps
-from proto_splitter import files, index_builder, riegeli, wire
+from proto_splitter import files, index_builder, records, riegeli, wire
 from proto_splitter.index import INDEX_FIELD, Index, metadata_hash, to_bytes
 from proto_splitter.proto import chunk_pb2, index_pb2
 from proto_splitter.riegeli.highwayhash import highway_hash
@@ -222,31 +222,82 @@ def test_a_forged_index_is_an_error_not_a_wrong_element(written, damage):
             assert found == int(name.rsplit("_", 1)[1])
 
 
-def test_files_without_an_index_are_scanned_alike(written):
-    """A file whose metadata has no index (TensorFlow's, or older ones): the scan builds the same summaries."""
-    data, message = written
-    unindexed = rebuilt(data, edit_metadata=lambda metadata: None)
-    records = records_of(unindexed)
+def without_index(data: bytes) -> bytes:
+    """The file with its index left out, as TensorFlow writes files: each record in a Riegeli chunk of its own."""
+    records = records_of(data)
     metadata = chunk_pb2.ChunkMetadata.FromString(records[-1][1])
-    metadata.ClearField("index")
     stripped = io.BytesIO()
-    with riegeli.RecordWriter(stripped) as writer:
+    with riegeli.RecordWriter(stripped, "uncompressed,chunk_size:1000") as writer:
         positions = {}
         for position, record in records[:-1]:
-            writer.write_record(record)
-            positions[position] = writer.last_pos.numeric
+            if position != metadata.index.offset:
+                writer.write_record(record)
+                positions[position] = writer.last_pos.numeric
         for info in metadata.chunks:
             info.offset = positions[info.offset]
+        metadata.ClearField("index")
         writer.write_message(metadata)
-    with ps.open(stripped.getvalue(), graph_pb2.GraphDef) as handle, ps.open(data, graph_pb2.GraphDef) as indexed:
+    return stripped.getvalue()
+
+
+def assert_scanned_alike(unindexed, data: bytes, message: graph_pb2.GraphDef) -> None:
+    with ps.open(unindexed, graph_pb2.GraphDef) as handle, ps.open(data, graph_pb2.GraphDef) as indexed:
         assert not handle.indexed and indexed.indexed
         scanned, written_index = handle.resolver.index, indexed.resolver.index
         assert set(scanned.streams) == set(written_index.streams)
         for chunk, stream in scanned.streams.items():
             assert (stream.counts == written_index.streams[chunk].counts).all()
             assert (stream.checkpoints == written_index.streams[chunk].checkpoints).all()
+            size = handle.resolver.records.size(chunk)
+            assert scanned.hashes_of(chunk, size)[1].tolist() == written_index.hashes_of(chunk, size)[1].tolist()
         assert handle.get("node[31111]") == message.node[31111]
+        assert handle.get("node[5]") == message.node[5]
         assert handle.find("node", "node_5") == 5
+
+
+def test_files_without_an_index_are_scanned_alike(written):
+    """A file whose metadata has no index (TensorFlow's, or older ones): the scan builds the same summaries."""
+    data, message = written
+    assert_scanned_alike(without_index(data), data, message)
+
+
+@pytest.mark.parametrize("window", [1000, SPAN + 7, 1 << 20])
+def test_big_records_are_scanned_window_by_window_alike(written, tmp_path, monkeypatch, window):
+    """Records read straight from a file a window at a time (one buffer, never a whole record) give the same
+    summaries and span hashes as the writer's index, whatever the window."""
+    data, message = written
+    path = tmp_path / "unindexed.cpb"
+    path.write_bytes(without_index(data))
+    monkeypatch.setattr(records, "DIRECT_SCAN", 1)
+    monkeypatch.setattr(records, "SCAN_WINDOW", window)
+    pieces = []
+    scan_pieces = records.RecordAccess.scan_pieces
+    monkeypatch.setattr(
+        records.RecordAccess,
+        "scan_pieces",
+        lambda self, chunk, consumer: scan_pieces(
+            self, chunk, lambda piece: pieces.append(len(piece)) or consumer(piece)
+        ),
+    )
+    assert_scanned_alike(str(path), data, message)
+    sizes = [info.size for info in ps.read_metadata(str(path)).chunks if info.type != chunk_pb2.ChunkInfo.BYTES]
+    assert max(pieces) <= window and len(pieces) == sum(-(-size // window) for size in sizes)
+
+
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.999])
+def test_a_damaged_byte_in_a_record_scanned_by_windows_is_an_error(written, tmp_path, monkeypatch, where):
+    data, _ = written
+    unindexed = bytearray(without_index(data))
+    metadata = ps.read_metadata(bytes(unindexed))
+    biggest = max((info for info in metadata.chunks if info.type == chunk_pb2.ChunkInfo.MESSAGE), key=lambda i: i.size)
+    at = records.content_position(biggest.offset, 64 + int(biggest.size * where))
+    unindexed[at] ^= 0x40
+    path = tmp_path / "damaged.cpb"
+    path.write_bytes(bytes(unindexed))
+    monkeypatch.setattr(records, "DIRECT_SCAN", 1)
+    monkeypatch.setattr(records, "SCAN_WINDOW", 4096)
+    with pytest.raises(ps.ProtoSplitterError, match="hash mismatch"):
+        ps.open(str(path), graph_pb2.GraphDef)
 
 
 def test_key_tables_of_maps_and_keyed_types():

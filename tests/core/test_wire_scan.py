@@ -4,6 +4,8 @@ refuse at the same byte offset."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +25,15 @@ def python_table(data: bytes, start: int, end: int) -> list[tuple[int, int, int]
 def c_table(data, start: int, end: int) -> list[tuple[int, int, int]]:
     table = wire.occurrence_table(data, start, end)
     return list(zip(table.keys.tolist(), table.starts.tolist(), table.ends.tolist(), strict=True))
+
+
+def damaged(message, cut: int, flip: int, value: int) -> bytes:
+    """The message's serialization with byte `flip` set to `value` and `cut` bytes cut off its end."""
+    data = bytearray(message.SerializeToString())
+    if data:
+        data[flip % len(data)] = value
+        del data[len(data) - cut % (len(data) + 1) :]
+    return bytes(data)
 
 
 def test_the_c_scanner_is_built():
@@ -49,11 +60,7 @@ def test_same_occurrences_as_the_python_scanner(message):
 @SETTINGS
 @given(message=any_messages(), cut=st.integers(0, 400), flip=st.integers(0, 400), value=st.integers(0, 255))
 def test_damaged_bytes_fail_alike(message, cut, flip, value):
-    data = bytearray(message.SerializeToString())
-    if data:
-        data[flip % len(data)] = value
-        del data[len(data) - cut % (len(data) + 1) :]
-    data = bytes(data)
+    data = damaged(message, cut, flip, value)
     try:
         expected = python_table(data, 0, len(data))
     except wire.WireFormatError:
@@ -152,3 +159,96 @@ def test_key_entries_refuses_buffers_of_other_sizes():
         wire._wire_scan.key_entries(b"\x00" * 5, np.zeros(1, np.uint64), np.zeros(1, np.uint64))
     with pytest.raises(TypeError):
         wire._wire_scan.key_entries(np.zeros(1, np.uint32), b"\x00" * 8, np.zeros(1, np.uint64))  # not writable
+
+
+# ---- SummaryStream: summarize over a message given in pieces ---------------------------------------------------
+
+
+def summary_lists(summary):
+    return None if summary is None else [array.tolist() for array in summary]
+
+
+def streamed(data: bytes, cuts: list[int], gap: int, reuse: bool):
+    """SummaryStream fed data cut at `cuts`, each piece in one reused buffer when `reuse` (as a scan reads)."""
+    stream = wire.SummaryStream(len(data), gap)
+    bounds = [0, *sorted({cut % (len(data) + 1) for cut in cuts}), len(data)]
+    scratch = bytearray(len(data))
+    for start, end in itertools.pairwise(bounds):
+        if reuse:
+            scratch[: end - start] = data[start:end]
+            stream.feed(memoryview(scratch)[: end - start])
+            scratch[: end - start] = b"\xff" * (end - start)  # the buffer is overwritten before the next piece
+        else:
+            stream.feed(data[start:end])
+    return summary_lists(stream.finish())
+
+
+def whole(data: bytes, gap: int):
+    return summary_lists(wire.summarize(data, 0, len(data), gap))
+
+
+@SETTINGS
+@given(
+    message=any_messages(),
+    cuts=st.lists(st.integers(0, 1 << 16), max_size=12),
+    gap=st.sampled_from([1, 7, 64, 1 << 16]),
+    reuse=st.booleans(),
+)
+def test_a_summary_of_pieces_is_the_summary_of_the_whole(message, cuts, gap, reuse):
+    data = message.SerializeToString()
+    assert streamed(data, cuts, gap, reuse) == whole(data, gap)
+
+
+@SETTINGS
+@given(
+    message=any_messages(),
+    cut=st.integers(0, 400),
+    flip=st.integers(0, 400),
+    value=st.integers(0, 255),
+    cuts=st.lists(st.integers(0, 1 << 12), max_size=8),
+)
+def test_damaged_pieces_fail_as_the_whole(message, cut, flip, value, cuts):
+    data = damaged(message, cut, flip, value)
+    try:
+        expected = whole(data, 64)
+    except wire.WireFormatError as error:
+        expected = str(error)  # the same message, at the same byte
+    try:
+        got = streamed(data, cuts, 64, True)
+    except wire.WireFormatError as error:
+        got = str(error)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "data, cuts",
+    [
+        (b"\x0b" + b"\x08\x01" * 100 + b"\x0c" + b"\x10\x02", [5, 9, 70]),  # a group across pieces
+        (b"\x0a\x80\x02" + b"x" * 256 + b"\x10\x01", [1, 2, 3, 100, 259]),  # a key, a length, a payload cut
+        (b"\x08\x96\x01" * 3, [1, 2, 4, 8]),  # varints cut
+    ],
+)
+def test_occurrences_cut_anywhere(data, cuts):
+    for reuse in (False, True):
+        assert streamed(data, cuts, 1, reuse) == whole(data, 1)
+
+
+def test_a_stream_must_be_given_its_size():
+    stream = wire.SummaryStream(4, 64)
+    stream.feed(b"\x08\x01")
+    with pytest.raises(wire.WireFormatError, match="2 of the message's 4 bytes"):
+        stream.finish()
+    with pytest.raises(wire.WireFormatError, match="more than the message's 4 bytes"):
+        stream.feed(b"\x08\x01\x08")
+
+
+def test_a_payload_longer_than_the_message_is_refused_in_any_piece():
+    stream = wire.SummaryStream(1000, 64)
+    with pytest.raises(wire.WireFormatError, match="length runs past the end at byte 0"):
+        stream.feed(b"\x0a\xe8\x07")  # 1000 bytes of payload announced in a 1000-byte message
+
+
+def test_windows_outside_the_message_are_refused():
+    summarizer = wire._wire_scan.Summarizer(64)
+    with pytest.raises(ValueError, match="within the message"):
+        summarizer.feed(b"\x08\x01", 0, 2, 5, 6)

@@ -3,6 +3,7 @@ checks both against real files, byte for byte)."""
 
 from __future__ import annotations
 
+import itertools
 import platform
 
 import pytest
@@ -77,3 +78,31 @@ def test_avx2_refuses_bad_arguments():
         highwayhash.highway_hash("text")
     with pytest.raises(TypeError):
         highwayhash._highwayhash_avx2.hash64(b"data")
+
+
+@avx2
+@settings(max_examples=examples(500), deadline=None)
+@given(data=st.binary(max_size=3000), cuts=st.lists(st.integers(0, 3000), max_size=10))
+def test_a_streaming_hasher_hashes_its_parts_as_their_concatenation(data, cuts):
+    hasher = highwayhash.streaming_hasher()
+    assert hasher is not None
+    bounds = [0, *sorted(cut % (len(data) + 1) for cut in cuts), len(data)]
+    scratch = bytearray(len(data))
+    for start, end in itertools.pairwise(bounds):
+        scratch[: end - start] = data[start:end]  # one buffer reused for every part
+        hasher.update(memoryview(scratch)[: end - start])
+    assert hasher.digest() == highwayhash.portable_hash64(data)
+
+
+@avx2
+def test_a_streaming_hasher_is_used_once():
+    hasher = highwayhash.streaming_hasher()
+    assert hasher is not None
+    hasher.update(b"abc")
+    hasher.digest()
+    with pytest.raises(ValueError, match="after digest"):
+        hasher.update(b"d")
+    with pytest.raises(ValueError, match="twice"):
+        hasher.digest()
+    with pytest.raises(ValueError, match="32 bytes"):
+        highwayhash._highwayhash_avx2.Hasher(b"short")
