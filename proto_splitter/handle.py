@@ -14,7 +14,7 @@ from several threads at once.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, Generic
 
 import numpy as np
@@ -71,9 +71,10 @@ class ChunkedFile(Generic[MessageT]):
         storage_options: Mapping[str, Any] | None = None,
     ):
         self.message_class = message_class
+        self.descriptor = descriptors.descriptor_of(message_class)
         self.metadata: chunk_pb2.ChunkMetadata | None = None
         self.indexed = False  # whether the file's own index is used (else one built by scanning it)
-        self._closers: list = []
+        self._closers: list[Callable[[], object]] = []
         self._path: str | None = None
         self._bytes: bytes | bytearray | memoryview | None = None
         self._handle: BinaryIO | None = None
@@ -84,7 +85,7 @@ class ChunkedFile(Generic[MessageT]):
             raise
 
     def _open(self, source: Any, use_index: bool, storage_options: Mapping[str, Any] | None) -> None:
-        descriptor = self.message_class.DESCRIPTOR
+        descriptor = self.descriptor
         source = remote.local_path(source)
         if remote.is_remote(source):
             source = files.open_url(source, storage_options)
@@ -140,9 +141,9 @@ class ChunkedFile(Generic[MessageT]):
     def field_path(self, path: PathText) -> FieldPath:
         """A path (text such as ``node[3].attr['value']``, or a FieldPath) checked against the message type."""
         if isinstance(path, FieldPath):
-            field_paths.resolve(self.message_class.DESCRIPTOR, path, FieldPathError)
+            field_paths.resolve(self.descriptor, path, FieldPathError)
             return path
-        return field_paths.parse(path, self.message_class.DESCRIPTOR)
+        return field_paths.parse(path, self.descriptor)
 
     def get(self, path: PathText) -> Any:
         """The value at a field path (``node[3]``, ``attr['value'].tensor``, ``versions.producer``, ``node``): a
@@ -161,7 +162,7 @@ class ChunkedFile(Generic[MessageT]):
         """The number of elements of the list (or entries of the map) at `path`: for a list split over chunks,
         from the index, without reading its elements."""
         steps = self.field_path(path)
-        segments = field_paths.resolve(self.message_class.DESCRIPTOR, steps, FieldPathError)
+        segments = field_paths.resolve(self.descriptor, steps, FieldPathError)
         if segments and segments[-1].subscript is None and descriptors.is_map(segments[-1].field):
             return len(self.get(steps))
         return self._resolver.count(steps)
@@ -177,7 +178,7 @@ class ChunkedFile(Generic[MessageT]):
         if self.metadata is None:
             result.MergeFrom(self._resolver.value(FieldPath())[1])
             return result
-        with self._chunks(needed_chunks(self.metadata.message, self.message_class.DESCRIPTOR, None)) as chunks:
+        with self._chunks(needed_chunks(self.metadata.message, self.descriptor, None)) as chunks:
             Merger(chunks).merge(self.metadata.message, result)
         return result
 
@@ -188,7 +189,7 @@ class ChunkedFile(Generic[MessageT]):
             if self.metadata is None:
                 raise ChunkedProtoError("partial reads by ChunkMetadata need a chunked proto (.cpb), got a .pb")
             merged = self.message_class()
-            with self._chunks(needed_chunks(fields.message, self.message_class.DESCRIPTOR, None)) as chunks:
+            with self._chunks(needed_chunks(fields.message, self.descriptor, None)) as chunks:
                 Merger(chunks).merge(fields.message, merged)
             return merged
         wanted = [self.field_path(text) for text in ([fields] if isinstance(fields, str) else list(fields))]
@@ -200,7 +201,7 @@ class ChunkedFile(Generic[MessageT]):
     def _place(self, result: Message, path: FieldPath) -> None:
         """Puts the value at `path` into `result` as `ps.project` would: what leads to it is created as far as
         the message has it."""
-        segments = field_paths.resolve(self.message_class.DESCRIPTOR, path, FieldPathError)
+        segments = field_paths.resolve(self.descriptor, path, FieldPathError)
         for depth in range(len(segments), 0, -1):
             prefix = FieldPath(step for segment in segments[:depth] for step in segment.steps())
             try:
@@ -221,7 +222,7 @@ class ChunkedFile(Generic[MessageT]):
         """The index of the element of the list at `path` whose key is `key` (a NodeDef's name), or None: from the
         index's key table when it covers the list, else by reading the elements' keys."""
         steps = self.field_path(path)
-        segments = field_paths.resolve(self.message_class.DESCRIPTOR, steps, FieldPathError)
+        segments = field_paths.resolve(self.descriptor, steps, FieldPathError)
         if not segments or segments[-1].subscript is not None or not is_keyed(segments[-1].field):
             raise FieldPathError(f"{path!r} is not a list whose elements have names")
         candidates = self._candidates(steps, segments[-1].field, key)
@@ -283,7 +284,9 @@ class ChunkedFile(Generic[MessageT]):
             with plan(files._chunk_ranges(self.metadata.chunks, order)) if plan else contextlib.nullcontext():
                 yield self._resolver.chunks
             return
-        with files._open_reader(self._path if self._path is not None else self._bytes) as opened:
+        source = self._path if self._path is not None else self._bytes
+        assert source is not None  # a handle holds a path, bytes or a file object
+        with files._open_reader(source) as opened:
             with opened.chunks(self.metadata, order) as chunks:
                 yield chunks
 
@@ -325,7 +328,7 @@ class _SignatureKnown:
 
 
 def _key_of(element: Message) -> Any:
-    return descriptors.container(element, element.DESCRIPTOR.fields_by_number[KEY_FIELD])
+    return descriptors.container(element, descriptors.descriptor_of(element).fields_by_number[KEY_FIELD])
 
 
 def _single_node_at(root: TreeNode, base: FieldPath) -> TreeNode | None:
@@ -365,8 +368,9 @@ def read_partial(
     """
     files.check_message_class(message_class)
     if not isinstance(fields, chunk_pb2.ChunkMetadata):
+        descriptor = descriptors.descriptor_of(message_class)
         for text in [fields] if isinstance(fields, str) else list(fields):
-            field_paths.parse(text, message_class.DESCRIPTOR)  # bad paths fail before the file is opened
+            field_paths.parse(text, descriptor)  # bad paths fail before the file is opened
     if files._is_stream(source):
         source = source.read()  # type: ignore[union-attr]
     with open(source, message_class, storage_options=storage_options) as handle:

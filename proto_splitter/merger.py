@@ -39,7 +39,7 @@ class ChunkSource(Protocol):
     def chunk_type(self, index: int) -> int:
         """ChunkInfo type of chunk `index` (UNSET when unknown)."""
 
-    def get(self, index: int) -> Chunk:
+    def get(self, index: int) -> Chunk | memoryview:
         """The contents of chunk `index`: a Message or bytes-like."""
 
 
@@ -76,7 +76,7 @@ class Merger:
         self._partial = wanted is not None
         self._merge(chunked_message, target, list(wanted) if wanted is not None else None)
 
-    def _chunk(self, index: int, expected_type: int) -> Chunk:
+    def _chunk(self, index: int, expected_type: int) -> Chunk | memoryview:
         if not 0 <= index < len(self._source):
             raise ChunkedProtoError(f"chunk index {index} is out of range ({len(self._source)} chunks)")
         if index in self._used:
@@ -101,7 +101,7 @@ class Merger:
                 target.CopyFrom(chunk)  # unlike upb's MergeFrom, no re-parse: works at any nesting depth
             return
         try:
-            target.MergeFromString(chunk)
+            target.MergeFromString(chunk)  # type: ignore[arg-type]  # upb parses any bytes-like (stubs: bytes)
         except DecodeError as error:
             raise ChunkedProtoError(f"chunk {index} is not a valid {target.DESCRIPTOR.full_name}: {error}") from None
 

@@ -15,7 +15,7 @@ merged by the Merger itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from google.protobuf.message import Message
 from . import descriptors, field_paths, oversized, wire
 from .chunk_tree import TreeNode
 from .chunks import BYTES
-from .errors import ChunkedProtoError, ProtoSplitterError
+from .errors import ChunkedProtoError, FieldPathError, ProtoSplitterError
 from .field_paths import Field, FieldPath, Index, Key, Segment
 from .index import Index as FileIndex
 from .index import IndexMismatchError, StreamSummary
@@ -54,7 +54,7 @@ class Chunks:
     """The ChunkSource the Merger reads through: records checked against the index, `skip_bytes` leaving
     BYTES chunks out (a structure without its big values)."""
 
-    def __init__(self, records: RecordAccess, infos):
+    def __init__(self, records: RecordAccess, infos: Sequence[chunk_pb2.ChunkInfo]):
         self._records, self._infos = records, infos
 
     def __len__(self) -> int:
@@ -63,7 +63,7 @@ class Chunks:
     def chunk_type(self, index: int) -> int:
         return int(self._infos[index].type)
 
-    def get(self, index: int):
+    def get(self, index: int) -> bytes | memoryview:
         return self._records.record(index)
 
 
@@ -93,7 +93,7 @@ class Resolver:
     def value(self, path: FieldPath, skip_bytes: bool = False) -> tuple[bool, Any]:
         """(whether it is set, the value) at `path`: a message, a scalar, or for a list or map without subscript a
         list or dict. ElementNotFoundError for a missing element or entry on the way."""
-        segments = field_paths.resolve(self.root.descriptor, path, field_paths.FieldPathError)
+        segments = field_paths.resolve(self.root.descriptor, path, FieldPathError)
         last = segments[-1] if segments else None
         if last is not None and last.subscript is None and descriptors.is_repeated(last.field):
             fold = _Fold(self, segments[:-1], skip_bytes, collect=last.field)
@@ -136,7 +136,13 @@ class Resolver:
             position += source.count
 
     def _source_elements(
-        self, source: Source, field: FieldDescriptor, element_class, where, below: dict, position: int
+        self,
+        source: Source,
+        field: FieldDescriptor,
+        element_class: type[Message] | None,
+        where: tuple[int, int] | None,
+        below: dict[int, list[tuple[FieldPath, list[TreeNode]]]],
+        position: int,
     ) -> Iterator[tuple[int, Any]]:
         """(index within the source, element) of one source of list elements (see `elements`)."""
         if source.elements is not None:
@@ -145,6 +151,8 @@ class Resolver:
                     yield local, element
         elif source.chunk is None:
             yield 0, element_class() if element_class is not None else None
+        elif element_class is None:  # _Fold makes chunk sources for lists of messages only
+            raise ChunkedProtoError(f"chunk {source.chunk} holds the elements of a list that is not of messages")
         elif where is None:
             for local, payload in enumerate(self.payloads(source.chunk, field.number, source.count)):
                 yield local, oversized.parse(element_class, payload)
@@ -169,7 +177,7 @@ class Resolver:
         return self.index.streams.get(chunk) if self.index is not None else None
 
     def occurrence(
-        self, chunk: int, summary: StreamSummary, number: int, ordinal: int, data: memoryview | None = None
+        self, chunk: int, summary: StreamSummary, number: int, ordinal: int, data: bytes | memoryview | None = None
     ) -> memoryview:
         """The bytes of the `ordinal`-th occurrence of field `number` in a chunk's record (`data` when it is at
         hand), found from its checkpoint (the checkpoint must be an occurrence of the field, and the occurrence
@@ -249,7 +257,7 @@ class Resolver:
 
 def _key_hash(element: Message, key_field: int) -> int:
     """The key hash of an element's key field (as wire.element_keys computes it at wire level)."""
-    field = element.DESCRIPTOR.fields_by_number.get(key_field)
+    field = descriptors.descriptor_of(element).fields_by_number.get(key_field)
     if field is None or not descriptors.has_value(element, field):
         return wire.key_hash(b"")
     value = descriptors.container(element, field)
@@ -298,12 +306,12 @@ def _relate(rest: FieldPath, path: FieldPath) -> tuple[str, int | None, FieldPat
 
 def _with_subscript(descriptor: Descriptor, path: FieldPath, subscript: Index) -> list[Segment]:
     """The segments of a path to a list, the list's own segment given `subscript`."""
-    segments = field_paths.resolve(descriptor, path, field_paths.FieldPathError)
+    segments = field_paths.resolve(descriptor, path, FieldPathError)
     if not segments:
-        raise field_paths.FieldPathError("a list path is needed")
+        raise FieldPathError("a list path is needed")
     last = segments[-1]
     if last.subscript is not None or not descriptors.is_repeated(last.field) or descriptors.is_map(last.field):
-        raise field_paths.FieldPathError(f"{field_paths.format_path(path, descriptor)} is not a list")
+        raise FieldPathError(f"{field_paths.format_path(path, descriptor)} is not a list")
     return [*segments[:-1], Segment(last.field, subscript)]
 
 
@@ -472,6 +480,7 @@ class _Fold:
                 local = subscript.value - self.counts.get(k, 0)
                 if 0 <= local < count:
                     occurrence = self.r.occurrence(chunk, summary, number, local)
+                    assert field.message_type is not None  # a field of TYPE_MESSAGE
                     element = oversized.parse(message_class(field.message_type), payload_of(occurrence))
                     self.enter(k)
                     self.parsed(element, k + 1)
@@ -551,7 +560,7 @@ class _Fold:
         """Merges chunked fields (paths relative to `target`) with the Merger."""
         cm = chunk_pb2.ChunkedMessage()
         for path, children in fields:
-            tags = field_paths.to_field_tags(path, target.DESCRIPTOR)
+            tags = field_paths.to_field_tags(path, descriptors.descriptor_of(target))
             for child in children:
                 if self.skip_bytes and child.chunk is not None and self.r.chunks.chunk_type(child.chunk) == BYTES:
                     continue

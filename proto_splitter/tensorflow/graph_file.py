@@ -23,9 +23,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import handle, wire
+from .. import field_paths, handle, wire
 from ..errors import ProtoSplitterError
-from ..field_paths import FieldPath
+from ..field_paths import FieldPath, Index
 from ..tf import types_pb2
 from . import graphs
 from .tensors import TensorDecodeError, numpy_dtype, shape_of, to_numpy
@@ -47,6 +47,7 @@ class TensorDetails(NamedTuple):
 READ_AHEAD = 2  # constants read ahead by tensors(), each by a thread of its own
 FUNCTION_SEPARATOR = "::"  # "function::node" names a node of a function (TensorFlow's node names hold no ':')
 _OP_FIELD = 2  # NodeDef.op
+_CONTENT = "attr['value'].tensor.tensor_content"  # where a NodeDef holds its constant's bytes
 _CONST = "Const"
 
 
@@ -75,6 +76,9 @@ class GraphFile:
         self._graph = f"{inner}." if inner else ""
         self._lock = threading.Lock()
         self._functions: dict[str, int] | None = None
+        node = field_paths.resolve(opened.descriptor, self._steps("node"))[-1].target
+        assert node is not None  # a graph's node field is a list of NodeDef messages
+        self._content_steps = field_paths.parse(_CONTENT, node)  # below a NodeDef, where its constant's bytes are
 
     def close(self) -> None:
         """Closes the file."""
@@ -121,6 +125,10 @@ class GraphFile:
     def _steps(self, text: str) -> FieldPath:
         return self._file.field_path(self._graph + text)
 
+    def _content(self, node_path: FieldPath) -> FieldPath:
+        """The path of the tensor_content of the constant node at `node_path`."""
+        return node_path + self._content_steps
+
     # ---- constants -------------------------------------------------------------------------------------------
 
     def tensor_names(self) -> list[str]:
@@ -130,14 +138,14 @@ class GraphFile:
     def tensor(self, name: str, out: np.ndarray | None = None) -> np.ndarray:
         """The value of the constant `name` as a numpy array, reading only its node and its value's bytes; with
         `out` (a writable C-contiguous array of its dtype and size), read into `out` with no intermediate copy."""
-        path = self._locate(name)
-        return self._value(path, self._file.resolver.value(self._file.field_path(path), skip_bytes=True)[1], out)
+        path = self._file.field_path(self._locate(name))
+        return self._value(path, self._file.resolver.value(path, skip_bytes=True)[1], out)
 
     def tensors(self) -> Iterator[tuple[str, np.ndarray]]:
         """(name, array) of every constant, in the order of `tensor_names` (the order of their chunks in the
         file): each chunk is read once, READ_AHEAD constants ahead by as many threads (reading and hashing
         release the GIL)."""
-        constants = self._constants()
+        constants = self._iter_constants()
         with ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="proto-splitter-tensors") as pool:
             pending: deque[tuple[str, Future[np.ndarray]]] = deque()
             try:
@@ -160,46 +168,46 @@ class GraphFile:
         records = self._file.resolver.records
         for name, path, node in self._constants():
             tensor = node.attr["value"].tensor
-            content = self._file.field_path(path + ".attr['value'].tensor.tensor_content")
-            chunks = self._file.resolver.leaf_chunks(content)
+            chunks = self._file.resolver.leaf_chunks(self._content(path))
             size = tensor.ByteSize() + sum(records.size(chunk) for chunk in chunks)
             dtype = types_pb2.DataType.Name(tensor.dtype) if tensor.dtype in _DTYPE_NUMBERS else str(tensor.dtype)
             shape = tuple(dim.size for dim in tensor.tensor_shape.dim)
             details.append(TensorDetails(name, dtype, shape, size))
         return details
 
-    def _constants(self) -> list[tuple[str, str, Any]]:
+    def _constants(self) -> list[tuple[str, FieldPath, Any]]:
         """(name, path, node without its value's chunks) of every Const node: the graph's (found at wire level by
         their op), then the functions'."""
-        found = []
+        return list(self._iter_constants())
+
+    def _iter_constants(self) -> Iterator[tuple[str, FieldPath, Any]]:
+        """`_constants` one by one, as they are found."""
         const = (_OP_FIELD, wire.key_hash(_CONST.encode()))
-        for index, node in self._file.resolver.elements(self._steps("node"), skip_bytes=True, where=const):
+        nodes = self._steps("node")
+        for index, node in self._file.resolver.elements(nodes, skip_bytes=True, where=const):
             if node.op == _CONST:
-                found.append((node.name, f"{self._graph}node[{index}]", node))
+                yield node.name, FieldPath((*nodes, Index(index))), node
         if self._function_count():
             functions = self._file.resolver.elements(self._steps("library.function"), skip_bytes=True)
             for position, function in functions:
                 for index, node in enumerate(function.node_def):
                     if node.op == _CONST:
-                        found.append(
-                            (
-                                f"{function.signature.name}{FUNCTION_SEPARATOR}{node.name}",
-                                f"{self._graph}library.function[{position}].node_def[{index}]",
-                                node,
-                            )
+                        yield (
+                            f"{function.signature.name}{FUNCTION_SEPARATOR}{node.name}",
+                            self._steps(f"library.function[{position}].node_def[{index}]"),
+                            node,
                         )
-        return found
 
     def _function_count(self) -> int:
         return self._file.count(self._graph + "library.function")
 
-    def _value(self, path: str, node: Any, out: np.ndarray | None) -> np.ndarray:
+    def _value(self, path: FieldPath, node: Any, out: np.ndarray | None) -> np.ndarray:
         """The array of a constant's node (read without its value's chunks) at `path`: from its value's chunks
         straight into the array, or from the node (values kept inline)."""
         if "value" not in node.attr or not node.attr["value"].HasField("tensor"):
             raise ProtoSplitterError(f"node {node.name!r} ({node.op}) holds no tensor value")
         tensor = node.attr["value"].tensor
-        chunks = self._file.resolver.leaf_chunks(self._file.field_path(path + ".attr['value'].tensor.tensor_content"))
+        chunks = self._file.resolver.leaf_chunks(self._content(path))
         if not chunks:
             array = to_numpy(tensor)
             if out is None:

@@ -4,11 +4,14 @@ TensorFlow's classes when it is installed and the shipped copies otherwise (sing
 from __future__ import annotations
 
 import os
+from typing import Any
+
+from google.protobuf.message import Message
 
 from .. import files, handle
 from ..errors import ProtoSplitterError
 
-PathLike = str | os.PathLike
+PathLike = str | os.PathLike[str]
 SAVED_MODEL_PREFIX = "saved_model"
 _GRAPH_IN_SAVED_MODEL = "meta_graphs[0].graph_def"
 
@@ -17,7 +20,7 @@ class NodeNotFoundError(ProtoSplitterError, KeyError):
     """No node of that name in the graph."""
 
 
-def _classes():
+def _classes() -> tuple[type[Message], type[Message]]:
     """(GraphDef, SavedModel) classes: TensorFlow's own when it is installed, else the shipped copies."""
     try:
         from tensorflow.core.framework import graph_pb2
@@ -41,13 +44,13 @@ def graph_kind(message_class: type) -> str | None:
     return name if package in ("tensorflow", "proto_splitter.tf") and name in ("GraphDef", "SavedModel") else None
 
 
-def read_graph_def(path: PathLike, graph_class: type | None = None):
+def read_graph_def(path: PathLike, graph_class: type | None = None) -> Any:
     """The GraphDef in a `.pb`/`.cpb` file (a prefix works too) or in a SavedModel directory (its first
     MetaGraph), as TensorFlow's GraphDef class when TensorFlow is installed (pass `graph_class` to choose)."""
     source, message_class, inner = _source(path, graph_class)
     if not inner:
         return files.read(source, message_class)
-    saved_model = handle.read_partial(source, message_class, [_GRAPH_IN_SAVED_MODEL])
+    saved_model: Any = handle.read_partial(source, message_class, [_GRAPH_IN_SAVED_MODEL])
     if not saved_model.meta_graphs:
         raise ProtoSplitterError(f"the SavedModel in {os.fspath(path)!r} has no MetaGraph")
     return saved_model.meta_graphs[0].graph_def
