@@ -13,6 +13,8 @@
  * nth(buffer, start, end, field_number, n) -> (found, a, b): the n-th occurrence of a field in a window that may end
  * inside an occurrence, or where to resume (see proto_splitter.wire.nth_occurrence).
  * key_hash(bytes) -> int: the 32-bit key hash (FNV-1a 64 finished by MurmurHash3's fmix64, upper half).
+ * key_entries(keys, out, scratch): a key table's entries (key << 32 | ordinal) from uint32 keys, sorted into `out`
+ * (see proto_splitter.wire.key_entries).
  * Malformed wire format raises ValueError with the byte offset (the same checks as wire.scan). The GIL is released
  * while scanning. */
 #define PY_SSIZE_T_CLEAN
@@ -43,6 +45,10 @@ static int truncate_at(Scanner *s, Py_ssize_t at, const char *why) {
 
 /* Decodes a varint at *pos (advancing it); -1 on truncation or a varint longer than ten bytes. */
 static int read_varint(Scanner *s, Py_ssize_t *pos, uint64_t *value) {
+    if (*pos < s->end && s->data[*pos] < 0x80) { /* one byte: most keys and lengths */
+        *value = s->data[(*pos)++];
+        return 0;
+    }
     uint64_t result = 0;
     for (int shift = 0; shift < 70; shift += 7) {
         if (*pos >= s->end) return truncate_at(s, *pos, "truncated varint");
@@ -420,24 +426,34 @@ static PyObject *summarize(PyObject *self, PyObject *args) {
 
 /* ---- element_keys: the key of each element of a repeated message field ------------------------------------ */
 
-/* The hash of the last length-delimited occurrence of `key_field` in the message data[start:end] (of the empty
- * string when there is none, or when the message is not valid wire format). */
-static uint32_t element_key(const uint8_t *data, Py_ssize_t start, Py_ssize_t end, uint64_t key_field) {
+/* Reads the length of a length-delimited occurrence whose key ended at *pos, leaving *pos at its payload; -1 when
+ * the length is malformed or runs past the end. */
+static int read_length(Scanner *s, Py_ssize_t *pos, Py_ssize_t occurrence, Py_ssize_t *size) {
+    uint64_t value;
+    if (read_varint(s, pos, &value) < 0) return -1;
+    if (value > (uint64_t)(s->end - *pos)) return truncate_at(s, occurrence, "length runs past the end");
+    *size = (Py_ssize_t)value;
+    return 0;
+}
+
+/* The hash of the last length-delimited occurrence of `key_field` in the message data[start:end] (`empty`, the
+ * empty string's, when there is none, or when the message is not valid wire format). */
+static uint32_t element_key(const uint8_t *data, Py_ssize_t start, Py_ssize_t end, uint64_t key_field, uint32_t empty) {
     Scanner inner = {data, end, -1, NULL, 0};
-    Py_ssize_t pos = start, key_start = 0, key_end = 0;
+    Py_ssize_t pos = start, key_start = 0, key_size = -1;
     while (pos < end) {
-        Py_ssize_t payload;
-        uint64_t key, size;
-        if (read_key(&inner, &pos, &key) < 0) return hash_bytes(data, 0);
-        payload = pos;
-        if (skip_value(&inner, &pos, (int)(key & 7), key >> 3, payload) < 0) return hash_bytes(data, 0);
-        if ((key >> 3) == key_field && (key & 7) == LEN) {
-            read_varint(&inner, &payload, &size); /* read by skip_value already: it succeeds */
-            key_start = payload;
-            key_end = pos;
+        Py_ssize_t occurrence = pos, size;
+        uint64_t key;
+        if (read_key(&inner, &pos, &key) < 0) return empty;
+        if ((key & 7) != LEN) {
+            if (skip_value(&inner, &pos, (int)(key & 7), key >> 3, occurrence) < 0) return empty;
+            continue;
         }
+        if (read_length(&inner, &pos, occurrence, &size) < 0) return empty;
+        if ((key >> 3) == key_field) key_start = pos, key_size = size;
+        pos += size;
     }
-    return hash_bytes(data + key_start, key_end - key_start);
+    return key_size < 0 ? empty : hash_bytes(data + key_start, key_size);
 }
 
 static PyObject *element_keys(PyObject *self, PyObject *args) {
@@ -453,33 +469,100 @@ static PyObject *element_keys(PyObject *self, PyObject *args) {
         return PyErr_NoMemory();
     }
     const uint8_t *data = (const uint8_t *)view.buf;
+    const uint32_t empty = hash_bytes(data, 0);
     Scanner s = {data, end, -1, NULL, 0};
     int memory_error = 0;
     Py_ssize_t count = 0;
     Py_BEGIN_ALLOW_THREADS
     Py_ssize_t pos = start;
     while (pos < end) {
-        Py_ssize_t occurrence = pos, payload;
-        uint64_t key, size;
+        Py_ssize_t occurrence = pos, size = 0;
+        uint64_t key;
         if (read_key(&s, &pos, &key) < 0) break;
-        payload = pos;
-        if (skip_value(&s, &pos, (int)(key & 7), key >> 3, occurrence) < 0) break;
-        if ((key >> 3) != field_number) continue;
-        if (count % 2 == 0 && rows_add(&keys) == NULL) {
-            memory_error = 1;
+        if ((key & 7) == LEN) {
+            if (read_length(&s, &pos, occurrence, &size) < 0) break;
+        } else if (skip_value(&s, &pos, (int)(key & 7), key >> 3, occurrence) < 0) {
             break;
         }
-        uint32_t hash = hash_bytes(data, 0);
-        if ((key & 7) == LEN) {
-            read_varint(&s, &payload, &size); /* read by skip_value already: it succeeds */
-            hash = element_key(data, payload, pos, key_field);
+        if ((key >> 3) == field_number) {
+            if (count % 2 == 0 && rows_add(&keys) == NULL) {
+                memory_error = 1;
+                break;
+            }
+            ((uint32_t *)keys.values)[count++] = (key & 7) == LEN ? element_key(data, pos, pos + size, key_field, empty)
+                                                                   : empty;
         }
-        ((uint32_t *)keys.values)[count++] = hash;
+        pos += size;
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     keys.rows = count; /* as uint32 items: rows_finish is given their size */
     return rows_finish(&keys, &s, memory_error, sizeof(uint32_t));
+}
+
+/* ---- key_entries: a key table's entries, sorted ------------------------------------------------------------ */
+
+enum { DIGIT_BITS = 11, DIGITS = 3, BUCKETS = 1 << DIGIT_BITS }; /* 33 bits cover a 32-bit key */
+
+/* One stable counting pass of an LSD radix sort: `from` scattered into `to` by digit `digit` of the key (the upper
+ * half of each entry); `keys` (when not NULL) replaces `from`, making the entries (key << 32 | ordinal) as it goes. */
+static void radix_pass(const uint32_t *keys, const uint64_t *from, uint64_t *to, Py_ssize_t count, int digit,
+                       Py_ssize_t *starts) {
+    int shift = 32 + DIGIT_BITS * digit;
+    if (keys != NULL) {
+        for (Py_ssize_t i = 0; i < count; i++) {
+            uint64_t entry = ((uint64_t)keys[i] << 32) | (uint64_t)i;
+            to[starts[(entry >> shift) & (BUCKETS - 1)]++] = entry;
+        }
+        return;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        uint64_t entry = from[i];
+        to[starts[(entry >> shift) & (BUCKETS - 1)]++] = entry;
+    }
+}
+
+/* key_entries(keys, out, scratch): fills `out` with (key << 32 | ordinal) for each uint32 key of `keys` (its
+ * ordinal: its position), sorted; `out` and `scratch` are writable buffers of as many uint64s. An LSD radix sort
+ * in three passes over the 32-bit keys: stable, so entries of equal keys stay in ordinal order, as a sort of the
+ * whole uint64s orders them. */
+static PyObject *key_entries(PyObject *self, PyObject *args) {
+    Py_buffer keys, out, scratch;
+    if (!PyArg_ParseTuple(args, "y*w*w*", &keys, &out, &scratch)) return NULL;
+    Py_ssize_t count = keys.len / (Py_ssize_t)sizeof(uint32_t);
+    PyObject *result = NULL;
+    Py_ssize_t(*starts)[BUCKETS] = NULL;
+    if (keys.len % (Py_ssize_t)sizeof(uint32_t) || out.len != count * (Py_ssize_t)sizeof(uint64_t) ||
+        scratch.len != out.len || (uint64_t)count > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "key_entries needs uint32 keys (fewer than 2**32) and two uint64 buffers "
+                                          "of as many items");
+    } else if ((starts = PyMem_RawCalloc(DIGITS, sizeof(*starts))) == NULL) {
+        PyErr_NoMemory();
+    } else {
+        const uint32_t *key = (const uint32_t *)keys.buf;
+        uint64_t *sorted = (uint64_t *)out.buf, *other = (uint64_t *)scratch.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < count; i++)
+            for (int digit = 0; digit < DIGITS; digit++) starts[digit][(key[i] >> (DIGIT_BITS * digit)) & (BUCKETS - 1)]++;
+        for (int digit = 0; digit < DIGITS; digit++) { /* counts to the start of each bucket */
+            Py_ssize_t total = 0;
+            for (int bucket = 0; bucket < BUCKETS; bucket++) {
+                Py_ssize_t size = starts[digit][bucket];
+                starts[digit][bucket] = total;
+                total += size;
+            }
+        }
+        radix_pass(key, NULL, sorted, count, 0, starts[0]); /* keys -> out -> scratch -> out */
+        radix_pass(NULL, sorted, other, count, 1, starts[1]);
+        radix_pass(NULL, other, sorted, count, 2, starts[2]);
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyMem_RawFree(starts);
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&scratch);
+    return result;
 }
 
 /* ---- nth: one occurrence in a window of a longer message --------------------------------------------------- */
@@ -541,6 +624,7 @@ static PyMethodDef methods[] = {
      "element_keys(buffer, start, end, field_number, key_field) -> bytes of uint32 key hashes."},
     {"nth", nth, METH_VARARGS, "nth(buffer, start, end, field_number, n) -> (found, position, end_or_seen)."},
     {"key_hash", key_hash, METH_VARARGS, "key_hash(bytes) -> the 32-bit key hash."},
+    {"key_entries", key_entries, METH_VARARGS, "key_entries(keys, out, scratch): out = sorted (key << 32 | ordinal)."},
     {NULL, NULL, 0, NULL},
 };
 

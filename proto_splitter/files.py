@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent import futures
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -73,9 +74,12 @@ class RecordSink:
     def fill(self, index: int, data: ChunkData, chunk_type: int) -> None:
         if isinstance(data, Message):
             data = data.SerializeToString(deterministic=True)
-        self.infos[index] = self._write(data, chunk_type)
-        if self._index is not None:
-            self._index.add(index, data, chunk_type)
+        noting = self._index.start(index, data, chunk_type) if self._index is not None else None
+        try:
+            self.infos[index] = self._write(data, chunk_type)  # while the index takes note of the chunk
+        finally:
+            if noting is not None and not _unchanging(data):
+                futures.wait((noting,))  # the caller may change `data` once this returns (its error: at finish)
 
     def _write(self, data: bytes | bytearray | memoryview, chunk_type: int) -> chunk_pb2.ChunkInfo:
         self._writer.write_record(data)
@@ -97,13 +101,18 @@ class RecordSink:
         return metadata
 
 
+def _unchanging(data: bytes | bytearray | memoryview) -> bool:
+    """Whether the bytes of `data` can never change (bytes, or a view of bytes)."""
+    return isinstance(data, bytes) or (isinstance(data, memoryview) and isinstance(data.obj, bytes))
+
+
 def write_trailer(writer: riegeli.RecordWriter, metadata: chunk_pb2.ChunkMetadata, index: IndexBuilder | None) -> None:
     """Ends a `.cpb`: the index records (when `index` is given; see protos/proto_splitter/proto/index.proto), then
     `metadata`, given without an index location, which is set to point at the index. The index and the metadata
     get a Riegeli chunk of their own, small, at the end: a remote reader's first request (the file's tail) holds
     both."""
 
-    def write_record(data: bytes) -> int:
+    def write_record(data: bytes | memoryview) -> int:
         writer.write_record(data)
         return writer.last_pos.numeric
 

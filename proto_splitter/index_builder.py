@@ -5,13 +5,15 @@ writer that emits chunks can feed it.
 Per chunk it keeps what it needs of the bytes while they are at hand: the record's hash (or span hashes), for a
 MESSAGE chunk the summary of its top-level fields (wire.summarize, at memory speed) and the keys of the elements of
 its fields that may be keyed lists or maps (wire.element_keys). The tree, known at the end, says which chunks
-form the streams of each ChunkedMessage, and so which key tables to make.
+form the streams of each ChunkedMessage, and so which key tables to make. A writer may hand a big chunk over with
+`start` instead of `add`: it is noted on a worker thread while the writer writes it.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -32,13 +34,13 @@ from .index import (
     StreamSummary,
     metadata_hash,
     span_hashes,
-    to_bytes,
 )
 from .proto import chunk_pb2
 from .riegeli.highwayhash import highway_hash
 from .splitter import merge_order_key
 
 KEY_FIELD = 1  # the key of a keyed element: NodeDef.name, a map entry's key
+BACKGROUND_BYTES = 1 << 20  # a chunk this big is noted on the builder's worker thread while it is written (start)
 _KEYED_TYPES: set[str] = set()  # message types whose field 1 (a string) names them within their list
 
 
@@ -91,6 +93,28 @@ class IndexBuilder:
         self._spans: dict[int, list[int]] = {}
         self._streams: dict[int, StreamSummary | None] = {}
         self._keys: dict[tuple[int, int], npt.NDArray[np.uint32]] = {}
+        self._worker: ThreadPoolExecutor | None = None
+        self._noting: Future[None] | None = None
+
+    def start(self, chunk: int, data: bytes | bytearray | memoryview, chunk_type: int) -> Future[None] | None:
+        """Begins taking note of chunk `chunk` (as add) on the builder's worker thread, so that the caller writes
+        the chunk meanwhile (the hashes, summary and keys are C that releases the GIL). `data` must not change
+        until the returned future is done; None: a small chunk, noted already. The chunk started before is waited
+        for first: the worker holds one chunk at most."""
+        if memoryview(data).nbytes < BACKGROUND_BYTES:
+            self.add(chunk, data, chunk_type)
+            return None
+        self._wait()
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proto-splitter-index")
+        self._noting = self._worker.submit(self.add, chunk, data, chunk_type)
+        return self._noting
+
+    def _wait(self) -> None:
+        """Waits for the chunk being noted on the worker thread, if any (raising what it raised)."""
+        noting, self._noting = self._noting, None
+        if noting is not None:
+            noting.result()
 
     def add(self, chunk: int, data: bytes | bytearray | memoryview, chunk_type: int) -> None:
         """Takes note of chunk `chunk` (its record's bytes and ChunkInfo type)."""
@@ -105,10 +129,16 @@ class IndexBuilder:
                 if number in self._keyed and mask & (1 << wire.LEN):
                     self._keys[(chunk, number)] = wire.element_keys(view, 0, len(view), number, KEY_FIELD)
 
-    def finish(self, metadata: chunk_pb2.ChunkMetadata, write_record: Callable[[bytes], int] | None) -> Index:
+    def finish(self, metadata: chunk_pb2.ChunkMetadata, write_record: Callable[[memoryview], int] | None) -> Index:
         """The index of a file with this ChunkMetadata (without its index field); key tables too large to be
         inline are written with `write_record(data) -> numeric position` first (None: all stay inline, for an
         index kept in memory)."""
+        try:
+            self._wait()
+        finally:
+            if self._worker is not None:
+                self._worker.shutdown()
+                self._worker = None
         count = len(metadata.chunks)
         hashes = np.zeros(count, dtype=np.uint64)
         first_span = np.full(count, UNHASHED, dtype=np.uint64)
@@ -146,7 +176,7 @@ class IndexBuilder:
         cm: chunk_pb2.ChunkedMessage,
         number: int,
         streams: list[int],
-        write_record: Callable[[bytes], int] | None,
+        write_record: Callable[[memoryview], int] | None,
     ) -> KeyTable | None:
         parts = []
         for chunk in streams:
@@ -162,7 +192,7 @@ def key_table(
     number: int,
     parts: list[npt.NDArray[np.uint32] | None],
     span_size: int,
-    write_record: Callable[[bytes], int] | None,
+    write_record: Callable[[memoryview], int] | None,
 ) -> KeyTable | None:
     """The key table of field `number` of the ChunkedMessage `cm` (at `owner` in the tree) from the keys of its
     elements in each of its streams holding some (wire.element_keys; None for a stream whose occurrences are not
@@ -170,16 +200,15 @@ def key_table(
     present = [part for part in parts if part is not None]
     if not present or len(present) != len(parts) or _has_nested_fields(cm):
         return None
-    keys = np.concatenate(present).astype(np.uint64)
+    keys = np.concatenate(present)
     if len(keys) >= 1 << 32:
         return None
-    ordinals = np.arange(len(keys), dtype=np.uint64)
-    entries = np.sort((keys << np.uint64(32)) | ordinals)
+    entries = wire.key_entries(keys)
     if len(entries) <= INLINE_KEYS or write_record is None:
         return KeyTable(owner, number, KEY_FIELD, len(keys), entries)
     owned = sorted(index for index in _indices_below(cm, number) if index < len(keys))
-    owner_entries = np.sort((keys[owned] << np.uint64(32)) | np.array(owned, dtype=np.uint64))
-    data = to_bytes(entries)
+    owner_entries = np.sort((keys[owned].astype(np.uint64) << np.uint64(32)) | np.array(owned, dtype=np.uint64))
+    data = np.ascontiguousarray(entries, dtype="<u8").data.cast("B")  # the bytes to_bytes makes, uncopied
     offset = write_record(data)
     return KeyTable(
         owner,

@@ -264,3 +264,36 @@ def test_key_tables_of_maps_and_keyed_types():
         assert handle.resolver.index.key_tables == {}
         with pytest.raises(ps.FieldPathError):
             handle.find("node", "op3")
+
+
+def test_chunks_noted_while_written_give_the_same_index(monkeypatch):
+    """Chunks of BACKGROUND_BYTES and more are noted on the builder's worker thread while the sink writes them: the
+    index is the one noting every chunk in turn makes."""
+    message = graph(nodes=120_000, constant=3 << 20)
+
+    def written(background_bytes: int) -> bytes:
+        monkeypatch.setattr(index_builder, "BACKGROUND_BYTES", background_bytes)
+        out = io.BytesIO()
+        files.write_chunked(message, out, 1 << 20)
+        return out.getvalue()
+
+    in_turn, meanwhile = written(1 << 60), written(1 << 20)
+    assert meanwhile == in_turn
+    with ps.open(meanwhile, graph_pb2.GraphDef) as handle:
+        assert handle.find("node", "node_119999") == 119_999
+        assert handle.get("node[5]") == message.node[5]
+
+
+def test_a_buffer_changed_once_written_is_indexed_as_written(tmp_path):
+    """A numpy buffer given to the Writer may be reused as soon as the call returns: its chunk was noted whole."""
+    weights = np.zeros(1 << 19, dtype=np.float32)  # 2 MiB: a chunk of its own, noted on the worker thread
+    with ps.Writer(tmp_path / "model", graph_pb2.GraphDef, max_chunk_size=1 << 20) as writer:
+        for index in range(4):
+            weights[:] = index
+            node = node_def_pb2.NodeDef(name=f"c{index}", op="Const")
+            writer.append("node", node, buffers={"attr['value'].tensor.tensor_content": weights})
+            weights[:] = -1  # the next constant's bytes, at once
+    with ps.open(writer.path, graph_pb2.GraphDef) as handle:  # every record checked against its hash
+        for index in range(4):
+            content = handle.get(f"node[{index}].attr['value'].tensor.tensor_content")
+            assert np.array_equal(np.frombuffer(content, np.float32), np.full(1 << 19, index, np.float32))
