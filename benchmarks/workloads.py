@@ -388,6 +388,25 @@ def _read_remote(args, work: Path, store: str) -> dict:
     return {"measure": taken, "file_bytes": file.size(), "max_request": file.max_request, **transfer(file.stats)}
 
 
+def _download_remote(args, work: Path, store: str) -> dict:
+    """The whole file fetched as a whole read fetches it (requests of the default cap, the default window ahead,
+    each piece copied out and dropped) with nothing else done: no hashes, no merge. What the server and the
+    transfer alone cost, for comparison with the local read."""
+    from proto_splitter import remote
+
+    url, options = remote_file(args, work, store)
+    with measure() as taken:
+        with remote.open_remote(url, storage_options=options) as file:
+            size, cap = file.size(), file.max_request
+            piece = memoryview(bytearray(cap))
+            ranges = [(start, min(size, start + cap)) for start in range(0, size, cap)]
+            with file.plan(ranges) as plan:
+                for index, (start, end) in enumerate(ranges):
+                    file.read_into(start, piece[: end - start])
+                    plan.release(index)
+    return {"measure": taken, "file_bytes": size, "max_request": cap, **transfer(file.stats)}
+
+
 def _read_partial_remote(args, work: Path, store: str) -> dict:
     """One constant from the middle of the file (as read_partial), with what it cost in requests and bytes."""
     import proto_splitter as ps
@@ -424,6 +443,8 @@ READS = {
     "copy": op_copy,
     "read_http": lambda args, work: _read_remote(args, work, "http"),
     "read_s3": lambda args, work: _read_remote(args, work, "s3"),
+    "download_http": lambda args, work: _download_remote(args, work, "http"),
+    "download_s3": lambda args, work: _download_remote(args, work, "s3"),
     "read_partial_http": lambda args, work: _read_partial_remote(args, work, "http"),
     "read_partial_s3": lambda args, work: _read_partial_remote(args, work, "s3"),
 }

@@ -73,8 +73,9 @@ def test_quick_run(tmp_path):
 
 
 def test_remote_quick_run(tmp_path):
-    """benchmarks/remote.py --quick: every operation measured, requests capped, a partial read within its
-    request and byte budgets (timings are not asserted: at 32 MiB fixed costs dominate them)."""
+    """benchmarks/remote.py --quick: every operation measured (the download-only yardstick too), requests capped,
+    a partial read within its request and byte budgets (timings are not asserted: at 32 MiB fixed costs dominate
+    them)."""
     out = tmp_path / "results"
     command = [sys.executable, str(REPO / "benchmarks" / "remote.py"), "--quick", "--moto", "ranged"]
     done = subprocess.run(
@@ -94,11 +95,16 @@ def test_remote_quick_run(tmp_path):
         ("read_s3", "ranged"),
         ("read_partial_http", None),
         ("read_partial_s3", "ranged"),
+        ("download_http", None),
+        ("download_s3", "ranged"),
     }, done.stdout[-3000:] + done.stderr[-3000:]
     assert not any(row["errors"] for row in rows.values())
     for key in (("read_http", None), ("read_s3", "ranged")):
         assert rows[key]["checks"]["cap"] and rows[key]["requests"] >= 3
     for key in (("read_partial_http", None), ("read_partial_s3", "ranged")):
         assert rows[key]["checks"] == {"requests": True, "bytes": True}
+    for key in (("download_http", None), ("download_s3", "ranged")):  # the whole file, no target: a yardstick
+        assert rows[key]["transferred"] >= rows[("read_http", None)]["transferred"] - (1 << 20)
+        assert rows[key]["checks"] == {} and rows[key]["x_time"] > 0
     assert rows[("write_s3", "ranged")]["checks"] == {"growth": True}
     assert list(tmp_path.glob("ps-remote-*")) == []  # the work files are removed

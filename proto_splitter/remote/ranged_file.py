@@ -19,11 +19,12 @@ from __future__ import annotations
 import bisect
 import io
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ProtoSplitterError
+from ..riegeli.sources import read_each
 from .planning import plan_requests
 from .stores import TIMEOUT_SECONDS, RangeStore, RemoteReadError, TransferStats, open_store
 
@@ -156,24 +157,35 @@ class RangedFile(io.RawIOBase):
 
     def read_into(self, position: int, out: Any) -> int:
         """Fills the writable buffer `out` from `position`; the number of bytes read (fewer only at the end)."""
+        return self.readv(position, [out])
+
+    def readv(self, position: int, buffers: Sequence[Any]) -> int:
+        """Fills the writable `buffers` one after the other from `position` (a scatter read: each piece held is
+        looked up once, however many buffers it fills); the number of bytes read (fewer only at the end)."""
         self._check_open()
         if position < 0:
             raise RemoteReadError(f"{self.url}: negative position {position}")
-        view = memoryview(out).cast("B")
-        end = min(self._size, position + len(view))
+        views = [memoryview(buffer).cast("B") for buffer in buffers]
+        end = min(self._size, position + sum(len(view) for view in views))
         if end - position > self._max_request:
-            return self._read_planned(position, view[: end - position])
-        cursor = position
+            if len(views) == 1:
+                return self._read_planned(position, views[0][: end - position])
+            return read_each(self.read_into, position, views)
+        cursor, index, offset = position, 0, 0  # the next byte, the buffer it goes to, and where in that buffer
         while cursor < end:
             start, data, fetch = self._piece_at(cursor, end)
             try:
-                take = min(end, start + len(data)) - cursor
-                offset = cursor - start
-                view[cursor - position : cursor - position + take] = memoryview(data)[offset : offset + take]
+                piece, stop = memoryview(data), min(end, start + len(data))
+                while cursor < stop:
+                    view = views[index]
+                    take = min(stop - cursor, len(view) - offset)
+                    view[offset : offset + take] = piece[cursor - start : cursor - start + take]
+                    cursor, offset = cursor + take, offset + take
+                    if offset == len(view):
+                        index, offset = index + 1, 0
             finally:
                 if fetch is not None:
                     self._done_reading(fetch)
-            cursor += take
         return max(0, end - position)
 
     def _read_planned(self, position: int, view: memoryview) -> int:

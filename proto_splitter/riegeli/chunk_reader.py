@@ -86,25 +86,35 @@ class ChunkReader:
         self, position: int, count: int, chunk_begin: int, end: int | None, into: bytearray | None = None
     ) -> tuple[memoryview, int]:
         """Reads `count` bytes of chunk content from `position`, skipping (and checking) block headers, into
-        `into` (at least `count` bytes) or fresh memory; returns them and the position after them."""
+        `into` (at least `count` bytes) or fresh memory; returns them and the position after them. One scatter
+        read takes the content and the block headers between its pieces (one call per chunk, not per block)."""
         view, filled = memoryview(bytearray(count) if into is None else into)[:count], 0
+        pieces: list[tuple[int, memoryview, bool]] = []  # (position, buffer, is a block header)
+        start = position
         while filled < count:
             if position % BLOCK_SIZE == 0:
-                self._check_block_header(position, chunk_begin, end)
+                pieces.append((position, memoryview(bytearray(BLOCK_HEADER_SIZE)), True))
                 position += BLOCK_HEADER_SIZE
             take = min(count - filled, BLOCK_SIZE - position % BLOCK_SIZE)
-            got = self.source.read_into(position, view[filled : filled + take])
-            if got != take:
-                raise RiegeliError(f"truncated file: expected {take} bytes at byte {position}, found {got}")
+            pieces.append((position, view[filled : filled + take], False))
             filled += take
             position += take
+        got = self.source.readv(start, [buffer for _, buffer, _ in pieces]) if pieces else 0
+        for piece_position, buffer, is_header in pieces:  # in file order: the first problem is the one reported
+            present = max(0, min(len(buffer), start + got - piece_position))
+            if is_header:
+                if present != BLOCK_HEADER_SIZE:
+                    raise RiegeliError(f"truncated file: block header at byte {piece_position} is incomplete")
+                self._check_block_header(piece_position, bytes(buffer), chunk_begin, end)
+            elif present != len(buffer):
+                raise RiegeliError(
+                    f"truncated file: expected {len(buffer)} bytes at byte {piece_position}, found {present}"
+                )
         return view, position
 
-    def _check_block_header(self, position: int, chunk_begin: int, end: int | None) -> None:
-        raw = self.source.read(position, BLOCK_HEADER_SIZE)
-        if len(raw) != BLOCK_HEADER_SIZE:
-            raise RiegeliError(f"truncated file: block header at byte {position} is incomplete")
-        previous_chunk, next_chunk = decode_block_header(bytes(raw), position)
+    @staticmethod
+    def _check_block_header(position: int, raw: bytes, chunk_begin: int, end: int | None) -> None:
+        previous_chunk, next_chunk = decode_block_header(raw, position)
         if previous_chunk != position - chunk_begin or (end is not None and next_chunk != end - position):
             raise RiegeliError(
                 f"corrupted block header at byte {position}: it does not match the chunk at byte {chunk_begin}"

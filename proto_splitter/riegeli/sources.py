@@ -11,6 +11,7 @@ from typing import Any, BinaryIO, Protocol, cast
 from ..errors import RiegeliError
 
 Bytes = bytes | bytearray | memoryview
+IOV_MAX = 1000  # buffers per preadv call at most (POSIX systems allow 1024 or more)
 Records = tuple[memoryview, list[int]]
 """Records of a chunk: their concatenated values, and where each begins (and the last ends: one more bound)."""
 
@@ -26,6 +27,11 @@ class Source(Protocol):
     def read(self, pos: int, count: int) -> Bytes: ...
 
     def read_into(self, pos: int, out: memoryview) -> int: ...
+
+    def readv(self, pos: int, buffers: list[memoryview]) -> int:
+        """Fills `buffers` one after the other from `pos` (a scatter read: chunk content between block headers
+        in one call); the number of bytes read, fewer only at the end."""
+        ...
 
     def close(self) -> None: ...
 
@@ -50,6 +56,9 @@ class BufferSource:
         out[: len(part)] = part
         return len(part)
 
+    def readv(self, pos: int, buffers: list[memoryview]) -> int:
+        return read_each(self.read_into, pos, buffers)
+
     def close(self) -> None:
         self._view.release()
 
@@ -70,6 +79,9 @@ class _PositionedSource:
 
     def read_into(self, pos: int, out: memoryview) -> int:
         raise NotImplementedError
+
+    def readv(self, pos: int, buffers: list[memoryview]) -> int:
+        return read_each(self.read_into, pos, buffers)
 
 
 class FileSource(_PositionedSource):
@@ -127,6 +139,23 @@ class PathSource(_PositionedSource):
             filled += count
         return filled
 
+    def readv(self, pos: int, buffers: list[memoryview]) -> int:
+        """One preadv per IOV_MAX buffers; after a short read (rare), the rest one buffer at a time."""
+        filled = 0
+        for first in range(0, len(buffers), IOV_MAX):
+            group = buffers[first : first + IOV_MAX]
+            wanted = sum(len(buffer) for buffer in group)
+            try:
+                count = os.preadv(self._fd, group, pos + filled)
+            except OSError as error:
+                raise RiegeliError(f"reading {self._name!r} at byte {pos + filled} failed: {error}") from None
+            if count < wanted:
+                count += read_each(self.read_into, pos + filled + count, _after(group, count))
+                if count < wanted:
+                    return filled + count
+            filled += count
+        return filled
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
@@ -146,6 +175,13 @@ class BorrowedSource(_PositionedSource):
 
     def read_into(self, pos: int, out: memoryview) -> int:
         return int(self._target.read_into(pos, out))
+
+    def readv(self, pos: int, buffers: list[memoryview]) -> int:
+        """The target's own scatter read where it has one (a remote file: one lookup per piece it holds)."""
+        target_readv = getattr(self._target, "readv", None)
+        if callable(target_readv):
+            return int(target_readv(pos, buffers))
+        return read_each(self.read_into, pos, buffers)
 
     def close(self) -> None:
         pass
@@ -234,8 +270,31 @@ class StreamSource:
         self._position += filled
         return filled
 
+    def readv(self, pos: int, buffers: list[memoryview]) -> int:
+        return read_each(self.read_into, pos, buffers)
+
     def close(self) -> None:
         pass
+
+
+def read_each(read_into: Callable[[int, memoryview], int], pos: int, buffers: list[memoryview]) -> int:
+    """A scatter read made of one read_into per buffer, stopping at the first short one; the bytes read."""
+    filled = 0
+    for buffer in buffers:
+        count = read_into(pos + filled, buffer)
+        filled += count
+        if count < len(buffer):
+            break
+    return filled
+
+
+def _after(buffers: list[memoryview], count: int) -> list[memoryview]:
+    """What remains of `buffers` once their first `count` bytes are filled."""
+    for index, buffer in enumerate(buffers):
+        if count < len(buffer):
+            return [buffer[count:], *buffers[index + 1 :]]
+        count -= len(buffer)
+    return []
 
 
 def _fill(readinto: Callable[[memoryview], int | None], out: memoryview) -> int:

@@ -101,6 +101,31 @@ def test_a_large_read_is_cut_into_capped_requests(stored):
         assert remote.held == 0
 
 
+def test_scatter_reads_fill_buffers_across_requests_without_fetching_twice(stored):
+    url, data = stored
+    rng = random.Random(5)
+    with open_remote(url, max_request=MIB, parallel=2) as remote:
+        before = remote.stats.bytes
+        ranges = [(start, start + 900 * KIB) for start in range(0, 8 * MIB, 900 * KIB)]  # before the tail
+        with remote.plan(ranges) as plan:
+            for index, (start, end) in enumerate(ranges):
+                sizes = [rng.choice([0, 1, 24, 4 * KIB, 64 * KIB - 24]) for _ in range(40)]
+                sizes.append(end - start - sum(sizes))
+                buffers = [bytearray(size) for size in sizes]
+                assert remote.readv(start, buffers) == end - start
+                assert b"".join(buffers) == data[start:end]
+                plan.release(index)
+        assert remote.stats.bytes - before == len(ranges) * 900 * KIB  # each planned byte fetched once
+        assert remote.stats.largest_request <= MIB
+        tail = [bytearray(100), bytearray(0), bytearray(100)]
+        assert remote.readv(len(data) - 150, tail) == 150  # short only at the end of the file
+        assert bytes(tail[0] + tail[2][:50]) == data[-150:]
+        large = [bytearray(700 * KIB) for _ in range(4)]  # more than a request: each buffer read on its own
+        assert remote.readv(3, large) == 2800 * KIB
+        assert b"".join(large) == data[3 : 3 + 2800 * KIB]
+        assert remote.stats.largest_request <= MIB
+
+
 def test_threads_reading_different_parts_at_once_get_their_bytes(tmp_path):
     data = os.urandom(6 * MIB)
     (tmp_path / "blob.bin").write_bytes(data)
