@@ -12,8 +12,11 @@ form the streams of each ChunkedMessage, and so which key tables to make. A writ
 from __future__ import annotations
 
 import functools
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -42,12 +45,18 @@ from .splitter import merge_order_key
 
 KEY_FIELD = 1  # the key of a keyed element: NodeDef.name, a map entry's key
 BACKGROUND_BYTES = 1 << 20  # a chunk this big is noted on the builder's worker thread while it is written (start)
+QUEUED_VIEWS = 8  # chunks cut from one serialization waiting for the worker at most (start)
 _KEYED_TYPES: set[str] = set()  # message types whose field 1 (a string) names them within their list
 
 
 def register_keyed_type(full_name: str) -> None:
     """Makes lists of messages of this type keyed by their field 1, a string (as NodeDef by its name)."""
     _KEYED_TYPES.add(full_name)
+
+
+def _view_of_larger_bytes(data: bytes | bytearray | memoryview) -> bool:
+    """Whether `data` is a view of part of a `bytes` object: it can never change, and keeping it costs nothing."""
+    return isinstance(data, memoryview) and isinstance(data.obj, bytes) and data.nbytes < len(data.obj)
 
 
 def is_keyed(field: FieldDescriptor) -> bool:
@@ -76,6 +85,15 @@ def _keyed_numbers(descriptor: Descriptor) -> frozenset[int]:
     return frozenset(numbers)
 
 
+class _Noting(NamedTuple):
+    """A chunk handed to the worker thread: its future, whether it is a view of a larger bytes (it holds no memory
+    of its own), and the arguments of its `add`."""
+
+    future: Future[None]
+    shared: bool
+    chunk: tuple[int, bytes | bytearray | memoryview, int]
+
+
 class IndexBuilder:
     """Collects what the index needs from each chunk (add) and makes the index (finish)."""
 
@@ -95,27 +113,37 @@ class IndexBuilder:
         self._streams: dict[int, StreamSummary | None] = {}
         self._keys: dict[tuple[int, int], npt.NDArray[np.uint32]] = {}
         self._worker: ThreadPoolExecutor | None = None
-        self._noting: Future[None] | None = None
+        self._noting: deque[_Noting] = deque()
 
     def start(self, chunk: int, data: bytes | bytearray | memoryview, chunk_type: int) -> Future[None] | None:
         """Begins taking note of chunk `chunk` (as add) on the builder's worker thread, so that the caller writes
         the chunk meanwhile (the hashes, summary and keys are C that releases the GIL). `data` must not change
-        until the returned future is done; None: a small chunk, noted already. The chunk started before is waited
-        for first: the worker holds one chunk at most."""
+        until the returned future is done; None: a small chunk, noted already. Chunks that are views of a larger
+        `bytes` (cut from one serialization) hold no memory of their own and queue up to QUEUED_VIEWS deep, so
+        the worker never holds the writer back; any other chunk waits for those before it to be noted."""
         if memoryview(data).nbytes < BACKGROUND_BYTES:
             self.add(chunk, data, chunk_type)
             return None
-        self._wait()
+        shared = _view_of_larger_bytes(data)
+        while self._noting and (not shared or not self._noting[-1].shared or len(self._noting) >= QUEUED_VIEWS):
+            self._noting.popleft().future.result()
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proto-splitter-index")
-        self._noting = self._worker.submit(self.add, chunk, data, chunk_type)
-        return self._noting
+        noting = self._worker.submit(self.add, chunk, data, chunk_type)
+        self._noting.append(_Noting(noting, shared, (chunk, data, chunk_type)))
+        return noting
 
     def _wait(self) -> None:
-        """Waits for the chunk being noted on the worker thread, if any (raising what it raised)."""
-        noting, self._noting = self._noting, None
-        if noting is not None:
-            noting.result()
+        """Waits for the chunks handed to the worker thread, taking note here of those it has not begun (both
+        threads at work), and raises what the first that failed raised."""
+        noting, self._noting = self._noting, deque()
+        for queued in reversed(noting):
+            if queued.future.cancel():  # not begun: the worker will not take it
+                self.add(*queued.chunk)
+        futures.wait([queued.future for queued in noting])
+        for queued in noting:
+            if not queued.future.cancelled():
+                queued.future.result()
 
     def add(self, chunk: int, data: bytes | bytearray | memoryview, chunk_type: int) -> None:
         """Takes note of chunk `chunk` (its record's bytes and ChunkInfo type)."""

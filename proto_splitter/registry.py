@@ -20,8 +20,7 @@ from .proto import chunk_pb2
 from .splitter import DEFAULT_MAX_CHUNK_SIZE, PROTOBUF_LIMIT, GenericSplitter, object_size
 
 MANY_ELEMENTS = 1024  # a list this long is worth serializing with its message in one call (see plan_write)
-SAMPLE_STEP = 64  # plan_write sizes every 64th element of such a list (at least 4096 of them)
-SAMPLES = 4096
+SAMPLES = 4096  # plan_write sizes about this many elements of such a list, evenly spread
 
 
 class Splitter(Protocol):
@@ -113,7 +112,7 @@ def serialize_at_once(message: Message) -> bytes | None:
         return None
     estimate = 0.0
     for elements in lists:
-        step = max(1, min(SAMPLE_STEP, len(elements) // SAMPLES))
+        step = max(1, len(elements) // SAMPLES)
         size_of = type(elements[0]).ByteSize
         try:
             sizes = np.fromiter(map(size_of, map(elements.__getitem__, range(0, len(elements), step))), np.int64)

@@ -195,7 +195,7 @@ class _Stream(_Skeleton):
             size += len(piece)
         rest = self.pieces[len(kept) :]
         kept.extend(_missing_required(descriptor, kept))
-        self.walk.sink.fill(self.chunk_index, b"".join(kept), MESSAGE)
+        self.walk.sink.fill(self.chunk_index, _joined(kept), MESSAGE)
         self.head_open, self.pieces, self.size = False, [], 0
         for piece in rest:
             self.add(piece)
@@ -203,7 +203,7 @@ class _Stream(_Skeleton):
     def finish(self) -> None:
         """Writes what is pending: the owner's chunk when everything fit in it, else the last fragment."""
         if self.head_open:
-            self.walk.sink.fill(self.chunk_index, b"".join(self.pieces), MESSAGE)
+            self.walk.sink.fill(self.chunk_index, _joined(self.pieces), MESSAGE)
             self.head_open, self.pieces, self.size = False, [], 0
         if self.group:
             self.walk.emit_fragments(self.group, self.at)
@@ -714,7 +714,7 @@ class _Walk:
     def emit_fragments(self, pieces: list, at: _At) -> None:
         """Packs serialized field occurrences into MESSAGE chunks merged into the message at `at`."""
         for group in _pack(pieces, self.limit):
-            index = self.sink.add(b"".join(group), MESSAGE)
+            index = self.sink.add(_joined(group), MESSAGE)
             at.owner.attach(at.path, chunk_pb2.ChunkedMessage(chunk_index=index))
             at.owner.fragment_chunks += 1
 
@@ -915,6 +915,27 @@ def _is_scalar_map(field: FieldDescriptor | None) -> bool:
         and descriptors.is_map(field)
         and (field.message_type.fields_by_number[2].type not in _MESSAGE_TYPES)
     )
+
+
+def _joined(pieces: list) -> bytes | memoryview:
+    """The pieces of a chunk as one buffer: a view spanning them when they lie back to back in one `bytes` (runs
+    cut from one serialization: no copy of the chunk), else their concatenation."""
+    first = pieces[0] if pieces else None
+    if isinstance(first, memoryview) and isinstance(first.obj, bytes):
+        owner = first.obj
+        base = _address(memoryview(owner))
+        begin = end = _address(first) - base
+        for piece in pieces:
+            if not isinstance(piece, memoryview) or piece.obj is not owner or _address(piece) - base != end:
+                return b"".join(pieces)
+            end += piece.nbytes
+        return memoryview(owner)[begin:end]
+    return b"".join(pieces)
+
+
+def _address(view: memoryview) -> int:
+    """Where a view's first byte lies in memory."""
+    return int(np.frombuffer(view, dtype=np.uint8).ctypes.data) if view.nbytes else -1
 
 
 def _pack(pieces: list, limit: int) -> Iterable[list]:

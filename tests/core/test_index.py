@@ -4,6 +4,8 @@ index is an error (ProtoSplitterError: RiegeliError, IndexMismatchError), never 
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -333,6 +335,39 @@ def test_chunks_noted_while_written_give_the_same_index(monkeypatch):
     with ps.open(meanwhile, graph_pb2.GraphDef) as handle:
         assert handle.find("node", "node_119999") == 119_999
         assert handle.get("node[5]") == message.node[5]
+
+
+@pytest.mark.parametrize("queued", [1, 8])
+def test_chunks_cut_from_one_serialization_queue_for_the_worker_alike(monkeypatch, queued):
+    """Chunks that are views of the message's serialization queue for the worker thread (QUEUED_VIEWS deep), and
+    those it has not begun when the file ends are noted on the writer's thread: the index, and every byte of the
+    file, are those noting each chunk in turn gives."""
+    message = graph(nodes=120_000, constant=0)
+    serialized = message.SerializeToString(deterministic=True)
+    noted_by = set()
+    add = index_builder.IndexBuilder.add
+
+    def slow_add(self, chunk, data, chunk_type):  # a slow worker: the writer's thread takes what it left
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.05)
+        noted_by.add(threading.current_thread() is threading.main_thread())
+        add(self, chunk, data, chunk_type)
+
+    def written(background_bytes: int) -> bytes:
+        monkeypatch.setattr(index_builder, "BACKGROUND_BYTES", background_bytes)
+        out = io.BytesIO()
+        files.write_chunked(message, out, 1 << 20, serialized=serialized)
+        return out.getvalue()
+
+    in_turn = written(1 << 60)
+    monkeypatch.setattr(index_builder, "QUEUED_VIEWS", queued)
+    monkeypatch.setattr(index_builder.IndexBuilder, "add", slow_add)
+    noted_by.clear()
+    meanwhile = written(1 << 19)
+    assert meanwhile == in_turn
+    assert noted_by == {True, False}  # both threads took note of chunks
+    with ps.open(meanwhile, graph_pb2.GraphDef) as handle:
+        assert handle.find("node", "node_119999") == 119_999
 
 
 def test_a_buffer_changed_once_written_is_indexed_as_written(tmp_path):

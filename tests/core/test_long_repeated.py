@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis_profiles import examples
 
 import proto_splitter as ps
+from proto_splitter import splitter
 from proto_splitter.splitter import object_size
 from proto_splitter.testing import test_message3_pb2 as t3
 from proto_splitter.testing import test_message_pb2 as t
@@ -59,3 +60,15 @@ def test_long_repeated_extensions_and_groups(limit):
     assert object_size(message) == message.ByteSize()
     chunks, chunked_message = ps.split(message, limit)
     assert ps.merge(chunks, chunked_message, t.Everything) == message
+
+
+def test_runs_back_to_back_in_one_serialization_make_a_chunk_without_a_copy():
+    """A chunk whose pieces lie back to back in one bytes object is a view of it; other pieces are joined."""
+    whole = bytes(range(200))
+    view = memoryview(whole)
+    spanning = splitter._joined([view[10:50], view[50:51], view[51:120]])
+    assert isinstance(spanning, memoryview) and spanning.obj is whole and spanning == whole[10:120]
+    assert splitter._joined([view[10:50], view[60:70]]) == whole[10:50] + whole[60:70]  # a gap: joined
+    assert splitter._joined([view[10:50], bytes(3)]) == whole[10:50] + bytes(3)
+    assert splitter._joined([b"ab", b"cd"]) == b"abcd"
+    assert splitter._joined([memoryview(bytearray(b"xy"))]) == b"xy"  # a changeable buffer: copied
