@@ -14,13 +14,16 @@ from .records import RecordAccess
 
 
 class RecordsAhead:
-    """Whole records of `records` in `order`, at most `depth` of them read (or being read) ahead by `pool`."""
+    """Whole records of `records` in `order` read ahead by `pool`: `depth` records at least, more while they hold
+    at most `budget` bytes (a consumer busy with something else finds them read)."""
 
-    def __init__(self, records: RecordAccess, order: Sequence[int], pool: Executor, depth: int):
-        self._records, self._order, self._pool, self._depth = records, list(order), pool, max(1, depth)
+    def __init__(self, records: RecordAccess, order: Sequence[int], pool: Executor, depth: int, budget: int = 0):
+        self._records, self._order, self._pool = records, list(order), pool
+        self._depth, self._budget = max(1, depth), budget
         self._place = {chunk: place for place, chunk in enumerate(self._order)}
         self._next = 0  # the place in the order of the next record to submit
         self._pending: deque[tuple[int, Future[memoryview]]] = deque()
+        self._pending_bytes = 0
         self._fill()
 
     def take(self, chunk: int) -> memoryview | None:
@@ -30,25 +33,35 @@ class RecordsAhead:
         if place is None or place < self._next - len(self._pending):
             return None
         while self._pending and self._pending[0][0] != chunk:
-            self._pending.popleft()[1].cancel()
+            self._pop().cancel()
         if not self._pending:  # beyond what was submitted: reading goes on from it
             self._next = place
             self._fill()
-        _, future = self._pending.popleft()
+        future = self._pop()
         self._fill()
         return future.result()
 
     def close(self) -> None:
         """Drops what was read ahead and not taken (a record being read is finished, then dropped)."""
         while self._pending:
-            self._pending.popleft()[1].cancel()
+            self._pop().cancel()
         self._next = len(self._order)
 
     def _fill(self) -> None:
-        while len(self._pending) < self._depth and self._next < len(self._order):
+        while self._next < len(self._order):
             chunk = self._order[self._next]
+            size = self._records.size(chunk)
+            if len(self._pending) >= self._depth and self._pending_bytes + size > self._budget:
+                return
             self._pending.append((chunk, self._pool.submit(self._read, chunk)))
+            self._pending_bytes += size
             self._next += 1
+
+    def _pop(self) -> Future[memoryview]:
+        """The first record pending, out of the window."""
+        chunk, future = self._pending.popleft()
+        self._pending_bytes -= self._records.size(chunk)
+        return future
 
     def _read(self, chunk: int) -> memoryview:
         return self._records.read(chunk, 0, self._records.size(chunk))

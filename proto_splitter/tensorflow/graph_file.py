@@ -45,7 +45,8 @@ class TensorDetails(NamedTuple):
     bytes: int
 
 
-READ_AHEAD = 2  # constants read ahead by tensors(), each by a thread of its own
+READ_AHEAD = 2  # threads reading constants ahead in tensors()
+AHEAD_BYTES = 64 << 20  # what they read ahead at most (more than READ_AHEAD + 1 values)
 FUNCTION_SEPARATOR = "::"  # "function::node" names a node of a function (TensorFlow's node names hold no ':')
 _OP_FIELD = 2  # NodeDef.op
 _CONTENT = "attr['value'].tensor.tensor_content"  # where a NodeDef holds its constant's bytes
@@ -144,10 +145,11 @@ class GraphFile:
 
     def tensors(self) -> Iterator[tuple[str, np.ndarray]]:
         """(name, array) of every constant, in the order of `tensor_names` (the order of their chunks in the
-        file): each chunk is read once. The values' chunks are read in file order, READ_AHEAD of them ahead by as
-        many threads (reading and hashing release the GIL), from the start: while the nodes are being found."""
+        file): each chunk is read once. The values' chunks are read in file order by READ_AHEAD threads (reading
+        and hashing release the GIL) from the start, while the nodes are being found: up to AHEAD_BYTES ahead."""
         with ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="proto-splitter-tensors") as pool:
-            ahead = RecordsAhead(self._file.resolver.records, self._value_chunks(), pool, READ_AHEAD + 1)
+            records = self._file.resolver.records
+            ahead = RecordsAhead(records, self._value_chunks(), pool, READ_AHEAD + 1, AHEAD_BYTES)
             try:
                 for name, path, node in self._iter_constants():
                     yield name, self._value(path, node, None, ahead)

@@ -71,3 +71,11 @@ def test_an_error_is_raised_when_its_record_is_taken(pool):
 def test_an_error_of_a_record_never_taken_is_dropped(pool):
     ahead = RecordsAhead(FakeRecords(), [13, 14], pool, 2)  # type: ignore[arg-type]
     assert bytes(ahead.take(14)) == b"\x0e" * 15  # type: ignore[arg-type]
+
+
+def test_reading_ahead_keeps_to_its_budget(pool):
+    records = FakeRecords()
+    ahead = RecordsAhead(records, [0, 1, 2, 3, 4], pool, 1, budget=6)  # type: ignore[arg-type]  # sizes 1 to 5
+    assert bytes(ahead.take(0)) == b"\0"  # type: ignore[arg-type]
+    pool.shutdown(wait=True)
+    assert sorted(records.read_ones) == [0, 1, 2]  # 1 and 2 pending (5 bytes): 3 (4 bytes) waits
