@@ -7,8 +7,9 @@ uncompressed Riegeli chunk (its bytes follow the 40-byte chunk header and the re
 every 64 KiB), and each span read is checked against its hash: reading 60 bytes of a 2 GiB chunk costs one span.
 When a span's bytes do not match, the record is read through the Riegeli reader instead (which checks its
 chunk's own hash: a compressed chunk, or damage), and then checked against the index's hashes: so an index never
-describes bytes it was not made for, and a damaged byte never goes unnoticed. The bytes of a plain `.pb` are one
-record, read in part directly.
+describes bytes it was not made for, and a damaged byte never goes unnoticed. Whole spans of a local file are read
+and checked in one C call (_pread_bytes.pread_checked, hashing each window while the CPU's cache holds it), else
+read, then hashed span by span. The bytes of a plain `.pb` are one record, read in part directly.
 """
 
 from __future__ import annotations
