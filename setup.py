@@ -11,6 +11,7 @@ setup(
         Extension(
             "proto_splitter.riegeli._highwayhash_avx2",
             sources=["proto_splitter/riegeli/_highwayhash_avx2.c"],
+            depends=["proto_splitter/riegeli/_highwayhash_core.h"],
             extra_compile_args=["-O3"],
             optional=True,
         ),
@@ -29,6 +30,7 @@ setup(
         Extension(
             "proto_splitter._pread_bytes",
             sources=["proto_splitter/_pread_bytes.c"],
+            depends=["proto_splitter/riegeli/_highwayhash_core.h"],
             extra_compile_args=["-O3"],
             optional=True,
         ),

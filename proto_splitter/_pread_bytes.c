@@ -1,11 +1,22 @@
-/* Positioned reads into a new bytes object: pread_bytes(fd, position, pieces) reads the file from `position` on,
- * piece by piece (`pieces`: a sequence of ints, a positive n keeps the next n bytes, a negative -n leaves them
- * out: a Riegeli block header between a record's bytes), with vectored preadv calls straight into a bytes object
- * of the kept bytes' size, which it returns: the one buffer a protobuf setter then copies from, where a read into
- * other memory would need one more copy (bytes() of it) into fresh memory, costing as much as the read.
- * Returns None when the file ends first; raises OSError when a read fails. The GIL is released while reading. */
+/* Positioned reads of a record's bytes, the pieces its Riegeli block headers interrupt left out. `pieces`: a
+ * sequence of ints, a positive n keeps the next n bytes of the file, a negative -n leaves them out (a block header).
+ *
+ * pread_bytes(fd, position, pieces) reads the kept bytes with vectored preadv calls straight into a new bytes object,
+ * which it returns: the one buffer a protobuf setter then copies from, where a read into other memory would need one
+ * more copy (bytes() of it) into fresh memory, costing as much as the read. Returns None when the file ends first.
+ *
+ * pread_checked(fd, position, pieces, out, span, hashes, key) reads them into the caller's writable buffer `out`
+ * (of their size) a window at a time, and hashes each window (HighwayHash-64 under `key`, the core shared with
+ * riegeli/_highwayhash_avx2.c) while it is still in the CPU's cache, each `span` bytes (the last span: the rest)
+ * checked against the next of `hashes` (native uint64 values): one pass over memory where a read and then a hash
+ * make two. Returns True when every span matches, False at the first that does not or when the file ends first.
+ * Present only where this CPU runs AVX2.
+ *
+ * Both raise OSError when a read fails, and release the GIL while reading. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include "riegeli/_highwayhash_core.h"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <errno.h>
@@ -20,6 +31,7 @@
 #endif
 #define SCRATCH 4096 /* left-out bytes are read here (more than this: in several iovecs) */
 #define HUGE_FROM (4 << 20) /* bytes objects this large are asked for huge pages, as numpy asks for its arrays */
+#define WINDOW (128 << 10) /* bytes pread_checked reads, then hashes while the CPU's cache holds them */
 
 /* Asks the kernel to back the pages of a new buffer with huge pages where it can (Linux, when transparent huge
  * pages are enabled for madvise): its first touch by the read then costs one fault per 2 MiB instead of one per
@@ -36,6 +48,94 @@ static void advise_huge_pages(char *buffer, Py_ssize_t size) {
 #endif
 }
 
+/* The pieces argument as a C array (PyMem_Free it), with the number of kept bytes; NULL with an exception set. */
+static long long *parse_pieces(PyObject *argument, Py_ssize_t *count, Py_ssize_t *kept) {
+    PyObject *sequence = PySequence_Fast(argument, "pieces must be a sequence of ints");
+    if (sequence == NULL) return NULL;
+    *count = PySequence_Fast_GET_SIZE(sequence);
+    *kept = 0;
+    long long *pieces = PyMem_Malloc((*count ? (size_t)*count : 1) * sizeof(long long));
+    if (pieces == NULL) {
+        Py_DECREF(sequence);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < *count; i++) {
+        pieces[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(sequence, i));
+        if (pieces[i] == -1 && PyErr_Occurred()) break;
+        if (pieces[i] == 0 || pieces[i] == LLONG_MIN || (pieces[i] > 0 && pieces[i] > PY_SSIZE_T_MAX - *kept)) {
+            PyErr_SetString(PyExc_ValueError, "pieces must be nonzero and their sum must fit in memory");
+            break;
+        }
+        if (pieces[i] > 0) *kept += (Py_ssize_t)pieces[i];
+    }
+    Py_DECREF(sequence);
+    if (PyErr_Occurred()) {
+        PyMem_Free(pieces);
+        return NULL;
+    }
+    return pieces;
+}
+
+/* Where a read of the pieces stands: the file position, the piece being read and how much of it is read. */
+typedef struct {
+    const long long *pieces;
+    Py_ssize_t count, piece;
+    long long into_piece;
+    long long position;
+} Cursor;
+
+/* Reads the next `want` kept bytes into `out` (left-out bytes on the way into scratch memory), IOV_MAX iovecs per
+ * preadv call. Returns 0 when they are read, 1 when the file or the pieces end first, -1 when a read fails (errno).
+ * Runs without the GIL. */
+static int read_kept(int fd, Cursor *c, char *out, Py_ssize_t want) {
+    static char scratch[SCRATCH]; /* written and never read: any thread may share it */
+    struct iovec iov[IOV_MAX];
+    while (want > 0) {
+        int used = 0;
+        Py_ssize_t planned = 0, i = c->piece;
+        long long done = c->into_piece;
+        while (i < c->count && used < IOV_MAX && planned < want) {
+            long long size = c->pieces[i] > 0 ? c->pieces[i] : -c->pieces[i], left = size - done, take;
+            if (c->pieces[i] > 0) {
+                take = left < want - planned ? left : want - planned;
+                iov[used].iov_base = out + planned;
+                planned += (Py_ssize_t)take;
+            } else {
+                take = left < SCRATCH ? left : SCRATCH;
+                iov[used].iov_base = scratch;
+            }
+            iov[used++].iov_len = (size_t)take;
+            done += take;
+            if (done == size) {
+                i++;
+                done = 0;
+            }
+        }
+        if (used == 0) return 1;
+        ssize_t got = preadv(fd, iov, used, (off_t)c->position);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return -1;
+        if (got == 0) return 1;
+        c->position += got;
+        while (got > 0) { /* advance past what was read */
+            long long piece = c->pieces[c->piece], size = piece > 0 ? piece : -piece;
+            long long step = size - c->into_piece < got ? size - c->into_piece : got;
+            if (piece > 0) {
+                out += step;
+                want -= (Py_ssize_t)step;
+            }
+            c->into_piece += step;
+            got -= (ssize_t)step;
+            if (c->into_piece == size) {
+                c->piece++;
+                c->into_piece = 0;
+            }
+        }
+    }
+    return 0;
+}
+
 static PyObject *pread_bytes(PyObject *self, PyObject *args) {
     int fd;
     long long position;
@@ -45,88 +145,107 @@ static PyObject *pread_bytes(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "position must be >= 0");
         return NULL;
     }
-    PyObject *sequence = PySequence_Fast(pieces_argument, "pieces must be a sequence of ints");
-    if (sequence == NULL) return NULL;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence), kept = 0;
-    long long *pieces = PyMem_Malloc((count ? (size_t)count : 1) * sizeof(long long));
-    if (pieces == NULL) {
-        Py_DECREF(sequence);
-        return PyErr_NoMemory();
-    }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        pieces[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(sequence, i));
-        if (pieces[i] == -1 && PyErr_Occurred()) break;
-        if (pieces[i] == 0 || pieces[i] == LLONG_MIN || (pieces[i] > 0 && pieces[i] > PY_SSIZE_T_MAX - kept)) {
-            PyErr_SetString(PyExc_ValueError, "pieces must be nonzero and their sum must fit in memory");
-            break;
-        }
-        if (pieces[i] > 0) kept += (Py_ssize_t)pieces[i];
-    }
-    Py_DECREF(sequence);
-    PyObject *result = PyErr_Occurred() ? NULL : PyBytes_FromStringAndSize(NULL, kept);
+    Py_ssize_t count, kept;
+    long long *pieces = parse_pieces(pieces_argument, &count, &kept);
+    if (pieces == NULL) return NULL;
+    PyObject *result = PyBytes_FromStringAndSize(NULL, kept);
     if (result == NULL) {
         PyMem_Free(pieces);
         return NULL;
     }
     char *out = PyBytes_AS_STRING(result);
     advise_huge_pages(out, kept);
-    static char scratch[SCRATCH]; /* written and never read: any thread may share it */
-    struct iovec iov[IOV_MAX];
-    Py_ssize_t piece = 0, before = 0; /* the piece being read, and the kept bytes before it */
-    long long into_piece = 0;         /* bytes of pieces[piece] already read */
-    int ended = 0, failed = 0;
+    Cursor cursor = {pieces, count, 0, 0, position};
+    int status;
     Py_BEGIN_ALLOW_THREADS
-    while (piece < count) {
-        int used = 0;
-        Py_ssize_t filled = before;
-        for (Py_ssize_t i = piece; i < count && used < IOV_MAX; i++) {
-            long long left = (pieces[i] > 0 ? pieces[i] : -pieces[i]) - (i == piece ? into_piece : 0);
-            long long done = i == piece ? into_piece : 0;
-            while (left > 0 && used < IOV_MAX) {
-                long long take = pieces[i] > 0 ? left : (left < SCRATCH ? left : SCRATCH);
-                iov[used].iov_base = pieces[i] > 0 ? out + filled + done : scratch;
-                iov[used].iov_len = (size_t)take;
-                used++;
-                left -= take;
-                done += take;
-            }
-            if (pieces[i] > 0) filled += (Py_ssize_t)pieces[i];
-        }
-        ssize_t got = preadv(fd, iov, used, (off_t)position);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) {
-            failed = 1;
-            break;
-        }
-        if (got == 0) {
-            ended = 1;
-            break;
-        }
-        position += got;
-        while (got > 0) { /* advance past what was read */
-            long long size = pieces[piece] > 0 ? pieces[piece] : -pieces[piece];
-            long long step = size - into_piece < got ? size - into_piece : got;
-            into_piece += step;
-            got -= step;
-            if (into_piece == size) {
-                before += pieces[piece] > 0 ? (Py_ssize_t)size : 0;
-                piece++;
-                into_piece = 0;
-            }
-        }
-    }
+    status = read_kept(fd, &cursor, out, kept);
     Py_END_ALLOW_THREADS
     PyMem_Free(pieces);
-    if (failed) {
+    if (status != 0) {
         Py_DECREF(result);
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    if (ended) {
-        Py_DECREF(result);
+        if (status < 0) return PyErr_SetFromErrno(PyExc_OSError);
         Py_RETURN_NONE;
     }
     return result;
 }
+
+#if HH_HAVE_AVX2
+
+/* Reads `size` kept bytes into `out` window by window, hashing each span as its windows arrive. Returns 0 when
+ * every span matches its hash, 1 when one does not or the file ends first, -1 when a read fails (errno). */
+HH_TARGET static int read_hashed(int fd, Cursor *c, uint8_t *out, Py_ssize_t size, Py_ssize_t span,
+                                 const uint64_t *hashes, const uint64_t key[4]) {
+    for (Py_ssize_t begin = 0, index = 0; begin < size || index == 0; begin += span, index++) {
+        Py_ssize_t end = size - begin < span ? size : begin + span;
+        HHState state;
+        uint8_t carry[32];
+        size_t carried = 0;
+        hh_reset(&state, key);
+        for (Py_ssize_t at = begin; at < end; at += WINDOW) {
+            Py_ssize_t take = end - at < WINDOW ? end - at : WINDOW;
+            int status = read_kept(fd, c, (char *)out + at, take);
+            if (status != 0) return status;
+            hh_feed(&state, carry, &carried, out + at, (size_t)take);
+        }
+        if (hh_finish64(&state, carry, carried) != hashes[index]) return 1;
+    }
+    return 0;
+}
+
+static PyObject *pread_checked(PyObject *self, PyObject *args) {
+    int fd;
+    long long position;
+    Py_ssize_t span;
+    PyObject *pieces_argument;
+    Py_buffer out, hashes, key;
+    if (!PyArg_ParseTuple(args, "iLOw*ny*y*:pread_checked", &fd, &position, &pieces_argument, &out, &span, &hashes,
+                          &key)) {
+        return NULL;
+    }
+    Py_ssize_t count = 0, kept = 0, spans = out.len ? (out.len + span - 1) / (span > 0 ? span : 1) : 1;
+    long long *pieces = NULL;
+    if (position < 0 || span <= 0) {
+        PyErr_SetString(PyExc_ValueError, "position must be >= 0 and span > 0");
+    } else if (key.len != 32) {
+        PyErr_SetString(PyExc_ValueError, "the key must be 32 bytes");
+    } else if (hashes.len != spans * (Py_ssize_t)sizeof(uint64_t)) {
+        PyErr_SetString(PyExc_ValueError, "hashes must hold one uint64 per span of out");
+    } else if ((pieces = parse_pieces(pieces_argument, &count, &kept)) != NULL && kept != out.len) {
+        PyErr_SetString(PyExc_ValueError, "out must be as long as the kept pieces");
+    }
+    PyObject *result = NULL;
+    if (!PyErr_Occurred()) {
+        uint64_t key_lanes[4];
+        memcpy(key_lanes, key.buf, sizeof key_lanes);
+        uint64_t *expected = PyMem_Malloc((size_t)spans * sizeof(uint64_t)); /* hashes.buf need not be aligned */
+        if (expected == NULL) {
+            PyErr_NoMemory();
+        } else {
+            memcpy(expected, hashes.buf, (size_t)spans * sizeof(uint64_t));
+            Cursor cursor = {pieces, count, 0, 0, position};
+            int status;
+            Py_BEGIN_ALLOW_THREADS
+            status = read_hashed(fd, &cursor, (uint8_t *)out.buf, out.len, span, expected, key_lanes);
+            Py_END_ALLOW_THREADS
+            PyMem_Free(expected);
+            result = status < 0 ? PyErr_SetFromErrno(PyExc_OSError) : PyBool_FromLong(status == 0);
+        }
+    }
+    PyMem_Free(pieces);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&hashes);
+    PyBuffer_Release(&key);
+    return result;
+}
+
+static PyMethodDef checked_methods[] = {
+    {"pread_checked", pread_checked, METH_VARARGS,
+     "pread_checked(fd, position, pieces, out, span, hashes, key) -> bool: the kept pieces read into `out`, each "
+     "span checked against its HighwayHash-64 in `hashes` as it is read."},
+    {NULL, NULL, 0, NULL},
+};
+
+#endif
 
 #define AVAILABLE 1
 #else
@@ -144,4 +263,13 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pread_bytes", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__pread_bytes(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__pread_bytes(void) {
+    PyObject *created = PyModule_Create(&module);
+#if AVAILABLE && HH_HAVE_AVX2
+    if (created != NULL && cpu_has_avx2() && PyModule_AddFunctions(created, checked_methods) < 0) {
+        Py_DECREF(created);
+        return NULL;
+    }
+#endif
+    return created;
+}

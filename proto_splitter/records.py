@@ -7,8 +7,9 @@ uncompressed Riegeli chunk (its bytes follow the 40-byte chunk header and the re
 every 64 KiB), and each span read is checked against its hash: reading 60 bytes of a 2 GiB chunk costs one span.
 When a span's bytes do not match, the record is read through the Riegeli reader instead (which checks its
 chunk's own hash: a compressed chunk, or damage), and then checked against the index's hashes: so an index never
-describes bytes it was not made for, and a damaged byte never goes unnoticed. The bytes of a plain `.pb` are one
-record, read in part directly.
+describes bytes it was not made for, and a damaged byte never goes unnoticed. Whole spans of a local file are read
+and checked in one C call (_pread_bytes.pread_checked, hashing each window while the CPU's cache holds it), else
+read, then hashed span by span. The bytes of a plain `.pb` are one record, read in part directly.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .index import Index, IndexMismatchError
 from .proto import chunk_pb2
 from .riegeli.compression import NONE
 from .riegeli.format import BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, SIMPLE, ChunkHeader
-from .riegeli.highwayhash import highway_hash, streaming_hasher
+from .riegeli.highwayhash import RIEGELI_KEY, highway_hash, streaming_hasher
 from .riegeli.sources import open_source
 from .riegeli.varint import varint
 
@@ -43,6 +44,7 @@ except ImportError:  # the optional extension was not built (no compiler, or no 
 CACHE_BYTES = 64 << 20  # whole records kept for later reads (each at most a quarter of it)
 DIRECT_SCAN = 1 << 20  # records scanned straight from the file from this size on
 SCAN_WINDOW = 1 << 20  # bytes of a record read at a time when it is scanned in pieces (the CPU's cache holds them)
+Hashes = npt.NDArray[np.uint64]
 Prefetch = Callable[[list[tuple[int, int]]], contextlib.AbstractContextManager[object]]
 _USABLE = BLOCK_SIZE - BLOCK_HEADER_SIZE
 
@@ -134,6 +136,16 @@ class RawFile:
         if data is None:
             raise RiegeliError(f"truncated file: it ends before the bytes wanted from byte {position}")
         return data
+
+    def read_checked(self, position: int, pieces: list[int], out: memoryview, span: int, hashes: Hashes) -> bool | None:
+        """Reads the file's bytes from `position` on, piece by piece as `read_bytes` does, into `out` (their size),
+        each `span` bytes checked against the next of `hashes` while the CPU's cache still holds them: whether all
+        match (False also when the file ends first). None when this is no local file or the C helper is not
+        available (not built, or no AVX2)."""
+        if self._fd < 0 or _pread_bytes is None or not hasattr(_pread_bytes, "pread_checked"):
+            return None
+        matched: bool = _pread_bytes.pread_checked(self._fd, position, pieces, out, span, hashes, RIEGELI_KEY)
+        return matched
 
     def _read_rest(self, group: list[memoryview], position: int, done: int) -> None:
         for buffer in group:
@@ -368,6 +380,14 @@ class RecordAccess:
         span = record.span
         low, high = start - start % span, min(record.size, -(-end // span) * span)
         out = _buffer(end - start) if into is None else into[: end - start]
+        if low == start and high == end and self._reader is not None:  # whole spans: read and checked in one call
+            position, pieces = self._content_pieces(record.offset, record.start + start, end - start)
+            spans = record.hashes[low // span : max(low // span + 1, -(-high // span))]
+            matched = self._raw.read_checked(position, pieces, out, span, spans)
+            if matched is not None:
+                if not matched:
+                    raise _Mismatch
+                return out
         for position in range(low // span, max(low // span + 1, -(-high // span))):
             begin, finish = position * span, min(record.size, (position + 1) * span)
             whole = start <= begin and finish <= end  # the whole span is wanted: straight into the output

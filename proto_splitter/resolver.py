@@ -560,13 +560,20 @@ class _Fold:
         """Merges chunked fields (paths relative to `target`) with the Merger."""
         cm = chunk_pb2.ChunkedMessage()
         for path, children in fields:
+            if self.skip_bytes:  # a value's chunks left out: the fields left are those of messages
+                children = [child for child in children if not self._bytes_leaf(child)]
+            if not children:
+                continue
             tags = field_paths.to_field_tags(path, descriptors.descriptor_of(target))
             for child in children:
-                if self.skip_bytes and child.chunk is not None and self.r.chunks.chunk_type(child.chunk) == BYTES:
-                    continue
                 sub = _without_bytes(child.cm, self.r.chunks) if self.skip_bytes else child.cm
                 cm.chunked_fields.add(field_tag=tags, message=sub)
-        Merger(self.r.chunks).merge(cm, target)
+        if cm.chunked_fields:
+            Merger(self.r.chunks).merge(cm, target)
+
+    def _bytes_leaf(self, child: TreeNode) -> bool:
+        """Whether a chunked field is a BYTES chunk (a value stored in a chunk of its own)."""
+        return child.chunk is not None and self.r.chunks.chunk_type(child.chunk) == BYTES
 
     def check_reached(self, levels: int) -> None:
         """Raises ElementNotFoundError unless every list element and map entry on the first `levels` is there."""

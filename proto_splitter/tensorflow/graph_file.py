@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import field_paths, handle, wire
+from ..chunks import BYTES
 from ..errors import ProtoSplitterError
 from ..field_paths import FieldPath, Index
+from ..records_ahead import RecordsAhead
 from ..tf import types_pb2
 from . import graphs
 from .tensors import TensorDecodeError, numpy_dtype, shape_of, to_numpy
@@ -44,7 +45,8 @@ class TensorDetails(NamedTuple):
     bytes: int
 
 
-READ_AHEAD = 2  # constants read ahead by tensors(), each by a thread of its own
+READ_AHEAD = 2  # threads reading constants ahead in tensors()
+AHEAD_BYTES = 64 << 20  # what they read ahead at most (more than READ_AHEAD + 1 values)
 FUNCTION_SEPARATOR = "::"  # "function::node" names a node of a function (TensorFlow's node names hold no ':')
 _OP_FIELD = 2  # NodeDef.op
 _CONTENT = "attr['value'].tensor.tensor_content"  # where a NodeDef holds its constant's bytes
@@ -143,23 +145,22 @@ class GraphFile:
 
     def tensors(self) -> Iterator[tuple[str, np.ndarray]]:
         """(name, array) of every constant, in the order of `tensor_names` (the order of their chunks in the
-        file): each chunk is read once, READ_AHEAD constants ahead by as many threads (reading and hashing
-        release the GIL)."""
-        constants = self._iter_constants()
+        file): each chunk is read once. The values' chunks are read in file order by READ_AHEAD threads (reading
+        and hashing release the GIL) from the start, while the nodes are being found: up to AHEAD_BYTES ahead."""
         with ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="proto-splitter-tensors") as pool:
-            pending: deque[tuple[str, Future[np.ndarray]]] = deque()
+            records = self._file.resolver.records
+            ahead = RecordsAhead(records, self._value_chunks(), pool, READ_AHEAD + 1, AHEAD_BYTES)
             try:
-                for name, path, node in constants:
-                    pending.append((name, pool.submit(self._value, path, node, None)))
-                    if len(pending) > READ_AHEAD:
-                        first, future = pending.popleft()
-                        yield first, future.result()
-                while pending:
-                    first, future = pending.popleft()
-                    yield first, future.result()
+                for name, path, node in self._iter_constants():
+                    yield name, self._value(path, node, None, ahead)
             finally:
-                for _, future in pending:
-                    future.cancel()
+                ahead.close()
+
+    def _value_chunks(self) -> list[int]:
+        """The chunks that hold values of their own (BYTES chunks: the constants' contents), in file order."""
+        infos = self._file.resolver.records.infos
+        values = [chunk for chunk, info in enumerate(infos) if info.type == BYTES]
+        return sorted(values, key=lambda chunk: int(infos[chunk].offset))
 
     def tensor_details(self) -> list[TensorDetails]:
         """Name, dtype, shape and size of every constant, in the order of `tensor_names`, from their nodes and the
@@ -201,9 +202,12 @@ class GraphFile:
     def _function_count(self) -> int:
         return self._file.count(self._graph + "library.function")
 
-    def _value(self, path: FieldPath, node: Any, out: np.ndarray | None) -> np.ndarray:
+    def _value(
+        self, path: FieldPath, node: Any, out: np.ndarray | None, ahead: RecordsAhead | None = None
+    ) -> np.ndarray:
         """The array of a constant's node (read without its value's chunks) at `path`: from its value's chunks
-        straight into the array, or from the node (values kept inline)."""
+        straight into the array (or, without `out`, from what `ahead` read of them), or from the node (values kept
+        inline)."""
         if "value" not in node.attr or not node.attr["value"].HasField("tensor"):
             raise ProtoSplitterError(f"node {node.name!r} ({node.op}) holds no tensor value")
         tensor = node.attr["value"].tensor
@@ -223,6 +227,10 @@ class GraphFile:
             raise TensorDecodeError(
                 f"tensor_content has {sum(sizes)} bytes; shape {shape} of {dtype} needs {count * dtype.itemsize}"
             )
+        if out is None and ahead is not None:
+            taken = [part for part in (ahead.take(chunk) for chunk in chunks) if part is not None]
+            if len(taken) == len(chunks):
+                return _array_of(taken, dtype, shape)
         array = np.empty(shape, dtype=dtype) if out is None else _checked_out(out, dtype, count)
         view = array.data.cast("B") if array.size else memoryview(bytearray())
         position = 0
@@ -230,6 +238,19 @@ class GraphFile:
             records.read(chunk, 0, size, into=view[position : position + size])
             position += size
         return array if out is None else out
+
+
+def _array_of(parts: list[memoryview], dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """The array of a value read in parts (one part: its own memory when it is writable, else a copy)."""
+    if len(parts) == 1 and not parts[0].readonly:
+        return np.frombuffer(parts[0], dtype=dtype).reshape(shape)
+    array = np.empty(shape, dtype=dtype)
+    view = array.data.cast("B") if array.size else memoryview(bytearray())
+    position = 0
+    for part in parts:
+        view[position : position + len(part)] = part
+        position += len(part)
+    return array
 
 
 def _checked_out(out: np.ndarray, dtype: np.dtype, count: int) -> np.ndarray:

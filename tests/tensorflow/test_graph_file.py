@@ -166,6 +166,23 @@ def test_a_value_cut_into_pieces(tmp_path):
     path = ps.write(graph, tmp_path / "pieces", max_chunk_size=100_000, cut_values=True)
     with pstf.open_graph(path, graph_pb2.GraphDef) as graph_file:
         assert np.array_equal(graph_file.tensor("big"), array)
+        [(name, got)] = list(graph_file.tensors())  # its pieces read ahead, then joined
+        assert name == "big" and np.array_equal(got, array) and got.flags.writeable
+
+
+def test_tensors_are_the_callers_to_keep_and_change(graph_files):
+    """The arrays tensors() yields (read ahead by threads) are writable, each its own; stopping early is fine."""
+    paths, _, arrays = graph_files
+    with pstf.open_graph(paths["indexed"], graph_pb2.GraphDef) as graph_file:
+        got = dict(graph_file.tensors())
+        for array in got.values():
+            array[...] = 0
+        assert np.array_equal(graph_file.tensor("dense_1/kernel"), arrays["dense_1/kernel"])
+        for name, array in graph_file.tensors():
+            assert np.array_equal(array, arrays[name])
+            if name == "shape_1":
+                break
+        assert [name for name, _ in graph_file.tensors()] == list(arrays)
 
 
 def test_a_file_object(graph_files):
