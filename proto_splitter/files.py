@@ -157,7 +157,7 @@ def write_chunked(
     """Writes `message` as a `.cpb` (path or file object) even when it would fit a plain `.pb`; `serialized`: its
     serialization when plan_write made it."""
     with riegeli.RecordWriter(dest, options=options) as writer:
-        sink = RecordSink(writer, IndexBuilder(descriptors.descriptor_of(message)))
+        sink = RecordSink(writer, IndexBuilder(descriptors.descriptor_of(message), lasting=serialized))
         sink.finish(split_into(message, sink, max_chunk_size, cut_values, serialized))
 
 

@@ -45,18 +45,13 @@ from .splitter import merge_order_key
 
 KEY_FIELD = 1  # the key of a keyed element: NodeDef.name, a map entry's key
 BACKGROUND_BYTES = 1 << 20  # a chunk this big is noted on the builder's worker thread while it is written (start)
-QUEUED_VIEWS = 8  # chunks cut from one serialization waiting for the worker at most (start)
+QUEUED_VIEWS = 8  # views of the lasting bytes waiting for the worker thread at most (start)
 _KEYED_TYPES: set[str] = set()  # message types whose field 1 (a string) names them within their list
 
 
 def register_keyed_type(full_name: str) -> None:
     """Makes lists of messages of this type keyed by their field 1, a string (as NodeDef by its name)."""
     _KEYED_TYPES.add(full_name)
-
-
-def _view_of_larger_bytes(data: bytes | bytearray | memoryview) -> bool:
-    """Whether `data` is a view of part of a `bytes` object: it can never change, and keeping it costs nothing."""
-    return isinstance(data, memoryview) and isinstance(data.obj, bytes) and data.nbytes < len(data.obj)
 
 
 def is_keyed(field: FieldDescriptor) -> bool:
@@ -86,12 +81,11 @@ def _keyed_numbers(descriptor: Descriptor) -> frozenset[int]:
 
 
 class _Noting(NamedTuple):
-    """A chunk handed to the worker thread: its future, whether it is a view of a larger bytes (it holds no memory
-    of its own), and the arguments of its `add`."""
+    """A chunk handed to the worker thread: its future, and for a view of the builder's `lasting` bytes (it holds
+    no memory of its own) the arguments of its `add`, so that the writer's thread may take it over."""
 
     future: Future[None]
-    shared: bool
-    chunk: tuple[int, bytes | bytearray | memoryview, int]
+    view: tuple[int, memoryview, int] | None
 
 
 class IndexBuilder:
@@ -103,8 +97,11 @@ class IndexBuilder:
         span_size: int = SPAN_SIZE,
         checkpoint_gap: int = CHECKPOINT_GAP,
         keys: bool = True,
+        lasting: bytes | None = None,
     ):
-        """`keys=False` makes no key tables (an index built in memory makes them when they are first needed)."""
+        """`keys=False` makes no key tables (an index built in memory makes them when they are first needed).
+        `lasting`: bytes that outlive the writing (the message's serialization its chunks are cut from): chunks
+        that are views of it cost no memory while they wait for the worker thread (see start)."""
         self._descriptor = descriptor
         self._keyed = _keyed_numbers(descriptor) if descriptor is not None and keys else frozenset()
         self.span_size, self.checkpoint_gap = span_size, checkpoint_gap
@@ -114,23 +111,27 @@ class IndexBuilder:
         self._keys: dict[tuple[int, int], npt.NDArray[np.uint32]] = {}
         self._worker: ThreadPoolExecutor | None = None
         self._noting: deque[_Noting] = deque()
+        self._lasting = lasting
 
     def start(self, chunk: int, data: bytes | bytearray | memoryview, chunk_type: int) -> Future[None] | None:
         """Begins taking note of chunk `chunk` (as add) on the builder's worker thread, so that the caller writes
         the chunk meanwhile (the hashes, summary and keys are C that releases the GIL). `data` must not change
-        until the returned future is done; None: a small chunk, noted already. Chunks that are views of a larger
-        `bytes` (cut from one serialization) hold no memory of their own and queue up to QUEUED_VIEWS deep, so
-        the worker never holds the writer back; any other chunk waits for those before it to be noted."""
+        until the returned future is done; None: a small chunk, noted already. Views of the `lasting` bytes (chunks
+        cut from the serialization) hold no memory of their own and queue up to QUEUED_VIEWS deep, so that the
+        worker never holds the writer back; any other chunk first waits for those before it to be noted (memory
+        stays at one chunk)."""
         if memoryview(data).nbytes < BACKGROUND_BYTES:
             self.add(chunk, data, chunk_type)
             return None
-        shared = _view_of_larger_bytes(data)
-        while self._noting and (not shared or not self._noting[-1].shared or len(self._noting) >= QUEUED_VIEWS):
+        view = (
+            data if isinstance(data, memoryview) and self._lasting is not None and data.obj is self._lasting else None
+        )
+        while self._noting and (view is None or self._noting[-1].view is None or len(self._noting) >= QUEUED_VIEWS):
             self._noting.popleft().future.result()
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proto-splitter-index")
         noting = self._worker.submit(self.add, chunk, data, chunk_type)
-        self._noting.append(_Noting(noting, shared, (chunk, data, chunk_type)))
+        self._noting.append(_Noting(noting, None if view is None else (chunk, view, chunk_type)))
         return noting
 
     def _wait(self) -> None:
@@ -138,8 +139,8 @@ class IndexBuilder:
         threads at work), and raises what the first that failed raised."""
         noting, self._noting = self._noting, deque()
         for queued in reversed(noting):
-            if queued.future.cancel():  # not begun: the worker will not take it
-                self.add(*queued.chunk)
+            if queued.view is not None and queued.future.cancel():  # not begun: the worker will not take it
+                self.add(*queued.view)
         futures.wait([queued.future for queued in noting])
         for queued in noting:
             if not queued.future.cancelled():

@@ -370,6 +370,31 @@ def test_chunks_cut_from_one_serialization_queue_for_the_worker_alike(monkeypatc
         assert handle.find("node", "node_119999") == 119_999
 
 
+def test_only_views_of_the_lasting_bytes_queue_for_the_worker(monkeypatch):
+    """A chunk that keeps memory alive (a view of bytes of its own, e.g. an element's serialization) waits for the
+    chunk before it to be noted: the worker holds one such chunk at most. Views of the builder's `lasting` bytes
+    (the serialization that outlives the write) queue instead."""
+    monkeypatch.setattr(index_builder, "BACKGROUND_BYTES", 1 << 10)
+    started = threading.Event()
+    add = index_builder.IndexBuilder.add
+
+    def slow_add(self, chunk, data, chunk_type):
+        started.set()
+        time.sleep(0.2)
+        add(self, chunk, data, chunk_type)
+
+    monkeypatch.setattr(index_builder.IndexBuilder, "add", slow_add)
+    lasting = bytes(1 << 20)
+    for lasting_given, queued in ((None, False), (lasting, True)):
+        builder = index_builder.IndexBuilder(None, lasting=lasting_given)
+        started.clear()
+        first = builder.start(0, memoryview(lasting)[: 1 << 12], chunk_pb2.ChunkInfo.BYTES)
+        started.wait()
+        builder.start(1, memoryview(lasting)[1 << 12 : 1 << 13], chunk_pb2.ChunkInfo.BYTES)
+        assert first is not None and first.done() is not queued
+        builder.finish(chunk_pb2.ChunkMetadata(chunks=[chunk_pb2.ChunkInfo()] * 2), None)
+
+
 def test_a_buffer_changed_once_written_is_indexed_as_written(tmp_path):
     """A numpy buffer given to the Writer may be reused as soon as the call returns: its chunk was noted whole."""
     weights = np.zeros(1 << 19, dtype=np.float32)  # 2 MiB: a chunk of its own, noted on the worker thread
