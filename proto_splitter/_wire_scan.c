@@ -15,8 +15,8 @@
  * nth(buffer, start, end, field_number, n) -> (found, a, b): the n-th occurrence of a field in a window that may end
  * inside an occurrence, or where to resume (see proto_splitter.wire.nth_occurrence).
  * key_hash(bytes) -> int: the 32-bit key hash (FNV-1a 64 finished by MurmurHash3's fmix64, upper half).
- * key_entries(keys, out, scratch): a key table's entries (key << 32 | ordinal) from uint32 keys, sorted into `out`
- * (see proto_splitter.wire.key_entries).
+ * key_entries(keys, out): a key table's entries (key << 32 | ordinal) from uint32 keys, sorted into `out` (see
+ * proto_splitter.wire.key_entries).
  * Malformed wire format raises ValueError with the byte offset (the same checks as wire.scan). The GIL is released
  * while scanning. */
 #define PY_SSIZE_T_CLEAN
@@ -631,67 +631,98 @@ static PyObject *element_keys(PyObject *self, PyObject *args) {
 
 /* ---- key_entries: a key table's entries, sorted ------------------------------------------------------------ */
 
-enum { DIGIT_BITS = 11, DIGITS = 3, BUCKETS = 1 << DIGIT_BITS }; /* 33 bits cover a 32-bit key */
+/* An MSD pass on the key's top 11 bits scatters the entries into `out` (one pass over memory, 2,048 write streams),
+ * then each bucket (about a thousand entries for hashed keys) is sorted on the 21 bits left while the CPU's cache
+ * holds it: three 7-bit LSD passes through a scratch buffer of the largest bucket's size. Every pass is stable, so
+ * entries of equal keys stay in ordinal order, as a sort of the whole uint64s orders them. */
+enum { TOP_BITS = 11, TOP_BUCKETS = 1 << TOP_BITS, LOW_BITS = 7, LOW_BUCKETS = 1 << LOW_BITS, LOW_DIGITS = 3 };
+enum { INSERTION_MAX = 24 }; /* a bucket this small is sorted by insertion (its entries are distinct) */
 
-/* One stable counting pass of an LSD radix sort: `from` scattered into `to` by digit `digit` of the key (the upper
- * half of each entry); `keys` (when not NULL) replaces `from`, making the entries (key << 32 | ordinal) as it goes. */
-static void radix_pass(const uint32_t *keys, const uint64_t *from, uint64_t *to, Py_ssize_t count, int digit,
-                       Py_ssize_t *starts) {
-    int shift = 32 + DIGIT_BITS * digit;
-    if (keys != NULL) {
-        for (Py_ssize_t i = 0; i < count; i++) {
-            uint64_t entry = ((uint64_t)keys[i] << 32) | (uint64_t)i;
-            to[starts[(entry >> shift) & (BUCKETS - 1)]++] = entry;
-        }
-        return;
-    }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        uint64_t entry = from[i];
-        to[starts[(entry >> shift) & (BUCKETS - 1)]++] = entry;
+static void insertion_sort(uint64_t *entries, Py_ssize_t count) {
+    for (Py_ssize_t i = 1; i < count; i++) {
+        uint64_t entry = entries[i];
+        Py_ssize_t j = i;
+        for (; j > 0 && entries[j - 1] > entry; j--) entries[j] = entries[j - 1];
+        entries[j] = entry;
     }
 }
 
-/* key_entries(keys, out, scratch): fills `out` with (key << 32 | ordinal) for each uint32 key of `keys` (its
- * ordinal: its position), sorted; `out` and `scratch` are writable buffers of as many uint64s. An LSD radix sort
- * in three passes over the 32-bit keys: stable, so entries of equal keys stay in ordinal order, as a sort of the
- * whole uint64s orders them. */
+/* Sorts entries[0:count], which share their top digit and are in ordinal order, by the rest of the key. */
+static void sort_bucket(uint64_t *entries, Py_ssize_t count, uint64_t *scratch) {
+    if (count <= INSERTION_MAX) {
+        insertion_sort(entries, count);
+        return;
+    }
+    Py_ssize_t starts[LOW_DIGITS][LOW_BUCKETS] = {{0}};
+    for (Py_ssize_t i = 0; i < count; i++)
+        for (int digit = 0; digit < LOW_DIGITS; digit++)
+            starts[digit][(entries[i] >> (32 + LOW_BITS * digit)) & (LOW_BUCKETS - 1)]++;
+    uint64_t *from = entries, *to = scratch;
+    for (int digit = 0; digit < LOW_DIGITS; digit++) {
+        Py_ssize_t total = 0;
+        for (int bucket = 0; bucket < LOW_BUCKETS; bucket++) {
+            Py_ssize_t size = starts[digit][bucket];
+            starts[digit][bucket] = total;
+            total += size;
+        }
+        int shift = 32 + LOW_BITS * digit;
+        for (Py_ssize_t i = 0; i < count; i++) to[starts[digit][(from[i] >> shift) & (LOW_BUCKETS - 1)]++] = from[i];
+        uint64_t *swap = from;
+        from = to;
+        to = swap;
+    }
+    memcpy(entries, from, (size_t)count * sizeof(uint64_t)); /* an odd number of passes ends in the scratch */
+}
+
+/* key_entries(keys, out): fills `out` (a writable buffer of as many uint64s) with (key << 32 | ordinal) for each
+ * uint32 key of `keys` (its ordinal: its position), sorted. */
 static PyObject *key_entries(PyObject *self, PyObject *args) {
-    Py_buffer keys, out, scratch;
-    if (!PyArg_ParseTuple(args, "y*w*w*", &keys, &out, &scratch)) return NULL;
+    Py_buffer keys, out;
+    if (!PyArg_ParseTuple(args, "y*w*", &keys, &out)) return NULL;
     Py_ssize_t count = keys.len / (Py_ssize_t)sizeof(uint32_t);
-    PyObject *result = NULL;
-    Py_ssize_t(*starts)[BUCKETS] = NULL;
+    Py_ssize_t *starts = NULL;
+    uint64_t *scratch = NULL;
+    int memory_error = 0;
     if (keys.len % (Py_ssize_t)sizeof(uint32_t) || out.len != count * (Py_ssize_t)sizeof(uint64_t) ||
-        scratch.len != out.len || (uint64_t)count > UINT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "key_entries needs uint32 keys (fewer than 2**32) and two uint64 buffers "
-                                          "of as many items");
-    } else if ((starts = PyMem_RawCalloc(DIGITS, sizeof(*starts))) == NULL) {
-        PyErr_NoMemory();
+        (uint64_t)count > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "key_entries needs uint32 keys (fewer than 2**32) and a uint64 buffer of "
+                                          "as many items");
+        PyBuffer_Release(&keys);
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    const uint32_t *key = (const uint32_t *)keys.buf;
+    uint64_t *sorted = (uint64_t *)out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    if ((starts = PyMem_RawCalloc(TOP_BUCKETS + 1, sizeof(Py_ssize_t))) == NULL) {
+        memory_error = 1;
     } else {
-        const uint32_t *key = (const uint32_t *)keys.buf;
-        uint64_t *sorted = (uint64_t *)out.buf, *other = (uint64_t *)scratch.buf;
-        Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < count; i++)
-            for (int digit = 0; digit < DIGITS; digit++) starts[digit][(key[i] >> (DIGIT_BITS * digit)) & (BUCKETS - 1)]++;
-        for (int digit = 0; digit < DIGITS; digit++) { /* counts to the start of each bucket */
-            Py_ssize_t total = 0;
-            for (int bucket = 0; bucket < BUCKETS; bucket++) {
-                Py_ssize_t size = starts[digit][bucket];
-                starts[digit][bucket] = total;
-                total += size;
+        for (Py_ssize_t i = 0; i < count; i++) starts[(key[i] >> (32 - TOP_BITS)) + 1]++;
+        Py_ssize_t largest = 0;
+        for (int bucket = 0; bucket < TOP_BUCKETS; bucket++) { /* counts to each bucket's start (and end) */
+            largest = starts[bucket + 1] > largest ? starts[bucket + 1] : largest;
+            starts[bucket + 1] += starts[bucket];
+        }
+        if ((scratch = PyMem_RawMalloc((size_t)(largest ? largest : 1) * sizeof(uint64_t))) == NULL) {
+            memory_error = 1;
+        } else {
+            Py_ssize_t *next = starts; /* each bucket's next free slot: its start moves to its end */
+            for (Py_ssize_t i = 0; i < count; i++)
+                sorted[next[key[i] >> (32 - TOP_BITS)]++] = ((uint64_t)key[i] << 32) | (uint64_t)i;
+            Py_ssize_t begin = 0; /* after the scatter, starts[bucket] is the bucket's end */
+            for (int bucket = 0; bucket < TOP_BUCKETS; bucket++) {
+                sort_bucket(sorted + begin, starts[bucket] - begin, scratch);
+                begin = starts[bucket];
             }
         }
-        radix_pass(key, NULL, sorted, count, 0, starts[0]); /* keys -> out -> scratch -> out */
-        radix_pass(NULL, sorted, other, count, 1, starts[1]);
-        radix_pass(NULL, other, sorted, count, 2, starts[2]);
-        Py_END_ALLOW_THREADS
-        result = Py_NewRef(Py_None);
     }
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(scratch);
     PyMem_RawFree(starts);
     PyBuffer_Release(&keys);
     PyBuffer_Release(&out);
-    PyBuffer_Release(&scratch);
-    return result;
+    if (memory_error) return PyErr_NoMemory();
+    Py_RETURN_NONE;
 }
 
 /* ---- nth: one occurrence in a window of a longer message --------------------------------------------------- */
@@ -753,7 +784,7 @@ static PyMethodDef methods[] = {
      "element_keys(buffer, start, end, field_number, key_field) -> bytes of uint32 key hashes."},
     {"nth", nth, METH_VARARGS, "nth(buffer, start, end, field_number, n) -> (found, position, end_or_seen)."},
     {"key_hash", key_hash, METH_VARARGS, "key_hash(bytes) -> the 32-bit key hash."},
-    {"key_entries", key_entries, METH_VARARGS, "key_entries(keys, out, scratch): out = sorted (key << 32 | ordinal)."},
+    {"key_entries", key_entries, METH_VARARGS, "key_entries(keys, out): out = sorted (key << 32 | ordinal)."},
     {NULL, NULL, 0, NULL},
 };
 

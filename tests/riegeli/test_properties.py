@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis_profiles import examples
 
 from proto_splitter.riegeli import RecordPosition, RecordReader, RecordWriter
+from proto_splitter.riegeli import writer as riegeli_writer
 from proto_splitter.riegeli.varint import varint
 
 from .layout import BLOCK_HEADER_SIZE, BLOCK_SIZE, CHUNK_HEADER_SIZE, SIGNATURE_SIZE, chunk_end, walk
@@ -431,3 +432,34 @@ def test_seek_back_at_first_record_stays_put(options, how):
     record, pos = _first_record_walk(options, how)
     assert record == b"hello"
     assert pos.record_index == 1
+
+
+@settings(deadline=None, max_examples=examples(40))
+@given(
+    pieces=st.lists(st.binary(max_size=300), max_size=40),
+    limits=st.lists(st.integers(1, 700), min_size=1, max_size=10),
+    batch=st.integers(1, 5),
+)
+def test_write_all_resumes_partial_writes(pieces, limits, batch):
+    """write_all writes every byte in order however few bytes each writev takes and however few buffers it accepts."""
+    writes = itertools.cycle(limits)
+    real_writev = os.writev
+
+    def short_writev(fd: int, buffers: list) -> int:
+        assert len(buffers) <= batch
+        return real_writev(fd, [b"".join(bytes(buffer) for buffer in buffers)[: next(writes)]])
+
+    with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryFile() as handle:
+        patch.setattr(os, "writev", short_writev)
+        patch.setattr(riegeli_writer, "IOV_MAX", batch)
+        riegeli_writer.write_all(
+            handle.fileno(), [memoryview(piece) if index % 2 else piece for index, piece in enumerate(pieces)]
+        )
+        handle.seek(0)
+        assert handle.read() == b"".join(pieces)
+
+
+def test_write_all_refuses_a_writev_that_writes_nothing(monkeypatch):
+    monkeypatch.setattr(os, "writev", lambda fd, buffers: 0)
+    with pytest.raises(OSError, match="wrote nothing"):
+        riegeli_writer.write_all(0, [b"", b"x"])
