@@ -6,11 +6,11 @@
  * more copy (bytes() of it) into fresh memory, costing as much as the read. Returns None when the file ends first.
  *
  * pread_checked(fd, position, pieces, out, span, hashes, key) reads them into the caller's writable buffer `out`
- * (of their size) a window at a time, and hashes each window (HighwayHash-64 under `key`, the core shared with
- * riegeli/_highwayhash_avx2.c) while it is still in the CPU's cache, each `span` bytes (the last span: the rest)
- * checked against the next of `hashes` (native uint64 values): one pass over memory where a read and then a hash
- * make two. Returns True when every span matches, False at the first that does not or when the file ends first.
- * Present only where this CPU runs AVX2.
+ * (of their size): a window of the file at a time into a buffer of the thread's, then copied into `out` and hashed
+ * in one pass while the CPU's cache holds it (HighwayHash-64 under `key`, the core shared with
+ * riegeli/_highwayhash_avx2.c), each `span` bytes (the last span: the rest) checked against the next of `hashes`
+ * (native uint64 values). Returns True when every span matches, False at the first that does not or when the file
+ * ends first. Present only where this CPU runs AVX2.
  *
  * Both raise OSError when a read fails, and release the GIL while reading. */
 #define PY_SSIZE_T_CLEAN
@@ -31,7 +31,7 @@
 #endif
 #define SCRATCH 4096 /* left-out bytes are read here (more than this: in several iovecs) */
 #define HUGE_FROM (4 << 20) /* bytes objects this large are asked for huge pages, as numpy asks for its arrays */
-#define WINDOW (128 << 10) /* bytes pread_checked reads, then hashes while the CPU's cache holds them */
+#define WINDOW (120 << 10) /* file bytes pread_checked reads at a time, then copies and hashes from the CPU's cache */
 
 /* Asks the kernel to back the pages of a new buffer with huge pages where it can (Linux, when transparent huge
  * pages are enabled for madvise): its first touch by the read then costs one fault per 2 MiB instead of one per
@@ -171,9 +171,94 @@ static PyObject *pread_bytes(PyObject *self, PyObject *args) {
 
 #if HH_HAVE_AVX2
 
-/* Reads `size` kept bytes into `out` window by window, hashing each span as its windows arrive. Returns 0 when
- * every span matches its hash, 1 when one does not or the file ends first, -1 when a read fails (errno). */
-HH_TARGET static int read_hashed(int fd, Cursor *c, uint8_t *out, Py_ssize_t size, Py_ssize_t span,
+/* A window's file bytes are read into a buffer of the call's (`bounce`, WINDOW + LINE bytes: less than glibc's
+ * smallest threshold for memory mapped apart, 128 KiB, so that it comes from the heap, its pages in use already),
+ * placed at the file position's offset within a cache line (the kernel's copy then runs with source and destination aligned alike: `rep movsb` runs 4x slower on
+ * some CPUs, AMD's among them, when the destination is 8 to 24 bytes ahead of the source within a cache line, which
+ * the 24-byte block headers cause in 3 of every 8 blocks read straight into an array), then copied into `out` while
+ * they are hashed (hh_copy_feed). Left-out runs up to READ_THROUGH bytes are read and dropped; longer ones are
+ * skipped. */
+#define READ_THROUGH 4096
+#define LINE 64
+
+/* The next kept bytes from the cursor, `want` at most, and the left-out runs up to READ_THROUGH among them: their
+ * length in the file (at most WINDOW bytes) from the cursor's position. */
+static Py_ssize_t plan_read(Cursor c, Py_ssize_t want) {
+    Py_ssize_t length = 0, kept = 0;
+    while (c.piece < c.count && kept < want) {
+        long long piece = c.pieces[c.piece], size = piece > 0 ? piece : -piece, left = size - c.into_piece, take;
+        if (piece > 0) {
+            take = left < want - kept ? left : want - kept;
+            take = take < WINDOW - length ? take : WINDOW - length;
+            kept += (Py_ssize_t)take;
+        } else {
+            if (left > READ_THROUGH || left > WINDOW - length) break;
+            take = left;
+        }
+        if (take == 0) break;
+        length += (Py_ssize_t)take;
+        c.into_piece += take;
+        if (c.into_piece == size) {
+            c.piece++;
+            c.into_piece = 0;
+        }
+    }
+    return length;
+}
+
+/* Reads `length` bytes of the file from `position` into `into`. Returns 0, 1 when the file ends first, -1 when a
+ * read fails (errno). */
+static int pread_all(int fd, long long position, uint8_t *into, Py_ssize_t length) {
+    for (Py_ssize_t done = 0; done < length;) {
+        ssize_t got = pread(fd, into + done, (size_t)(length - done), (off_t)(position + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return -1;
+        if (got == 0) return 1;
+        done += got;
+    }
+    return 0;
+}
+
+/* Reads the next `want` kept bytes into `out` and feeds them to the hash (see above). Returns 0 when they are read,
+ * 1 when the file or the pieces end first, -1 when a read fails (errno). Runs without the GIL. */
+HH_TARGET static int read_kept_hashed(int fd, Cursor *c, uint8_t *out, Py_ssize_t want, uint8_t *bounce,
+                                      HHState *state, uint8_t carry[32], size_t *carried) {
+    while (want > 0) {
+        if (c->piece >= c->count) return 1;
+        long long piece = c->pieces[c->piece], left = (piece > 0 ? piece : -piece) - c->into_piece;
+        if (piece < 0 && left > READ_THROUGH) { /* skipped, not read */
+            c->position += left;
+            c->piece++;
+            c->into_piece = 0;
+            continue;
+        }
+        Py_ssize_t length = plan_read(*c, want);
+        uint8_t *read = bounce + (c->position & (LINE - 1)); /* bounce is LINE-aligned */
+        int status = pread_all(fd, c->position, read, length);
+        if (status != 0) return status;
+        for (Py_ssize_t at = 0; at < length;) { /* the kept bytes copied and hashed, the left-out ones passed */
+            long long size = c->pieces[c->piece] > 0 ? c->pieces[c->piece] : -c->pieces[c->piece];
+            long long take = size - c->into_piece < length - at ? size - c->into_piece : length - at;
+            if (c->pieces[c->piece] > 0) {
+                hh_copy_feed(state, carry, carried, out, read + at, (size_t)take);
+                out += take;
+                want -= (Py_ssize_t)take;
+            }
+            at += (Py_ssize_t)take;
+            c->position += take;
+            c->into_piece += take;
+            if (c->into_piece == size) {
+                c->piece++;
+                c->into_piece = 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Reads `size` kept bytes into `out` through `bounce`, hashing each span as it arrives. Returns 0 when every span
+ * matches its hash, 1 when one does not or the file ends first, -1 when a read fails (errno). */
+HH_TARGET static int read_hashed(int fd, Cursor *c, uint8_t *out, Py_ssize_t size, uint8_t *bounce, Py_ssize_t span,
                                  const uint64_t *hashes, const uint64_t key[4]) {
     for (Py_ssize_t begin = 0, index = 0; begin < size || index == 0; begin += span, index++) {
         Py_ssize_t end = size - begin < span ? size : begin + span;
@@ -181,12 +266,8 @@ HH_TARGET static int read_hashed(int fd, Cursor *c, uint8_t *out, Py_ssize_t siz
         uint8_t carry[32];
         size_t carried = 0;
         hh_reset(&state, key);
-        for (Py_ssize_t at = begin; at < end; at += WINDOW) {
-            Py_ssize_t take = end - at < WINDOW ? end - at : WINDOW;
-            int status = read_kept(fd, c, (char *)out + at, take);
-            if (status != 0) return status;
-            hh_feed(&state, carry, &carried, out + at, (size_t)take);
-        }
+        int status = read_kept_hashed(fd, c, out + begin, end - begin, bounce, &state, carry, &carried);
+        if (status != 0) return status;
         if (hh_finish64(&state, carry, carried) != hashes[index]) return 1;
     }
     return 0;
@@ -218,18 +299,21 @@ static PyObject *pread_checked(PyObject *self, PyObject *args) {
         uint64_t key_lanes[4];
         memcpy(key_lanes, key.buf, sizeof key_lanes);
         uint64_t *expected = PyMem_Malloc((size_t)spans * sizeof(uint64_t)); /* hashes.buf need not be aligned */
-        if (expected == NULL) {
+        uint8_t *memory = PyMem_Malloc(WINDOW + 2 * LINE);
+        if (expected == NULL || memory == NULL) {
             PyErr_NoMemory();
         } else {
+            uint8_t *bounce = memory + (LINE - (uintptr_t)memory % LINE);
             memcpy(expected, hashes.buf, (size_t)spans * sizeof(uint64_t));
             Cursor cursor = {pieces, count, 0, 0, position};
             int status;
             Py_BEGIN_ALLOW_THREADS
-            status = read_hashed(fd, &cursor, (uint8_t *)out.buf, out.len, span, expected, key_lanes);
+            status = read_hashed(fd, &cursor, (uint8_t *)out.buf, out.len, bounce, span, expected, key_lanes);
             Py_END_ALLOW_THREADS
-            PyMem_Free(expected);
             result = status < 0 ? PyErr_SetFromErrno(PyExc_OSError) : PyBool_FromLong(status == 0);
         }
+        PyMem_Free(memory);
+        PyMem_Free(expected);
     }
     PyMem_Free(pieces);
     PyBuffer_Release(&out);

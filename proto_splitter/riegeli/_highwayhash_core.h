@@ -1,8 +1,8 @@
 /* The core of HighwayHash-64 with AVX2 (see _highwayhash_avx2.c, which exposes it to Python), shared by the
- * extensions that hash what they read: a state reset with a key, bytes fed in any parts (hh_feed, the last bytes of
- * a part short of a 32-byte packet carried to the next), and the final hash (hh_finish64). HH_HAVE_AVX2 says
- * whether the compiler can build it; cpu_has_avx2() whether this CPU runs it. Static functions only: each
- * extension that includes it gets its own copy. */
+ * extensions that hash what they read: a state reset with a key, bytes fed in any parts (hh_feed, or hh_copy_feed,
+ * which also copies them; the last bytes of a part short of a 32-byte packet carried to the next), and the final
+ * hash (hh_finish64). HH_HAVE_AVX2 says whether the compiler can build it; cpu_has_avx2() whether this CPU runs
+ * it. Static functions only: each extension that includes it gets its own copy. */
 #ifndef PROTO_SPLITTER_HIGHWAYHASH_CORE_H
 #define PROTO_SPLITTER_HIGHWAYHASH_CORE_H
 
@@ -74,11 +74,21 @@ HH_TARGET static void hh_update_remainder(HHState *s, const uint8_t *bytes, size
 }
 
 /* Feeds bytes to the state in whole packets; the last size % 32 bytes wait in `carry` (`*carried` of them) for the
- * next bytes or the end, so that parts of a message hash as their concatenation. */
-HH_TARGET static void hh_feed(HHState *s, uint8_t carry[32], size_t *carried, const uint8_t *data, size_t size) {
+ * next bytes or the end, so that parts of a message hash as their concatenation. With `copy_to` (else NULL), also
+ * copies them there on the way, each packet stored as it is loaded for the hash: one pass over memory where a copy
+ * and then a hash make two, and plain vector stores, whatever the two addresses' alignment (the kernel's and
+ * glibc's `rep movsb` copies run several times slower on some CPUs when the destination is a few bytes ahead of
+ * the source within a cache line). Inlined, so that hh_feed's calls have no copy in their loop. */
+HH_TARGET static inline __attribute__((always_inline)) void hh_copy_feed(HHState *s, uint8_t carry[32],
+                                                                         size_t *carried, uint8_t *copy_to,
+                                                                         const uint8_t *data, size_t size) {
     if (*carried) {
         size_t take = 32 - *carried < size ? 32 - *carried : size;
         memcpy(carry + *carried, data, take);
+        if (copy_to) {
+            memcpy(copy_to, data, take);
+            copy_to += take;
+        }
         *carried += take;
         data += take;
         size -= take;
@@ -88,10 +98,17 @@ HH_TARGET static void hh_feed(HHState *s, uint8_t carry[32], size_t *carried, co
     }
     const size_t whole = size & ~(size_t)31;
     for (size_t i = 0; i < whole; i += 32) {
-        hh_update(s, _mm256_loadu_si256((const __m256i *)(data + i)));
+        const __m256i packet = _mm256_loadu_si256((const __m256i *)(data + i));
+        if (copy_to) _mm256_storeu_si256((__m256i *)(copy_to + i), packet);
+        hh_update(s, packet);
     }
     memcpy(carry, data + whole, size - whole);
+    if (copy_to) memcpy(copy_to + whole, data + whole, size - whole);
     *carried = size - whole;
+}
+
+HH_TARGET static inline void hh_feed(HHState *s, uint8_t carry[32], size_t *carried, const uint8_t *data, size_t size) {
+    hh_copy_feed(s, carry, carried, NULL, data, size);
 }
 
 HH_TARGET static uint64_t hh_finish64(HHState *s, const uint8_t carry[32], size_t carried) {

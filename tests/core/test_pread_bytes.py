@@ -196,6 +196,37 @@ def test_spans_longer_than_a_window_and_many_pieces(data_file):
 
 
 @NEEDS_CHECKED
+@pytest.mark.parametrize("position", [0, 1, 8, 24, 40, 63, 64 * 3 + 17])
+@pytest.mark.parametrize("out_offset", [0, 8, 16, 33])
+def test_block_structured_reads_at_every_alignment(data_file, position, out_offset):
+    """Pieces as a chunk's block headers cut them (64 KiB blocks, 24-byte headers), from positions and into memory
+    at offsets within a cache line that differ: read through a buffer placed as the file position is, then copied
+    and hashed together; a damaged hash in a later window is refused."""
+    pieces = [1000, -24, 65_512, -24, 65_512, -24, 40_000]
+    wanted = expected(position, pieces)
+    for span in (len(wanted), 65_536, 1000, 7):
+        hashes = span_hashes(wanted, span)
+        memory = np.zeros(len(wanted) + out_offset, dtype=np.uint8)
+        out = memory[out_offset:]
+        assert _pread_bytes.pread_checked(data_file, position, pieces, out, span, hashes, RIEGELI_KEY) is True
+        assert out.tobytes() == wanted and not memory[:out_offset].any()
+        hashes[-1] ^= np.uint64(1)
+        assert _pread_bytes.pread_checked(data_file, position, pieces, out, span, hashes, RIEGELI_KEY) is False
+
+
+@NEEDS_CHECKED
+def test_a_long_skip_is_not_read_and_may_pass_the_end(data_file):
+    """A left-out run longer than the bytes read through is skipped without reading it; past the file's end, the
+    kept bytes after it are missing (False), as are pieces the file ends within."""
+    pieces = [10, -150_000, 20]
+    wanted = expected(5, pieces)
+    assert check(data_file, 5, pieces, 30, span_hashes(wanted, 30), 30) == (True, wanted)
+    for far in ([10, -(len(DATA) + 10), 20], [10, -(len(DATA) - 25), 20], [len(DATA) + 5]):
+        size = sum(piece for piece in far if piece > 0)
+        assert check(data_file, 5, far, size, np.zeros(1, dtype=np.uint64), size)[0] is False
+
+
+@NEEDS_CHECKED
 def test_bad_checked_arguments_are_refused(data_file):
     hashes = span_hashes(DATA[:10], 10)
     out = np.zeros(10, dtype=np.uint8)
