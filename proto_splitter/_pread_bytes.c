@@ -173,10 +173,10 @@ static PyObject *pread_bytes(PyObject *self, PyObject *args) {
 
 /* A window's file bytes are read into a buffer of the call's (`bounce`, WINDOW + LINE bytes: less than glibc's
  * smallest threshold for memory mapped apart, 128 KiB, so that it comes from the heap, its pages in use already),
- * placed at the file position's offset within a cache line (the kernel's copy then runs with source and destination aligned alike: `rep movsb` runs 4x slower on
- * some CPUs, AMD's among them, when the destination is 8 to 24 bytes ahead of the source within a cache line, which
- * the 24-byte block headers cause in 3 of every 8 blocks read straight into an array), then copied into `out` while
- * they are hashed (hh_copy_feed). Left-out runs up to READ_THROUGH bytes are read and dropped; longer ones are
+ * placed at the file position's offset within a cache line, so that the kernel's copy runs with source and
+ * destination aligned alike (`rep movsb` runs 4x slower on some CPUs, AMD's among them, when the destination is 8
+ * to 24 bytes ahead of the source within a cache line, which the 24-byte block headers cause in 3 of every 8 blocks
+ * read straight into an array), then copied into `out` while they are hashed (hh_copy_feed). Left-out runs up to READ_THROUGH bytes are read and dropped; longer ones are
  * skipped. */
 #define READ_THROUGH 4096
 #define LINE 64
